@@ -1,0 +1,55 @@
+"""Options and error handling shared by the verbs: a recipe problem is one clear message and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+EXIT_USAGE = 2
+
+
+def recipe_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """RECIPE [OVERRIDES...] --profile P: how every verb that reads a recipe takes it."""
+    func = click.option("--profile", "-p", default=None,
+                        help="Overlay recipes/profiles/NAME.yaml (e.g. smoke) or a YAML file.")(func)
+    func = click.argument("overrides", nargs=-1)(func)
+    func = click.argument("recipe", type=click.Path(dir_okay=False))(func)
+    return func
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into a message and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..engines import RenderError
+        from ..engines.plan import MissingEnvError
+        from ..recipe import RecipeError
+        try:
+            return func(*args, **kwargs)
+        except RecipeError as exc:
+            fail(f"error: {exc}")
+        except (RenderError, MissingEnvError) as exc:
+            fail(f"error: {exc}")
+    return wrapper
+
+
+def load(recipe: str, overrides: tuple[str, ...], profile: str | None) -> Any:
+    from ..recipe import load_recipe
+    return load_recipe(recipe, overrides, profile)
+
+
+def parse_versions(text: str | None) -> dict[str, str]:
+    from ..engines.versions import parse_versions_option
+    try:
+        return parse_versions_option(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--versions") from None

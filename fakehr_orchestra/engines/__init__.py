@@ -1,0 +1,45 @@
+"""Renderers: pure functions from a resolved recipe to a Plan, for the framework versions targeted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .common import RenderContext
+from .plan import Plan
+from .versions import TargetVersions
+
+STAGES = ("sft", "grpo")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The ORM adapter that lets ms-swift's GRPO call the same reward plugin verl uses (our code, not a recipe choice).
+SWIFT_ORM_ADAPTER = str(PROJECT_ROOT / "rewards" / "swift_orm.py")
+
+
+class RenderError(ValueError):
+    """The recipe is valid YAML but cannot be rendered for this stage (e.g. the stage is missing)."""
+
+
+def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, translate: bool = True) -> Plan:
+    """Render one stage. `versions` overrides the installed ones (e.g. {'swift': '3.12'})."""
+    model = recipe.model
+    written = {"swift": model.written_for.swift, "verl": model.written_for.verl}
+    ctx = RenderContext(TargetVersions.resolve(versions or {}, written), written, translate=translate)
+    if stage not in STAGES:
+        raise RenderError(f"unknown stage '{stage}'; render knows {', '.join(STAGES)}")
+    section = getattr(model, stage)
+    if section is None:
+        raise RenderError(f"the recipe {recipe.path} has no '{stage}' section")
+    try:
+        if stage == "sft":
+            from .swift import render_sft
+            return render_sft(model, ctx)
+        if section.engine == "swift":
+            from .swift import render_swift_grpo
+            return render_swift_grpo(model, ctx, SWIFT_ORM_ADAPTER)
+        from .verl import render_grpo
+        return render_grpo(model, ctx)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
+
+
+__all__ = ["Plan", "RenderError", "STAGES", "render"]

@@ -1,0 +1,45 @@
+"""What the engine renderers share: version resolution and the env of a stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import plan_value
+from .versions import Framework, TargetVersions, translate
+
+
+@dataclass
+class RenderContext:
+    """Target versions plus the bookkeeping a renderer fills in (applied translations, launch-time refs)."""
+
+    versions: TargetVersions
+    written_for: dict[str, str]
+    translate: bool = True
+    applied: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+
+    def target(self, framework: Framework) -> str:
+        """With translation off, render the names exactly as the recipe was written (for preflight demos)."""
+        return getattr(self.versions, framework) if self.translate else self.written_for[framework]
+
+    def rename(self, framework: Framework, kind: str, name: str, source: str | None = None) -> str:
+        new, entry, forward = translate(framework, kind, name, source or self.written_for[framework],
+                                        self.target(framework))
+        if entry is not None:
+            note = entry.describe(forward)
+            if note not in self.applied:
+                self.applied.append(note)
+        return new
+
+    def value(self, value: Any) -> str:
+        return plan_value(value, self.refs)
+
+
+def stage_env(ctx: RenderContext, framework: Framework, env: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        if value is None:
+            continue
+        out[ctx.rename(framework, "env", name)] = ctx.value(value)
+    return out

@@ -1,0 +1,104 @@
+"""A Plan is what a stage will execute: argv, env, cwd. Rendering produces it; launching only executes it.
+
+Values the node supplies at launch time (`${env:WORLD_SIZE}` in a recipe) appear in a plan as `${WORLD_SIZE}` and
+are listed in `env_refs`; `resolve()` fills them from the launching environment. Quoting happens only here, at the
+shell boundary, with shlex.quote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+_PLAN_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RECIPE_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingEnvError(RuntimeError):
+    """A launch-time reference (e.g. ${WORLD_SIZE}) is not set in the launching environment."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    stage: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "."
+    env_refs: list[str] = field(default_factory=list)
+    translations: list[str] = field(default_factory=list)  # which version translations render applied
+    versions: dict[str, str] = field(default_factory=dict)  # the framework versions it was rendered for
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def to_shell(self) -> str:
+        """A copy-pasteable command; launch-time references stay shell expansions ("${WORLD_SIZE}")."""
+        lines = [f"{k}={self._quote(v)}" for k, v in self.env.items()]
+        current: list[str] = []
+        for i, arg in enumerate(self.argv):
+            prev = self.argv[i - 1] if i else ""
+            starts_option = arg.startswith("--") or ("=" in arg and i > 0 and not prev.startswith("--"))
+            if current and starts_option:
+                lines.append(" ".join(current))
+                current = []
+            current.append(self._quote(arg))
+        if current:
+            lines.append(" ".join(current))
+        command = " \\\n  ".join(lines)
+        if self.cwd not in (".", ""):
+            command = f"cd {shlex.quote(self.cwd)} && \\\n" + command
+        return command
+
+    def _quote(self, value: str) -> str:
+        refs = set(self.env_refs)
+        pieces, last = [], 0
+        for m in _PLAN_REF.finditer(value):
+            if m.group(1) not in refs:
+                continue
+            if m.start() > last:
+                pieces.append(shlex.quote(value[last:m.start()]))
+            pieces.append(f'"${{{m.group(1)}}}"')
+            last = m.end()
+        if last < len(value) or not pieces:
+            pieces.append(shlex.quote(value[last:]))
+        return "".join(pieces)
+
+    def resolve(self, environ: Mapping[str, str]) -> "Plan":
+        """Fill launch-time references from `environ`; every missing one is named in one error."""
+        missing = [name for name in self.env_refs if name not in environ]
+        if missing:
+            raise MissingEnvError(
+                f"stage {self.stage}: the recipe takes {', '.join(missing)} from the environment at launch "
+                f"(written as ${{env:NAME}}); set {'it' if len(missing) == 1 else 'them'} or override the recipe key")
+
+        def fill(text: str) -> str:
+            return _PLAN_REF.sub(lambda m: environ[m.group(1)] if m.group(1) in self.env_refs else m.group(0), text)
+        return replace(self, argv=[fill(a) for a in self.argv], env={k: fill(v) for k, v in self.env.items()},
+                       cwd=fill(self.cwd), env_refs=[])
+
+
+def plan_value(value: Any, refs: list[str]) -> str:
+    """A recipe value as plan text: `${env:X}` becomes `${X}` and X is recorded as a launch-time reference."""
+    text = value if isinstance(value, str) else stringify(value)
+    for name in _RECIPE_ENV_REF.findall(text):
+        if name not in refs:
+            refs.append(name)
+    return _RECIPE_ENV_REF.sub(r"${\1}", text)
+
+
+def stringify(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)

@@ -1,0 +1,85 @@
+"""verl plans: `python3 -m verl.trainer.main_ppo` with Hydra overrides.
+
+Nested mappings flatten to dotted keys; `+key` (new keys) is written only where the recipe says so or for reward
+kwargs, never guessed, so a misspelt key still fails verl's struct check instead of being silently added.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from .common import RenderContext, stage_env
+from .plan import Plan
+
+_HYDRA_SAFE = re.compile(r"^[A-Za-z0-9_\-+.:/@~%*?]*$")
+_PLAN_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+# The reward section is rendered in the current layout; `rename` maps it back for older verl.
+REWARD_LAYOUT_VERSION = "0.9"
+
+
+def hydra_value(value: Any, ctx: RenderContext) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v, ctx) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v, ctx)}" for k, v in value.items()) + "}"
+    text = ctx.value(value)
+    if _HYDRA_SAFE.match(_PLAN_REF.sub("", text)):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from flatten(f"{prefix}.{k}" if prefix else str(k), v)
+    else:
+        yield prefix, value
+
+
+def reward_overrides(reward: Any) -> dict[str, Any]:
+    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones)."""
+    out: dict[str, Any] = {
+        "reward.custom_reward_function.path": reward.path,
+        "reward.custom_reward_function.name": reward.name,
+    }
+    for key, value in (flatten("", reward.kwargs) if reward.kwargs else ()):
+        out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = value
+    manager = reward.manager
+    if manager is not None:
+        if manager.path:
+            out["reward.reward_manager.source"] = "importlib"
+            out["reward.reward_manager.module.path"] = manager.path
+        if manager.name:
+            out["reward.reward_manager.name"] = manager.name
+    return out
+
+
+def render_grpo(recipe: Any, ctx: RenderContext) -> Plan:
+    grpo = recipe.grpo
+    pairs: list[tuple[str, Any]] = [
+        ("data.train_files", grpo.train_files),
+        ("actor_rollout_ref.model.path", grpo.model),
+        ("trainer.default_local_dir", grpo.output_dir),
+    ]
+    written = [(ctx.rename("verl", "key", k), v) for key, val in grpo.overrides.items()
+               for k, v in flatten(key, val)]
+    layout = [(ctx.rename("verl", "key", k, source=REWARD_LAYOUT_VERSION), v)
+              for k, v in reward_overrides(grpo.reward).items()]
+    seen: dict[str, str] = {}
+    argv = ["python3", "-m", "verl.trainer.main_ppo"]
+    for key, value in pairs + written + layout:
+        bare = key.lstrip("+")
+        if bare in seen:
+            raise ValueError(f"grpo: verl key {bare} is set twice (by {seen[bare]} and again); keep one")
+        seen[bare] = key
+        argv.append(f"{key}={hydra_value(value, ctx)}")
+    env = stage_env(ctx, "verl", grpo.env)
+    return Plan(stage="grpo", argv=argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
+                translations=list(ctx.applied), versions={"verl": ctx.target("verl")})

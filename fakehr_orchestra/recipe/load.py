@@ -1,0 +1,295 @@
+"""Turn a recipe file (+ extends, profile, command-line overrides) into one resolved, schema-checked recipe.
+
+Order of layers, later wins: the `extends` chain (base first), the recipe itself, the profile, the overrides.
+Overrides are Hydra-like: `a.b=v` sets an existing key, `+a.b=v` adds a new one, `~a.b` removes one.
+`${a.b}` refers to another recipe value (resolved here); `${env:NAME}` is left for launch time, where the
+node's environment supplies it (e.g. WORLD_SIZE on a cluster that injects it).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import Problem, RecipeError, closest, did_you_mean
+from .yaml_source import KeyPath, Positions, dotted, parse_scalar, read_yaml
+
+MAX_EXTENDS_DEPTH = 16
+_REF = re.compile(r"\$\{([^}]*)\}")
+ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class Recipe:
+    """A resolved recipe: the validated model, the plain data it came from, and where each key was written."""
+
+    path: Path
+    model: Any  # schema.RecipeModel; typed loosely to keep pydantic off this module's import path
+    data: dict[str, Any]
+    positions: Positions = field(default_factory=dict)
+    profile: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def digest(self) -> str:
+        """Content hash of the resolved recipe: a resume refuses to continue under a different one."""
+        blob = json.dumps(self.data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def where(self, key: str) -> tuple[str | None, int | None]:
+        return locate(self.positions, key, str(self.path))
+
+
+def locate(positions: Positions, key: str, default_file: str | None = None) -> tuple[str | None, int | None]:
+    """Best-known file:line for a dotted key (falls back to the nearest parent that has a position)."""
+    by_display = {dotted(k): v for k, v in positions.items()}
+    probe = key
+    while probe:
+        if probe in by_display:
+            return by_display[probe]
+        probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+    return default_file, None
+
+
+# ---------------------------------------------------------------------------------------------- layers
+
+def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Positions]:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in seen + (path,))
+        raise RecipeError([Problem("extends", f"cycle in extends chain: {chain}", file=str(path))])
+    if len(seen) > MAX_EXTENDS_DEPTH:
+        raise RecipeError([Problem("extends", "extends chain too deep", file=str(path))])
+    data, positions = read_yaml(path)
+    if not isinstance(data, dict):
+        raise RecipeError([Problem("", "a recipe must be a YAML mapping", file=str(path), line=1)])
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, positions
+    if not isinstance(parent, str):
+        line = positions.get(("extends",), (None, None))[1]
+        raise RecipeError([Problem("extends", "must be a path to another recipe", file=str(path), line=line)])
+    parent_path = (path.parent / parent)
+    if not parent_path.exists():
+        line = positions.get(("extends",), (None, None))[1]
+        raise RecipeError([Problem("extends", f"extended recipe not found: {parent_path}",
+                                   file=str(path), line=line)])
+    base, base_pos = _load_with_extends(parent_path, seen + (path,))
+    positions.pop(("extends",), None)
+    return deep_merge(base, data, base_pos, positions)
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any], base_pos: Positions,
+               overlay_pos: Positions, prefix: KeyPath = ()) -> tuple[dict[str, Any], Positions]:
+    """Mappings merge key by key; anything else (lists included) is replaced whole by the overlay."""
+    out = copy.deepcopy(base)
+    pos = dict(base_pos)
+    for key, value in overlay.items():
+        here = prefix + (key,)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key], sub = deep_merge(out[key], value, {}, overlay_pos, here)
+            pos.update(sub)
+        else:
+            out[key] = copy.deepcopy(value)
+            for p in [p for p in pos if p[: len(here)] == here]:
+                del pos[p]
+        for p, where in overlay_pos.items():
+            if p[: len(here)] == here:
+                pos[p] = where
+    return out, pos
+
+
+def profile_path(recipe_path: Path, profile: str) -> Path:
+    """A profile is a name (recipes/profiles/NAME.yaml beside the recipe) or a path to an overlay file."""
+    as_path = Path(profile)
+    if as_path.suffix in (".yaml", ".yml"):
+        return as_path
+    return recipe_path.resolve().parent / "profiles" / f"{profile}.yaml"
+
+
+# ---------------------------------------------------------------------------------------------- overrides
+
+def split_key(data: Any, key: str) -> list[Any] | None:
+    """Resolve a dotted key against the data, matching keys that themselves contain dots (verl overrides).
+
+    Returns the list of path parts, or None when it does not exist.
+    """
+    if key == "":
+        return []
+    if isinstance(data, dict):
+        # longest existing key first, so `grpo.overrides.trainer.nnodes` finds the flat key 'trainer.nnodes'
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            head = ".".join(parts[:n])
+            if head in data:
+                rest = split_key(data[head], ".".join(parts[n:]))
+                if rest is not None:
+                    return [head] + rest
+        return None
+    if isinstance(data, list):
+        head, _, rest = key.partition(".")
+        if head.isdigit() and int(head) < len(data):
+            tail = split_key(data[int(head)], rest)
+            return None if tail is None else [int(head)] + tail
+    return None
+
+
+def _nearest(data: Any, key: str) -> tuple[str, list[str]]:
+    """The longest existing prefix of key and the sibling names at the point where it stops matching."""
+    parts = key.split(".")
+    node, found = data, []
+    for i, part in enumerate(parts):
+        if isinstance(node, dict):
+            sub = split_key(node, ".".join(parts[i:]))
+            if sub is not None:
+                return ".".join(found + [str(s) for s in sub]), []
+            if part in node:
+                node, found = node[part], found + [part]
+                continue
+            return ".".join(found), [str(k) for k in node]
+        return ".".join(found), []
+    return ".".join(found), []
+
+
+def apply_overrides(data: dict[str, Any], positions: Positions, overrides: Iterable[str]) -> list[Problem]:
+    """Apply what can be applied; return the problems with the rest (reported together with schema errors)."""
+    problems: list[Problem] = []
+    for raw in overrides:
+        where = f"override '{raw}'"
+        if raw.startswith("~"):
+            key, has_value, _ = raw[1:].partition("=")
+            parts = split_key(data, key)
+            if parts is None:
+                problems.append(_missing(data, key, where))
+                continue
+            parent = _get(data, parts[:-1])
+            del parent[parts[-1]]
+            continue
+        add = raw.startswith("+")
+        key, eq, value_text = raw.lstrip("+").partition("=")
+        if not eq or not key:
+            problems.append(Problem(key or raw, "overrides look like key.path=value, +key.path=value or ~key.path",
+                                    file=where))
+            continue
+        value = parse_scalar(value_text)
+        parts = split_key(data, key)
+        if parts is not None:
+            if add:
+                problems.append(Problem(key, "already exists; drop the '+' to change it", file=where))
+                continue
+            parent = _get(data, parts[:-1])
+            parent[parts[-1]] = value
+            positions[tuple(parts)] = (where, None)
+            continue
+        if not add:
+            problems.append(_missing(data, key, where, suggest_plus=True))
+            continue
+        # +a.b.c=v: walk existing mappings (dotted keys allowed), create the rest as one leaf key
+        prefix, _ = _nearest(data, key)
+        prefix_parts = split_key(data, prefix) if prefix else []
+        parent = _get(data, prefix_parts or [])
+        rest = key[len(prefix):].lstrip(".")
+        if not isinstance(parent, dict):
+            problems.append(Problem(key, f"cannot add a key under '{prefix}', which is not a mapping", file=where))
+            continue
+        parent[rest] = value
+        positions[tuple((prefix_parts or []) + [rest])] = (where, None)
+    return problems
+
+
+def _missing(data: dict[str, Any], key: str, where: str, suggest_plus: bool = False) -> Problem:
+    found, siblings = _nearest(data, key)
+    first = key[len(found):].lstrip(".").split(".")[0]
+    match = closest(first, siblings)
+    if match:
+        hint = f"did you mean '{found + '.' if found else ''}{match}'?"
+    elif suggest_plus:
+        hint = f"to add a new key write '+{key}=...'"
+    else:
+        hint = None
+    return Problem(key, "no such key in the recipe", file=where, hint=hint)
+
+
+def _get(data: Any, parts: list[Any]) -> Any:
+    for p in parts:
+        data = data[p]
+    return data
+
+
+# ---------------------------------------------------------------------------------------------- interpolation
+
+def resolve_refs(data: dict[str, Any], positions: Positions, file: str) -> dict[str, Any]:
+    """Replace ${a.b} with the value at a.b (recursively); keep ${env:NAME} for launch time."""
+    problems: list[Problem] = []
+
+    def lookup(ref: str, path: KeyPath, stack: tuple[str, ...]) -> Any:
+        if ref in stack:
+            problems.append(Problem(dotted(path), f"reference cycle: {' -> '.join(stack + (ref,))}",
+                                    *locate(positions, dotted(path), file)))
+            return None
+        parts = split_key(data, ref)
+        if parts is None:
+            found, siblings = _nearest(data, ref)
+            rest = ref[len(found):].lstrip(".").split(".")[0]
+            problems.append(Problem(dotted(path), f"${{{ref}}} refers to a key that does not exist",
+                                    *locate(positions, dotted(path), file),
+                                    hint=did_you_mean(rest, siblings)))
+            return None
+        return walk(_get(data, parts), tuple(parts), stack + (ref,))
+
+    def walk(value: Any, path: KeyPath, stack: tuple[str, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, path + (k,), stack) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, path + (i,), stack) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _REF.fullmatch(value)
+        if whole and not whole.group(1).startswith("env:"):
+            return lookup(whole.group(1), path, stack)
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1).startswith("env:"):
+                return m.group(0)
+            got = lookup(m.group(1), path, stack)
+            return "" if got is None else str(got)
+        return _REF.sub(sub, value)
+
+    out = walk(data, (), ())
+    if problems:
+        raise RecipeError(problems)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | None = None) -> Recipe:
+    """Load, layer, resolve and validate. Raises RecipeError listing every problem found."""
+    from .schema import validate_model  # pydantic is imported only when a recipe is actually loaded
+
+    path = Path(path)
+    data, positions = _load_with_extends(path)
+    if profile:
+        ppath = profile_path(path, profile)
+        if not ppath.exists():
+            available = sorted(p.stem for p in (path.resolve().parent / "profiles").glob("*.yaml"))
+            raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
+                                       hint=did_you_mean(profile, available) or f"available: {available}")])
+        overlay, overlay_pos = read_yaml(ppath)
+        if not isinstance(overlay, dict):
+            raise RecipeError([Problem("", "a profile must be a YAML mapping", file=str(ppath), line=1)])
+        data, positions = deep_merge(data, overlay, positions, overlay_pos)
+    overrides = tuple(overrides)
+    problems = apply_overrides(data, positions, overrides)
+    try:
+        data = resolve_refs(data, positions, str(path))
+        model = validate_model(data, positions, str(path))
+    except RecipeError as exc:
+        raise RecipeError(problems + exc.problems) from None
+    if problems:
+        raise RecipeError(problems)
+    return Recipe(path=path, model=model, data=data, positions=positions, profile=profile, overrides=overrides)

@@ -1,0 +1,42 @@
+"""The training stages: SFT (ms-swift), GRPO (verl, or ms-swift's own GRPO where verl's GPU workers cannot run)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field
+
+from .base import FreeForm, Strict
+
+
+class SftSection(Strict):
+    engine: Literal["swift"] = "swift"
+    model: str
+    dataset: list[str]
+    output_dir: str
+    env: dict[str, Any] = Field(default_factory=dict)
+    args: FreeForm = Field(default_factory=dict)  # every other `swift sft --flag value`, as the flag is spelt
+
+
+class RewardManagerSection(Strict):
+    name: Optional[str] = None  # a registered manager (naive, dapo, ...) or the class name in `path`
+    path: Optional[str] = None  # a file with a custom manager class, loaded by verl through importlib
+
+
+class RewardSection(Strict):
+    path: str  # the reward plugin file (verl's custom_reward_function.path)
+    name: str = "compute_score"
+    kwargs: dict[str, Any] = Field(default_factory=dict)  # reach compute_score as keyword arguments
+    manager: Optional[RewardManagerSection] = None
+    swift_orm: Optional[str] = None  # name of the ms-swift ORM the adapter registers (swift GRPO engine)
+
+
+class GrpoSection(Strict):
+    engine: Literal["verl", "swift"] = "verl"
+    model: str  # actor_rollout_ref.model.path
+    train_files: list[str] | str  # data.train_files
+    output_dir: str  # trainer.default_local_dir
+    env: dict[str, Any] = Field(default_factory=dict)
+    overrides: FreeForm = Field(default_factory=dict)  # verl Hydra overrides, `key: value`
+    reward: RewardSection
+    swift_args: FreeForm = Field(default_factory=dict)  # `swift rlhf --rlhf_type grpo` flags (engine: swift)
