@@ -1,0 +1,53 @@
+# fakehr-orchestra: every target installs what it needs itself (a venv in .venv).
+#   make demo   - the smoke pipeline of a shipped recipe on the tiny model, CPU, real frameworks
+#   make test   - the whole test suite (unit + integration with the real ms-swift, verl, torchrun, Ray, Slurm)
+#   make bench  - benchmarks, printed as ratios against a baseline run in the same process
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+RECIPE ?= recipes/fake_hr1.yaml
+PROFILE ?= smoke
+NODES ?= 1
+FIXTURES := .cache/tiny
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv system-deps fixtures demo test test-unit bench sft grpo eval pipeline clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[train,dev]"
+	rm -f $(VENV)/.installed-*; touch $@
+
+# OS packages the integration tests drive (Slurm, munge, shellcheck); needs root, as on CI.
+system-deps:
+	bash launch/install_test_deps.sh
+
+fixtures: venv
+	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES)
+
+demo: venv fixtures
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE)
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q tests
+
+test-unit: venv
+	$(BIN)/python -m pytest -q tests -m "not integration"
+
+bench: venv fixtures
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Per-stage launches on this node; NODES/NODE_RANK/MASTER_ADDR for multi-node torchrun.
+sft grpo eval: venv
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --stages $@ --nodes $(NODES) \
+	  $(if $(NODE_RANK),--node-rank $(NODE_RANK)) $(if $(MASTER_ADDR),--master-addr $(MASTER_ADDR))
+
+pipeline: venv
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE)
+
+clean:
+	rm -rf runs .cache .pytest_cache

@@ -1,0 +1,112 @@
+"""The answer formats of the two methods: how targets are written (here) and parsed (the one strict parser).
+
+Fake-HR1:   no-think  "<think>\\n\\n</think>\\n\\nreal"      think  "<think>\\n<reasoning>\\n</think>\\n\\nfake"
+FakeVLM-R1: "<think>[Why fake] ... [If real] ...</think>\\n<answer>Fake</answer>"
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Label = Literal["real", "fake"]
+
+
+def fake_hr1_target(label: Label, reasoning: str | None = None) -> str:
+    """Empty or missing reasoning gives the no-think form the SFT system prompt asks for on easy images."""
+    reasoning = (reasoning or "").strip()
+    if not reasoning:
+        return f"<think>\n\n</think>\n\n{label}"
+    return f"<think>\n{reasoning}\n</think>\n\n{label}"
+
+
+def fakevlm_r1_target(label: Label, pairs: list[tuple[str, str]]) -> str:
+    """One [Why fake] / [If real] pair per artifact clue, then the verdict capitalised as the paper writes it."""
+    body = "\n".join(f"[Why fake] {why.strip()}\n[If real] {if_real.strip()}" for why, if_real in pairs)
+    return f"<think>\n{body}\n</think>\n<answer>{label.capitalize()}</answer>"
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+import re
+from dataclasses import dataclass
+
+Mode = Literal["think", "no_think"]
+FORMATS = ("fake_hr1", "fakevlm_r1")
+_LABEL = re.compile(r"^\s*(real|fake)\s*\.?\s*$", re.IGNORECASE)
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_FAKE_HR1_LAYOUT = re.compile(r"^<think>\n(?:\n|(?P<reasoning>(?:(?!</?think>).)*\S(?:(?!</?think>).)*)\n)"
+                              r"</think>\n\n(?:real|fake)$", re.DOTALL | re.IGNORECASE)
+_FAKEVLM_LAYOUT = re.compile(r"^\s*<think>(?:(?!</?think>).)*</think>\s*<answer>\s*(?:real|fake)\s*</answer>\s*$",
+                             re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What a response says. `label` is None when the final answer is not exactly one of real/fake: such an
+    answer is wrong, and is counted as unparseable, never guessed."""
+
+    label: Label | None
+    mode: Mode | None  # think / no_think; None when there is no single think block
+    reasoning: str  # the think block's content, stripped ('' when empty or absent)
+    well_formed: bool  # the exact layout the method's prompt asks for
+    think_blocks: int
+
+
+def _label_of(text: str) -> Label | None:
+    m = _LABEL.match(text)
+    return m.group(1).lower() if m else None  # type: ignore[return-value]
+
+
+def _with_prefix(text: str, prefix: str | None) -> str:
+    """Put back a response prefix that generation started after (and was therefore not part of the output)."""
+    text = text if isinstance(text, str) else ""
+    if prefix and not text.lstrip().startswith(prefix.strip()):
+        return prefix + text
+    return text
+
+
+def _think_parts(text: str) -> tuple[int, str, str]:
+    """(number of think blocks, content of the first, text after the last </think>)."""
+    opens, closes = text.count(_THINK_OPEN), text.count(_THINK_CLOSE)
+    if closes == 0:
+        return 0, "", text
+    head, _, tail = text.rpartition(_THINK_CLOSE)
+    start = head.find(_THINK_OPEN)
+    content = head[start + len(_THINK_OPEN):] if start >= 0 else head
+    return max(opens, closes), content.strip(), tail
+
+
+def parse_fake_hr1(text: str, response_prefix: str | None = None) -> ParsedAnswer:
+    """`<think>\\n\\n</think>\\n\\nreal` (no-think) or `<think>\\n...\\n</think>\\n\\nfake` (think).
+
+    The label is the whole text after the last </think> (or the whole response when there is none). If generation
+    started after a response prefix such as "<think>\\n", pass it: it is put back before parsing.
+    """
+    text = _with_prefix(text, response_prefix)
+    blocks, reasoning, tail = _think_parts(text)
+    label = _label_of(tail)
+    if blocks == 1 and text.count(_THINK_OPEN) == 1:
+        mode: Mode | None = "think" if reasoning else "no_think"
+    else:
+        mode = None
+    well_formed = blocks == 1 and bool(_FAKE_HR1_LAYOUT.match(text))
+    return ParsedAnswer(label, mode, reasoning if blocks else "", well_formed, blocks)
+
+
+def parse_fakevlm_r1(text: str, response_prefix: str | None = None) -> ParsedAnswer:
+    """`<think>[Why fake] ... [If real] ...</think><answer>Fake|Real</answer>`: the label is the one answer tag."""
+    text = _with_prefix(text, response_prefix)
+    blocks, reasoning, tail = _think_parts(text)
+    answers = _ANSWER.findall(tail)
+    label = _label_of(answers[0]) if len(answers) == 1 and len(_ANSWER.findall(text)) == 1 else None
+    mode: Mode | None = ("think" if reasoning else "no_think") if blocks == 1 else None
+    well_formed = blocks == 1 and bool(_FAKEVLM_LAYOUT.match(text))
+    return ParsedAnswer(label, mode, reasoning if blocks else "", well_formed, blocks)
+
+
+def parse_answer(text: str, answer_format: str, response_prefix: str | None = None) -> ParsedAnswer:
+    if answer_format == "fake_hr1":
+        return parse_fake_hr1(text, response_prefix)
+    if answer_format == "fakevlm_r1":
+        return parse_fakevlm_r1(text, response_prefix)
+    raise ValueError(f"unknown answer format {answer_format!r}; known: {', '.join(FORMATS)}")
