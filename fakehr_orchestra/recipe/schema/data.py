@@ -1,4 +1,8 @@
-"""Data: where the raw sets are, how labels are written in each, how to split and what to export for each stage."""
+"""Data: where the raw sets are, how labels are written in each, how to split and what to export for each stage.
+
+Relative paths are resolved against the recipe's `workdir` (itself relative to the current directory), the folder
+the training commands run in, so the exported absolute image paths point where the frameworks will look.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,14 @@ class SourceSection(Strict):
     image_root: Optional[str] = None  # where relative image paths are resolved (default: the file's folder)
     # How labels are written in this source; never guessed. fakeclue: 0=fake,1=real. genimage: ai/nature folders.
     label_convention: Literal["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]
-    split: Optional[Literal["train", "test", "val"]] = None  # force a split for every record of this source
+    # Force a split for every record of this source ("val" is kept as the held-out split: it is written as "test").
+    split: Optional[Literal["train", "test", "val"]] = None
 
 
 class SplitSection(Strict):
-    test_fraction: float = 0.0
+    # Share of each (source, label) stratum moved to test, among records that have no split of their own
+    # (GenImage's train/val folders and a source's `split:` are kept as they are).
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 0
 
 
@@ -29,4 +36,10 @@ class DataSection(Strict):
     sources: list[SourceSection] = Field(default_factory=list)
     split: SplitSection = Field(default_factory=SplitSection)
     images: Literal["path", "bytes"] = "path"  # verl parquet: image paths, or embed the bytes
-    think_fraction: float = 1.0  # Fake-HR1 SFT: share of examples with an explanation rendered in think form
+    think_fraction: float = Field(1.0, ge=0.0, le=1.0)  # Fake-HR1 SFT: share of explained examples in think form
+    # Image checks: "header" opens the image and runs PIL's verify() (catches truncated PNGs, bad headers);
+    # "full" also decodes every pixel (catches truncated JPEGs too; several times slower).
+    check: Literal["header", "full"] = "header"
+    workers: Optional[int] = Field(None, ge=1)  # image-check processes; null = every core
+    chunk_size: int = Field(1024, ge=1)  # records held in memory at once per stage (bounded whatever the size)
+    strict: bool = False  # any corrupt/missing/duplicate/leaked/mislabelled record fails the stage
