@@ -11,10 +11,11 @@ from typing import Any, Iterator
 
 from .common import RenderContext, stage_env
 from .plan import Plan
+from .versions import translate
 
 _HYDRA_SAFE = re.compile(r"^[A-Za-z0-9_\-+.:/@~%*?]*$")
 _PLAN_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-# The reward section is rendered in the current layout; `rename` maps it back for older verl.
+# The layout `reward_overrides` produces (verl 0.9's).
 REWARD_LAYOUT_VERSION = "0.9"
 
 
@@ -70,8 +71,11 @@ def render_grpo(recipe: Any, ctx: RenderContext) -> Plan:
     ]
     written = [(ctx.rename("verl", "key", k), v) for key, val in grpo.overrides.items()
                for k, v in flatten(key, val)]
-    layout = [(ctx.rename("verl", "key", k, source=REWARD_LAYOUT_VERSION), v)
-              for k, v in reward_overrides(grpo.reward).items()]
+    # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
+    # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
+    as_written = [(translate("verl", "key", k, REWARD_LAYOUT_VERSION, ctx.written_for["verl"])[0], v)
+                  for k, v in reward_overrides(grpo.reward).items()]
+    layout = [(ctx.rename("verl", "key", k), v) for k, v in as_written]
     seen: dict[str, str] = {}
     argv = ["python3", "-m", "verl.trainer.main_ppo"]
     for key, value in pairs + written + layout:
