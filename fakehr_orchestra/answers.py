@@ -26,18 +26,20 @@ def fakevlm_r1_target(label: Label, pairs: list[tuple[str, str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ parsing
+# Parsing is procedural (str.find / rpartition / one-star regexes): every step is linear in the response length, so
+# a huge or adversarial response (a reward sees whatever the policy emits) cannot stall a training step. Labels are
+# ASCII only: the Kelvin sign lower-cases to "k", and "FA\u212aE" must not read as "fake".
 import re
 from dataclasses import dataclass
 
 Mode = Literal["think", "no_think"]
 FORMATS = ("fake_hr1", "fakevlm_r1")
-_LABEL = re.compile(r"^\s*(real|fake)\s*\.?\s*$", re.IGNORECASE)
+LABELS = ("real", "fake")
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_FAKE_HR1_LAYOUT = re.compile(r"^<think>\n(?:\n|(?P<reasoning>(?:(?!</?think>).)*\S(?:(?!</?think>).)*)\n)"
-                              r"</think>\n\n(?:real|fake)$", re.DOTALL | re.IGNORECASE)
+_ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
+_ANSWER_CLOSE = re.compile(r"</answer>", re.IGNORECASE)
 _FAKEVLM_LAYOUT = re.compile(r"^\s*<think>(?:(?!</?think>).)*</think>\s*<answer>\s*(?:real|fake)\s*</answer>\s*$",
-                             re.DOTALL | re.IGNORECASE)
+                             re.DOTALL | re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,14 @@ class ParsedAnswer:
 
 
 def _label_of(text: str) -> Label | None:
-    m = _LABEL.match(text)
-    return m.group(1).lower() if m else None  # type: ignore[return-value]
+    """The whole of `text` is one label: real|fake in any ASCII case, surrounding whitespace, one optional '.'."""
+    word = text.strip()
+    if word.endswith("."):
+        word = word[:-1].rstrip()
+    if len(word) != 4 or not word.isascii():
+        return None
+    word = word.lower()
+    return word if word in LABELS else None  # type: ignore[return-value]
 
 
 def _with_prefix(text: str, prefix: str | None) -> str:
@@ -76,6 +84,22 @@ def _think_parts(text: str) -> tuple[int, str, str]:
     return max(opens, closes), content.strip(), tail
 
 
+def _fake_hr1_layout(text: str) -> bool:
+    """Exactly `<think>\\n\\n</think>\\n\\nLABEL` or `<think>\\nREASONING\\n</think>\\n\\nLABEL` (REASONING not blank,
+    no think tags inside), with at most one trailing newline and nothing else."""
+    if not text.startswith(_THINK_OPEN + "\n") or text.count(_THINK_OPEN) != 1 or text.count(_THINK_CLOSE) != 1:
+        return False
+    inner, _, after = text[len(_THINK_OPEN) + 1:].partition(_THINK_CLOSE)
+    if not (inner == "\n" or (inner.endswith("\n") and inner[:-1].strip())):
+        return False
+    if after.endswith("\n"):
+        after = after[:-1]
+    if not after.startswith("\n\n"):
+        return False
+    word = after[2:]
+    return word.isascii() and word.lower() in LABELS
+
+
 def parse_fake_hr1(text: str, response_prefix: str | None = None) -> ParsedAnswer:
     """`<think>\\n\\n</think>\\n\\nreal` (no-think) or `<think>\\n...\\n</think>\\n\\nfake` (think).
 
@@ -89,16 +113,20 @@ def parse_fake_hr1(text: str, response_prefix: str | None = None) -> ParsedAnswe
         mode: Mode | None = "think" if reasoning else "no_think"
     else:
         mode = None
-    well_formed = blocks == 1 and bool(_FAKE_HR1_LAYOUT.match(text))
+    well_formed = blocks == 1 and _fake_hr1_layout(text)
     return ParsedAnswer(label, mode, reasoning if blocks else "", well_formed, blocks)
 
 
 def parse_fakevlm_r1(text: str, response_prefix: str | None = None) -> ParsedAnswer:
-    """`<think>[Why fake] ... [If real] ...</think><answer>Fake|Real</answer>`: the label is the one answer tag."""
+    """`<think>[Why fake] ... [If real] ...</think><answer>Fake|Real</answer>`: the label is the one answer tag,
+    which must come after the reasoning; two answer tags (or none) read as no answer."""
     text = _with_prefix(text, response_prefix)
     blocks, reasoning, tail = _think_parts(text)
-    answers = _ANSWER.findall(tail)
-    label = _label_of(answers[0]) if len(answers) == 1 and len(_ANSWER.findall(text)) == 1 else None
+    label: Label | None = None
+    opens = [m.end() for m in _ANSWER_OPEN.finditer(text)]
+    closes = [m.start() for m in _ANSWER_CLOSE.finditer(text)]
+    if len(opens) == 1 and len(closes) == 1 and opens[0] <= closes[0] and len(text) - len(tail) <= opens[0]:
+        label = _label_of(text[opens[0]:closes[0]])
     mode: Mode | None = ("think" if reasoning else "no_think") if blocks == 1 else None
     well_formed = blocks == 1 and bool(_FAKEVLM_LAYOUT.match(text))
     return ParsedAnswer(label, mode, reasoning if blocks else "", well_formed, blocks)
