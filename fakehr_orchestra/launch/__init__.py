@@ -1,0 +1,8 @@
+"""Launchers: one node (local.py), a Ray cluster for verl (ray_cluster.py), Slurm batch jobs (slurm.py).
+
+Everything here executes a rendered Plan; nothing re-derives a command from the recipe.
+"""
+
+from .local import run_plan, with_nodes, without_torchrun_env
+
+__all__ = ["run_plan", "with_nodes", "without_torchrun_env"]

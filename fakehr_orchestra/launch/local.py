@@ -1,0 +1,209 @@
+"""Run one Plan on this node: its own process group, output streamed and teed to a log, signals stop the tree.
+
+Why a process group: `swift sft` re-launches itself through torchrun, which starts one Python per rank, which start
+data-loader workers. Ctrl-C on our CLI must stop all of them, and a plain `Popen.terminate()` reaches only the
+first. The child is started in a new session (so it also does not receive the terminal's Ctrl-C twice); on
+SIGINT/SIGTERM we signal the whole group, wait a grace period, then SIGKILL the group. After the child exits, any
+member of its group still alive is stopped too, so nothing is left behind.
+
+Multi-node torchrun: ms-swift turns NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT / NPROC_PER_NODE into torchrun
+flags (swift/cli/main.py). `with_nodes()` sets them on a plan; values may be launch-time references such as
+"${SLURM_NODEID}", which stay shell expansions in scripts and are filled by `Plan.resolve()` when run here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Mapping, Optional, Union
+
+from ..engines.plan import Plan
+
+GRACE_S = 10.0  # SIGTERM/SIGINT -> SIGKILL for the group
+TORCHRUN_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "NPROC_PER_NODE")
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def venv_bin() -> str:
+    """The bin dir of the running interpreter: `swift`, `python3`, `ray` there are the ones installed with us."""
+    return str(Path(sys.executable).parent)
+
+
+def child_environ(plan: Plan, environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """os.environ, then `environ` (values a launcher adds), then the plan's env; the venv first on PATH."""
+    env = dict(os.environ)
+    if environ is not None:
+        env.update(environ)
+    env.update(plan.env)
+    env["PATH"] = venv_bin() + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def with_nodes(plan: Plan, nodes: Union[int, str, None] = None, node_rank: Union[int, str, None] = None,
+               master_addr: Optional[str] = None, master_port: Union[int, str, None] = None,
+               nproc_per_node: Union[int, str, None] = None) -> Plan:
+    """The plan with ms-swift's torchrun env set from the command line / the scheduler.
+
+    A None argument keeps what the recipe rendered. A value like "${SLURM_NODEID}" becomes a launch-time reference.
+    References that no longer appear anywhere (e.g. the recipe's ${RANK} replaced by a rank given here) are dropped,
+    so `resolve()` does not ask for them.
+    """
+    given = {"NNODES": nodes, "NODE_RANK": node_rank, "MASTER_ADDR": master_addr, "MASTER_PORT": master_port,
+             "NPROC_PER_NODE": nproc_per_node}
+    env = dict(plan.env)
+    for key, value in given.items():
+        if value is not None:
+            env[key] = str(value)
+    return _with_refs(replace(plan, env=env))
+
+
+def without_torchrun_env(plan: Plan) -> Plan:
+    """The plan minus the torchrun variables (a Ray driver sizes its cluster itself; they would only mislead)."""
+    return _with_refs(replace(plan, env={k: v for k, v in plan.env.items() if k not in TORCHRUN_ENV}))
+
+
+def _with_refs(plan: Plan) -> Plan:
+    used: list[str] = []
+    for text in [*plan.argv, *plan.env.values(), plan.cwd]:
+        for name in _REF.findall(text):
+            if name not in used:
+                used.append(name)
+    # keep the recipe's order for refs that survive; refs introduced here (e.g. SLURM_NODEID) follow
+    refs = [r for r in plan.env_refs if r in used] + [r for r in used if r not in plan.env_refs
+                                                      and _introduced(plan, r)]
+    return replace(plan, env_refs=refs)
+
+
+def _introduced(plan: Plan, name: str) -> bool:
+    """A ${NAME} in a torchrun variable set by with_nodes() is a launch-time reference by construction."""
+    return any(f"${{{name}}}" in plan.env.get(key, "") for key in TORCHRUN_ENV)
+
+
+def run_plan(plan: Plan, log_path: Path, environ: Optional[Mapping[str, str]] = None, echo: bool = True) -> int:
+    """Run `plan` to completion; return its exit code (128+n when it died of signal n).
+
+    Raises MissingEnvError (before starting anything) when a launch-time reference is not set.
+    """
+    lookup = dict(os.environ)
+    if environ is not None:
+        lookup.update(environ)
+    resolved = plan.resolve(lookup)
+    env = child_environ(resolved, environ)
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # A log is a stream, not a document: appended as it comes (not via io.atomic_open), so a crash keeps what ran.
+    with open(log_path, "ab") as log:
+        command = "".join(f"#   {line}\n" for line in plan.to_shell().splitlines())
+        log.write(f"# fakehr-orchestra: stage {plan.stage}, cwd {resolved.cwd}\n{command}".encode())
+        log.flush()
+        try:
+            child = subprocess.Popen(resolved.argv, cwd=resolved.cwd or ".", env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            message = f"fakehr-orchestra: cannot start {resolved.argv[0]!r}: {exc}\n"
+            log.write(message.encode())
+            if echo:
+                sys.stderr.write(message)
+            return 127
+        return _supervise(child, log, echo)
+
+
+def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
+    pgid = child.pid  # start_new_session: the child leads its own group
+    received: list[int] = []
+    kill_at: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        _signal_group(pgid, signum)
+        if not kill_at:
+            kill_at.append(time.monotonic() + GRACE_S)
+
+    installed = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            installed[sig] = signal.signal(sig, forward)
+    out = sys.stdout.buffer if echo else None
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    try:
+        exited_at: Optional[float] = None
+        while True:
+            if kill_at and time.monotonic() >= kill_at[0]:
+                _signal_group(pgid, signal.SIGKILL)
+            if exited_at is None and child.poll() is not None:
+                exited_at = time.monotonic()
+                # the leader is gone; stop whatever it left in its group (they may hold our pipe open)
+                if _group_alive(pgid):
+                    _signal_group(pgid, signal.SIGTERM)
+                    if not kill_at:
+                        kill_at.append(exited_at + GRACE_S)
+            if exited_at is not None and time.monotonic() > exited_at + GRACE_S + 2:
+                break  # only processes outside the group (they left it themselves) still hold the pipe
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.2)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+                continue
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:  # EOF: every holder of the pipe has exited
+                break
+            log.write(chunk)
+            log.flush()
+            if out is not None:
+                out.write(chunk)
+                out.flush()
+        code = child.wait()
+        if _group_alive(pgid):  # someone closed its stdout but lives on: stop it too
+            _signal_group(pgid, signal.SIGTERM)
+            deadline = time.monotonic() + GRACE_S
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            _signal_group(pgid, signal.SIGKILL)
+    finally:
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+        child.stdout.close()
+    if code < 0:
+        return 128 - code
+    if received and code == 0:
+        return 128 + received[0]
+    return code
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process (zombies excluded) is still in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return not os.path.isdir("/proc")
