@@ -1,0 +1,71 @@
+"""verl parquet (RLHFDataset): data_source, prompt (chat list, user text with one <image>), images
+([{"image": abs path}] or [{"bytes": ...}]), ability, reward_model {"style": "rule", "ground_truth": real|fake},
+extra_info. The schema is explicit so every row group agrees whatever the values (e.g. a missing category)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..manifest import Record
+from .settings import ExportSettings
+from .swift import parquet_prompt
+
+ABILITY = "fake_detection"
+
+
+def schema(images: str) -> Any:
+    import pyarrow as pa
+
+    image = pa.struct([("bytes", pa.binary())]) if images == "bytes" else pa.struct([("image", pa.string())])
+    return pa.schema([
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("images", pa.list_(image)),
+        ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct([("index", pa.int64()), ("split", pa.string()), ("source", pa.string()),
+                                  ("category", pa.string()), ("answer_format", pa.string()),
+                                  ("hash", pa.string()), ("path", pa.string())])),
+    ])
+
+
+def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
+    if settings.images == "bytes":
+        with open(rec.path, "rb") as handle:
+            image: dict[str, Any] = {"bytes": handle.read()}
+    else:
+        image = {"image": rec.path}
+    return {
+        "data_source": rec.source, "prompt": parquet_prompt(settings), "images": [image], "ability": ABILITY,
+        "reward_model": {"style": "rule", "ground_truth": rec.label},
+        "extra_info": {"index": rec.id, "split": rec.split, "source": rec.source, "category": rec.category,
+                       "answer_format": settings.answer_format, "hash": rec.hash, "path": rec.path},
+    }
+
+
+class ParquetSink:
+    """Rows buffered up to one chunk, then written as one row group: bounded memory for any size."""
+
+    def __init__(self, handle: Any, images: str, chunk_size: int) -> None:
+        import pyarrow.parquet as pq
+
+        self.schema = schema(images)
+        self.writer = pq.ParquetWriter(handle, self.schema)
+        self.rows: list[dict[str, Any]] = []
+        self.chunk_size = chunk_size
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.rows.append(item)
+        if len(self.rows) >= self.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()

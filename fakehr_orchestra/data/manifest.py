@@ -1,0 +1,90 @@
+"""The canonical manifest: one json line per image, whatever data set it came from.
+
+Fields (see `Record`): `id` (position in the import, stable through split/validate), absolute `path`, `label`
+real|fake, `label_raw` and `label_convention` (what the source wrote and how it was read), `source` (data set name
+from the recipe), `category` (FakeClue `cate` / GenImage generator), `split` train|test|None (None = to be assigned),
+`explanation` (free text, optional), `pairs` ([[why_fake, if_real], ...], optional), `width`, `height`, `hash`
+(blake2b-128 of the file bytes), `nbytes`, `format`, and `status` ok|missing|corrupt|bad_label|bad_record|duplicate|leaked with
+`reason`. Records that are not `ok` stay in the manifest (so nothing is lost) and are skipped by exports.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional
+
+from ..io import atomic_open
+
+STATUSES = ("ok", "missing", "corrupt", "bad_label", "bad_record", "duplicate", "leaked")
+
+
+@dataclass
+class Record:
+    id: int
+    path: str
+    label: Optional[str]
+    label_raw: Any
+    label_convention: str
+    source: str
+    category: Optional[str] = None
+    split: Optional[str] = None
+    explanation: Optional[str] = None
+    pairs: Optional[list[list[str]]] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    hash: Optional[str] = None
+    nbytes: Optional[int] = None
+    format: Optional[str] = None
+    status: str = "ok"
+    reason: Optional[str] = None
+    where: Optional[str] = None  # where in the source the record was read (file:index), for reports
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Record":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def iter_manifest(path: str | Path) -> Iterator[Record]:
+    """Stream records from a manifest file (one json line each)."""
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Record.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError) as exc:
+                from . import DataError
+                raise DataError(f"{path}:{lineno}: not a manifest record ({exc})") from None
+
+
+def write_manifest(path: str | Path, records: Iterable[Record]) -> int:
+    """Write records atomically; returns how many were written."""
+    n = 0
+    with atomic_open(path) as handle:
+        for rec in records:
+            handle.write(rec.to_json() + "\n")
+            n += 1
+    return n
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Bounded chunks of an iterable: the unit of work (and of memory) of every stage."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,54 @@
+"""Readers of the raw data sets. Each yields `Raw` dicts lazily and never touches image bytes (that is the image
+checker's job, in parallel): {path, label_raw, category, split, explanation, pairs, where, problem}. A record
+that cannot be read yields `problem` (a reason) instead of raising, so one bad line never stops an import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from .. import DataError
+
+Raw = dict[str, Any]
+
+
+def read_source(kind: str, path: str | Path, image_root: str | Path | None) -> Iterator[Raw]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data source {str(path)!r} does not exist (check `data.sources[].path`; relative paths "
+                        f"are resolved against the recipe's workdir)")
+    if kind == "fakeclue":
+        from .fakeclue import read_fakeclue
+        return read_fakeclue(path, image_root)
+    if kind == "genimage":
+        from .genimage import read_genimage
+        return read_genimage(path)
+    if kind == "jsonl":
+        from .jsonl import read_jsonl
+        return read_jsonl(path, image_root)
+    raise DataError(f"unknown source kind {kind!r}; known: fakeclue, genimage, jsonl")
+
+
+def resolve_image(value: Any, root: Path) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    p = Path(value.strip()).expanduser()
+    return str((p if p.is_absolute() else root / p).absolute())
+
+
+def parse_pairs(value: Any) -> list[list[str]] | None:
+    """[[why_fake, if_real], ...] or [{"why_fake": .., "if_real": ..}, ...]; None when absent; ValueError if malformed."""
+    if value in (None, []):
+        return None
+    if not isinstance(value, list):
+        raise ValueError("`pairs` must be a list of [why_fake, if_real]")
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = [item.get("why_fake"), item.get("if_real")]
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) and s.strip()
+                                                                           for s in item)):
+            raise ValueError(f"`pairs` item {item!r} is not a [why_fake, if_real] pair of non-empty strings")
+        out.append([item[0].strip(), item[1].strip()])
+    return out

@@ -1,0 +1,44 @@
+"""GenImage: <root>/<Generator>/{train,val}/{ai,nature}/<files>; `ai` = fake, `nature` = real (ImageNet).
+
+The release nests one more folder (`stable_diffusion_v_1_4/imagenet_ai_0419_sdv4/train/...`): both layouts are
+read, and the category is always the top-level generator folder. `val` is GenImage's held-out set and becomes the
+`test` split. Files are listed in sorted order so ids are reproducible; hidden files are ignored. Any folder other
+than ai/nature under train/val is read too, so the label normaliser reports it instead of it being dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from . import Raw
+
+SPLITS = {"train": "train", "val": "test"}
+
+
+def _dirs(path: Path) -> list[os.DirEntry]:
+    with os.scandir(path) as it:
+        return sorted((e for e in it if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def _split_dirs(gen: Path) -> list[tuple[str, Path]]:
+    direct = [(e.name, Path(e.path)) for e in _dirs(gen) if e.name in SPLITS]
+    if direct:
+        return direct
+    return [(e.name, Path(e.path)) for sub in _dirs(gen) for e in _dirs(Path(sub.path)) if e.name in SPLITS]
+
+
+def read_genimage(root: Path) -> Iterator[Raw]:
+    if not root.is_dir():
+        from .. import DataError
+        raise DataError(f"{root}: a GenImage source is a folder <Generator>/{{train,val}}/{{ai,nature}}")
+    for gen in _dirs(root):
+        for split_name, split_dir in _split_dirs(Path(gen.path)):
+            for cls in _dirs(split_dir):
+                with os.scandir(cls.path) as it:
+                    names = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
+                for name in names:
+                    path = os.path.join(os.path.abspath(cls.path), name)
+                    yield {"where": path, "path": path, "label_raw": cls.name, "category": gen.name,
+                           "split": SPLITS[split_name]}

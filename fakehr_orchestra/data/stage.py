@@ -1,0 +1,78 @@
+"""The data stage of a recipe: import every source -> split -> validate -> export, into one folder.
+
+`prepare(model, out_dir)` writes manifest.jsonl, validation.json, sft.jsonl, grpo.jsonl, grpo.parquet, eval.jsonl,
+and last `artifacts.json` ({name: absolute path}); artifacts.json is removed first and written atomically at the
+end, so its presence means the stage completed. Intermediate manifests live in a temp folder inside out_dir that
+is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..io import write_json_atomic
+from . import DataError
+from .export import export_manifest, settings_from_recipe
+from .importer import import_sources
+from .split import split_manifest
+from .validate import summary_table, validate_manifest
+
+ARTIFACTS = "artifacts.json"
+
+
+def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, workers: Optional[int] = None,
+            show_progress: bool = False, log: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+    """Run the whole data stage as `model.data` says; return {name: absolute path} (also in artifacts.json).
+
+    Raises DataError when a source is unreadable, the prompts disagree, there is nothing to train on, or (strict)
+    any record is missing/corrupt/mislabelled/duplicated/leaked; the validation report is written in every case
+    where validation ran, and artifacts.json never is.
+    """
+    data = model.data
+    if not data.sources:
+        raise DataError("data.sources is empty: list at least one source (kind, path, label_convention)")
+    strict = data.strict if strict is None else strict
+    settings = settings_from_recipe(model)  # fail on prompt problems before any heavy work
+    out = Path(out_dir).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ARTIFACTS).unlink(missing_ok=True)
+    base = Path(model.workdir).absolute()
+    work = Path(tempfile.mkdtemp(prefix=".data-stage-", dir=out))
+    try:
+        imported, split = work / "imported.jsonl", work / "split.jsonl"
+        counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
+                                check=data.check, chunk_size=data.chunk_size, show_progress=show_progress)
+        log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        splits = split_manifest(imported, split, data.split.test_fraction, data.split.seed)
+        log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))
+        paths = {"manifest": str(out / "manifest.jsonl"), "validation": str(out / "validation.json")}
+        report = validate_manifest(split, paths["manifest"], paths["validation"], tmp_dir=str(work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log(summary_table(report))
+    if strict and report["problems"]:
+        raise DataError(f"strict: {report['problems']} of {report['total']} records have problems "
+                        f"(see {paths['validation']}); fix them or set data.strict=false to skip them")
+    exported = export_manifest(paths["manifest"], out, settings, log=log)
+    if not exported["counts"].get("sft") or not exported["counts"].get("grpo"):
+        for name in ("sft", "grpo", "parquet", "eval"):
+            Path(exported["paths"][name]).unlink(missing_ok=True)
+        raise DataError(f"no usable training records (sft rows: {exported['counts'].get('sft', 0)}, grpo rows: "
+                        f"{exported['counts'].get('grpo', 0)}); see {paths['validation']}")
+    if not exported["counts"].get("eval"):
+        log("warning: the test split is empty (eval.jsonl has no rows): set data.split.test_fraction or a "
+            "test source")
+    paths.update(exported["paths"])
+    write_json_atomic(out / ARTIFACTS, paths)
+    return paths
+
+
+def load_artifacts(out_dir: str | Path) -> dict[str, str] | None:
+    """The stage's outputs if it completed in out_dir, else None."""
+    import json
+
+    path = Path(out_dir) / ARTIFACTS
+    return json.loads(path.read_text()) if path.exists() else None
