@@ -1,0 +1,206 @@
+"""Run the stages of a recipe in order through the launcher, recording everything in the run dir.
+
+Resume: a stage marked done whose artifacts still match their digests is skipped; the first other stage is run
+again, with the framework's own resume option when it left a checkpoint (ms-swift --resume_from_checkpoint; verl
+resumes from trainer.default_local_dir itself with trainer.resume_mode=auto, its default). A run dir refuses a
+recipe that differs from the one it was started with, unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..engines.versions import installed_version
+from ..io import write_json_atomic, write_text_atomic
+from . import artifacts as art
+from .rundir import RunDir, new_manifest, now
+from .stages import STAGES, StagePlan, Wiring, build
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RESOLVED = "recipe.resolved.yaml"
+# data/artifacts.json lists files by name; the roles the next stages take them in
+DATA_ROLES = {"sft.jsonl": "sft", "grpo.jsonl": "grpo", "grpo.parquet": "grpo_parquet", "eval.jsonl": "eval"}
+
+
+class PipelineError(RuntimeError):
+    """A run cannot start or continue (changed recipe, not a run dir, ...): a message for the user, exit code 2."""
+
+
+@dataclass
+class Options:
+    stages: tuple[str, ...] = STAGES
+    resume: bool = False
+    force: bool = False
+    dry_run: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict)  # per-node torchrun settings for the sft stage
+    echo: bool = True
+
+
+def resolved_recipe_text(recipe: Any) -> str:
+    data = recipe.model.model_dump(mode="json")
+    header = (f"# Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
+              + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else "") + "\n")
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict[str, str]:
+    if stage == "data":
+        listed = json.loads((run.stage_dir("data") / "artifacts.json").read_text())
+        out = {}
+        for name, path in listed.items():
+            out[DATA_ROLES.get(Path(path).name, DATA_ROLES.get(name, name))] = path
+        return out
+    if stage == "sft":
+        return {"checkpoint": art.swift_last_checkpoint(run.log("sft"))}
+    if stage == "grpo":
+        if engine == "verl":
+            return {"checkpoint": art.verl_latest_actor(run.stage_dir("grpo"))}
+        return {"checkpoint": art.swift_last_checkpoint(run.log("grpo"))}
+    if stage == "merge":
+        return {"model": str(run.stage_dir("merge") / "hf")}
+    if stage == "eval":
+        report = run.stage_dir("eval") / "report"
+        found = {f"metrics_{p.parent.name}": str(p) for p in sorted(run.stage_dir("eval").glob("*/metrics.json"))}
+        found["report"] = str(report)
+        return found
+    return {}
+
+
+def _verified(record: dict[str, Any]) -> bool:
+    try:
+        return all(art.digest(a["path"]) == a["sha256"] for a in record.get("artifacts", {}).values())
+    except art.ArtifactError:
+        return False
+
+
+def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
+    """Every selected stage's plan, wired to what earlier stages produced (or will produce: placeholders)."""
+    artifacts = {s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
+                 for s, r in (manifest or {}).get("stages", {}).items()}
+    wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions)
+    plans = []
+    for stage in opts.stages:
+        sp = build(stage, wiring, opts.stages)
+        if sp.passthrough:  # e.g. merge skipped: the RL checkpoint is the model eval takes
+            artifacts[stage] = dict(sp.passthrough)
+        plans.append(sp)
+    return plans
+
+
+def run_pipeline(recipe: Any, run: RunDir, opts: Options,
+                 launch: Callable[..., int] | None = None) -> int:
+    """Run (or resume) the selected stages; return the exit code of the first failure, else 0."""
+    if launch is None:
+        from ..launch.local import run_plan as launch
+    manifest = _open(recipe, run, opts)
+    write_text_atomic(run.path / RESOLVED, resolved_recipe_text(recipe))
+    # outputs of stages not selected this time (an earlier invocation on this run dir) are inputs too
+    artifacts: dict[str, dict[str, str]] = {
+        s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
+        for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
+    for stage in opts.stages:
+        record = manifest["stages"].setdefault(stage, {"status": "pending"})
+        if opts.resume and record.get("status") in ("done", "skipped") and _verified(record):
+            artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
+            _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
+            continue
+        wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
+                        resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True)
+        sp = build(stage, wiring, opts.stages)
+        if stage == "sft" and opts.nodes:
+            from ..launch.local import with_nodes
+            for step in sp.steps:
+                step.plan = with_nodes(step.plan, **opts.nodes)
+        write_json_atomic(run.plans_path(stage), sp.to_dict())
+        record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
+                      inputs=sp.inputs, plans=str(run.plans_path(stage)))
+        record.pop("error", None)
+        run.save(manifest)
+        if sp.skip_reason:
+            _say(opts, f"[{stage}] skipped: {sp.skip_reason}")
+            record.update(status="skipped", reason=sp.skip_reason, ended=now(),
+                          artifacts=_fingerprint(sp.passthrough))
+            artifacts[stage] = dict(sp.passthrough)
+            run.save(manifest)
+            continue
+        started = time.monotonic()
+        for step in sp.steps:
+            _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
+            code = launch(step.plan, run.log(step.name), echo=opts.echo)
+            if code != 0:
+                record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
+                              failed_step=step.name, ended=now(), seconds=round(time.monotonic() - started, 1),
+                              log=str(run.log(step.name)))
+                run.save(manifest)
+                _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
+                return code
+        engine = recipe.model.grpo.engine if recipe.model.grpo else None
+        try:
+            found = _collect(stage, sp, run, engine)
+        except (art.ArtifactError, OSError, ValueError) as exc:
+            record.update(status="failed", exit_code=0, error=str(exc), ended=now())
+            run.save(manifest)
+            _say(opts, f"[{stage}] finished but its output is missing: {exc}")
+            return 1
+        record.update(status="done", exit_code=0, ended=now(), seconds=round(time.monotonic() - started, 1),
+                      artifacts=_fingerprint(found))
+        artifacts[stage] = found
+        run.save(manifest)
+        _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
+    return 0
+
+
+def _fingerprint(found: dict[str, str]) -> dict[str, dict[str, str]]:
+    out = {}
+    for name, path in found.items():
+        try:
+            out[name] = {"path": path, "sha256": art.digest(path)}
+        except art.ArtifactError:
+            out[name] = {"path": path, "sha256": ""}
+    return out
+
+
+def _resume_points(stage: str, record: dict[str, Any], run: RunDir) -> dict[str, str]:
+    """A stage that was interrupted or failed mid-training continues from its newest checkpoint."""
+    if stage in ("sft", "grpo") and record.get("status") in ("running", "failed", "interrupted"):
+        point = art.swift_resume_checkpoint(run.stage_dir(stage))
+        if point:
+            return {stage: point}
+    return {}
+
+
+def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
+    versions = {fw: installed_version(fw) for fw in ("swift", "verl")}
+    if run.exists():
+        manifest = run.load()
+        if not opts.resume:
+            raise PipelineError(f"{run.path} already holds a run; continue it with --resume, or choose another "
+                                f"--run-dir")
+        was, now_digest = manifest["recipe"]["digest"], recipe.digest()
+        if was != now_digest and not opts.force:
+            raise PipelineError(
+                f"the recipe changed since this run started (digest {was} -> {now_digest}; it was "
+                f"{manifest['recipe']['path']} profile={manifest['recipe']['profile']} "
+                f"overrides={manifest['recipe']['overrides']}); resume with the same recipe, or pass --force")
+        if was != now_digest:
+            manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides))
+        manifest["versions"] = versions
+        for stage in opts.stages:
+            manifest["stages"].setdefault(stage, {"status": "pending"})
+        return manifest
+    run.path.mkdir(parents=True, exist_ok=True)
+    manifest = new_manifest(recipe, list(opts.stages), versions, PROJECT_ROOT)
+    run.save(manifest)
+    return manifest
+
+
+def _say(opts: Options, text: str) -> None:
+    if opts.echo:
+        print(f"fakehr-orchestra: {text}", flush=True)

@@ -1,0 +1,186 @@
+"""The stages of a method, in order, and how each one's artifacts become the next one's inputs.
+
+    data  -> sft.dataset (exports), grpo.train_files (parquet for verl, jsonl for ms-swift), eval set
+    sft   -> grpo.model (ms-swift's last_model_checkpoint)
+    grpo  -> merge (verl: global_step_N/actor) or directly eval (ms-swift GRPO saves HF folders)
+    merge -> eval (merged HF model)
+    eval  -> inference + metrics for the SFT and the RL model, and one side-by-side report
+
+Every step is a Plan, built here without running anything; an artifact not produced yet appears as a placeholder
+such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..engines import render
+from ..engines.plan import Plan
+from .rundir import RunDir
+
+STAGES = ("data", "sft", "grpo", "merge", "eval")
+CLI = "fakehr-orchestra"
+
+
+@dataclass
+class Step:
+    name: str  # also the log file's name
+    plan: Plan
+
+
+@dataclass
+class StagePlan:
+    stage: str
+    steps: list[Step] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # recipe key or role -> value taken from upstream
+    skip_reason: str | None = None  # set when the stage cannot or need not run here
+    passthrough: dict[str, str] = field(default_factory=dict)  # artifacts of a skipped stage (e.g. merge)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
+                "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
+
+
+@dataclass
+class Wiring:
+    """What a stage builder needs: the recipe, where the run lives, and what upstream stages produced."""
+
+    recipe: Any
+    run: RunDir
+    resolved_recipe: Path
+    artifacts: dict[str, dict[str, str]]
+    versions: dict[str, str] = field(default_factory=dict)
+    resume_from: dict[str, str] = field(default_factory=dict)  # stage -> checkpoint to resume from
+    live: bool = False  # running for real: only artifacts that exist are wired (a dry run shows placeholders)
+
+    def get(self, stage: str, name: str) -> str:
+        return self.artifacts.get(stage, {}).get(name) or f"<{stage}.{name}>"
+
+    def has(self, stage: str, name: str) -> bool:
+        return bool(self.artifacts.get(stage, {}).get(name))
+
+
+def has_cuda_gpu() -> bool:
+    """Without importing torch: the driver's tool lists the GPUs."""
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def _with(recipe: Any, section: str, **update: Any) -> Any:
+    model = recipe.model
+    new_section = getattr(model, section).model_copy(update=update)
+    return dataclasses.replace(recipe, model=model.model_copy(update={section: new_section}))
+
+
+def data_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    out = w.run.stage_dir("data")
+    plan = Plan(stage="data", argv=[CLI, "data", "prepare", str(w.resolved_recipe), "--out", str(out)],
+                cwd=w.recipe.model.workdir)
+    return StagePlan("data", [Step("data", plan)])
+
+
+def sft_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    update: dict[str, Any] = {"output_dir": str(w.run.stage_dir("sft"))}
+    inputs: dict[str, str] = {}
+    if "data" in selected or w.has("data", "sft"):
+        update["dataset"] = [w.get("data", "sft")]
+        inputs["sft.dataset"] = update["dataset"][0]
+    recipe = _with(w.recipe, "sft", **update)
+    if w.resume_from.get("sft"):
+        args = dict(recipe.model.sft.args, resume_from_checkpoint=w.resume_from["sft"])
+        recipe = _with(recipe, "sft", args=args)
+        inputs["sft.args.resume_from_checkpoint"] = w.resume_from["sft"]
+    return StagePlan("sft", [Step("sft", render(recipe, "sft", w.versions))], inputs)
+
+
+def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    grpo = w.recipe.model.grpo
+    update: dict[str, Any] = {"output_dir": str(w.run.stage_dir("grpo"))}
+    inputs: dict[str, str] = {}
+    if "sft" in selected or w.has("sft", "checkpoint"):
+        update["model"] = w.get("sft", "checkpoint")
+        inputs["grpo.model"] = update["model"]
+    if "data" in selected or w.has("data", "sft"):
+        key = "grpo_parquet" if grpo.engine == "verl" else "grpo"
+        update["train_files"] = [w.get("data", key)]
+        inputs["grpo.train_files"] = update["train_files"][0]
+    recipe = _with(w.recipe, "grpo", **update)
+    if grpo.engine == "swift" and w.resume_from.get("grpo"):
+        args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
+        recipe = _with(recipe, "grpo", swift_args=args)
+        inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
+    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions))], inputs)
+    if grpo.engine == "verl" and not has_cuda_gpu():
+        stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
+                             "use grpo.engine=swift (ms-swift's GRPO with the same reward plugin)")
+    return stage
+
+
+def merge_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    if w.recipe.model.grpo.engine != "verl":
+        return StagePlan("merge", skip_reason="ms-swift GRPO checkpoints are already Hugging Face model folders; "
+                         "nothing to merge", passthrough={"model": w.get("grpo", "checkpoint")})
+    target = w.run.stage_dir("merge") / "hf"
+    actor = w.get("grpo", "checkpoint")
+    plan = Plan(stage="merge", argv=["python3", "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+                                     "--local_dir", actor, "--target_dir", str(target)],
+                cwd=w.recipe.model.workdir)
+    stage = StagePlan("merge", [Step("merge", plan)], {"local_dir": actor})
+    if not w.has("grpo", "checkpoint") and "grpo" not in selected:
+        stage.skip_reason = "no GRPO checkpoint to merge"
+    return stage
+
+
+def eval_models(w: Wiring, selected: tuple[str, ...]) -> dict[str, str]:
+    """Which models to evaluate, by name: the SFT checkpoint and the RL model, whichever this run has."""
+    def wanted(stage: str, name: str) -> bool:
+        return w.has(stage, name) or (not w.live and stage in selected)
+
+    models: dict[str, str] = {}
+    if wanted("sft", "checkpoint"):
+        models["sft"] = w.get("sft", "checkpoint")
+    if wanted("merge", "model"):
+        models["grpo"] = w.get("merge", "model")
+    elif wanted("grpo", "checkpoint"):
+        models["grpo"] = w.get("grpo", "checkpoint")
+    if not models:
+        models["base"] = w.recipe.model.sft.model if w.recipe.model.sft else "<model>"
+    return models
+
+
+def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    model = w.recipe.model
+    data = model.eval.dataset or w.get("data", "eval")
+    out = w.run.stage_dir("eval")
+    cwd = model.workdir
+    steps, metrics = [], []
+    models = eval_models(w, selected)
+    for name, path in models.items():
+        pred, score = out / name / "predictions.jsonl", out / name / "metrics.json"
+        steps.append(Step(f"eval-infer-{name}", Plan(stage="eval", cwd=cwd, argv=[
+            CLI, "eval", "infer", str(w.resolved_recipe), "--model", path, "--data", data, "--out", str(pred)])))
+        steps.append(Step(f"eval-score-{name}", Plan(stage="eval", cwd=cwd, argv=[
+            CLI, "eval", "score", str(pred), "--out", str(score)])))
+        metrics.append(str(score))
+    steps.append(Step("eval-report", Plan(stage="eval", cwd=cwd, argv=[
+        CLI, "eval", "report", *metrics, "--names", ",".join(models), "--out", str(out / "report")])))
+    inputs = {f"model.{name}": path for name, path in models.items()}
+    inputs["data"] = data
+    return StagePlan("eval", steps, inputs)
+
+
+BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}
+
+
+def build(stage: str, wiring: Wiring, selected: tuple[str, ...]) -> StagePlan:
+    return BUILDERS[stage](wiring, selected)
