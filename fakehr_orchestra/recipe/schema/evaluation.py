@@ -1,8 +1,14 @@
-"""Evaluation: which backend answers, on which set, with which generation settings."""
+"""Evaluation: which backend answers, on which set, with which generation settings, and how it is scored.
+
+The prompt itself is not here on purpose: inference asks exactly what training taught (`prompt:` section, the model
+directory's chat template, the SFT stage's max_pixels), so there is no second copy to drift.
+"""
 
 from __future__ import annotations
 
 from typing import Literal, Optional
+
+from pydantic import Field
 
 from .base import Strict
 
@@ -10,11 +16,18 @@ from .base import Strict
 class EvalSection(Strict):
     backend: Literal["transformers", "vllm"] = "vllm"
     dataset: Optional[str] = None  # eval jsonl {"file_path", "label", ...}; null: the data stage's test export
+    label_convention: str = "text"  # how the eval jsonl writes labels (fakehr_orchestra.labels conventions)
     output_dir: str = "eval"
-    batch_size: int = 8
-    max_new_tokens: int = 1024
-    temperature: float = 0.0
-    top_p: float = 1.0
-    tensor_parallel_size: int = 1
-    max_pixels: Optional[int] = None  # null: the SFT stage's max_pixels
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    temperature: float = Field(0.0, ge=0.0)  # 0: greedy
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int = 0  # sampling seed (temperature > 0) and bootstrap seed
+    tensor_parallel_size: int = Field(1, ge=1)  # vLLM
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)  # vLLM
+    max_pixels: Optional[int] = None  # null: the SFT stage's max_pixels (sft.args.max_pixels)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Optional[str] = None  # transformers backend: cpu / cuda / cuda:1; null: cluster.device
+    answer_scores: bool = True  # record P(fake) vs P(real) at the answer position (for AUC)
+    bootstrap_samples: int = Field(1000, ge=0)  # resamples for accuracy confidence intervals (0: none)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)

@@ -1,0 +1,114 @@
+"""`fakehr-orchestra eval`: infer (batch inference, resumable), score (metrics JSON), report (JSON + Markdown + PNG).
+
+Heavy imports (torch, transformers, vLLM, scikit-learn, matplotlib) happen inside the commands only.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+
+from .common import fail, friendly_errors, load, recipe_arguments
+
+
+def eval_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Bad eval input (data rows, settings, a foreign output file) is a message and exit 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..evaluation.infer import ResumeError, SettingsError
+        from ..evaluation.reader import EvalDataError
+        try:
+            return func(*args, **kwargs)
+        except (EvalDataError, SettingsError, ResumeError) as exc:
+            fail(f"error: {exc}")
+    return wrapper
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Batch inference, metrics and reports."""
+
+
+@eval_group.command()
+@recipe_arguments
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Model directory (HF format: an SFT checkpoint or a merged GRPO model).")
+@click.option("--data", default=None, help="Eval jsonl {file_path, label[, source, category, generator]}; "
+              "default: eval.dataset.")
+@click.option("--out", default=None, help="Predictions jsonl (appended to, resumable); "
+              "default: <eval.output_dir>/predictions.jsonl.")
+@click.option("--backend", type=click.Choice(["transformers", "vllm"]), default=None,
+              help="Default: eval.backend.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: eval.batch_size.")
+@click.option("--device", default=None, help="transformers backend: cpu / cuda / cuda:N; default: eval.device, "
+              "else cluster.device.")
+@friendly_errors
+@eval_errors
+def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model_dir: str, data: Optional[str],
+          out: Optional[str], backend: Optional[str], batch_size: Optional[int], device: Optional[str]) -> None:
+    """Answer every image of the eval set with RECIPE's prompt; resume where a previous run stopped."""
+    from ..evaluation.infer import drift_notes, from_recipe, run_inference
+    from ..evaluation.reader import read_eval_set
+
+    rec = load(recipe, overrides, profile)
+    ev = rec.model.eval
+    data = data or ev.dataset
+    if not data:
+        fail("error: no eval set: pass --data EVAL.jsonl or set eval.dataset in the recipe")
+    out_path = Path(out) if out else Path(ev.output_dir) / "predictions.jsonl"
+    settings = from_recipe(rec, str(Path(model_dir).resolve()), backend, batch_size, device)
+    for note in drift_notes(rec):
+        click.echo(f"note: {note}", err=True)
+    items = read_eval_set(data, ev.label_convention)
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"{done}/{total} images", err=True)
+
+    summary = run_inference(settings, items, out_path, data=str(Path(data).resolve()), progress=progress)
+    if summary.repaired_bytes:
+        click.echo(f"cut a torn last line ({summary.repaired_bytes} bytes) left by an interrupted run", err=True)
+    click.echo(f"{out_path}: {summary.total} images ({summary.already_done} already done, {summary.written} new) "
+               f"in {summary.seconds:.1f} s")
+
+
+@eval_group.command()
+@click.argument("predictions", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, help="Metrics JSON to write.")
+@click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for accuracy confidence intervals (0: none).")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--allow-incomplete", is_flag=True, help="Score a predictions file inference has not finished "
+              "(the metrics then say so).")
+@eval_errors
+def score(predictions: str, out: str, samples: int, confidence: float, seed: int, allow_incomplete: bool) -> None:
+    """Compute metrics from PREDICTIONS (written by `eval infer`)."""
+    from ..evaluation.metrics import score_file
+    from ..io import write_json_atomic
+
+    metrics = score_file(predictions, samples, confidence, seed, allow_incomplete)
+    write_json_atomic(out, metrics)
+    o = metrics["overall"]
+    acc = "n/a" if o["accuracy"] is None else f"{100 * o['accuracy']:.2f}%"
+    click.echo(f"{out}: {o['n']} images, accuracy {acc}, unparseable {o['unparseable']}, "
+               f"think rate {100 * (metrics['think_rate'] or 0):.1f}%")
+
+
+@eval_group.command()
+@click.argument("metrics", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--names", default=None, help="Comma-separated run names, one per metrics file (e.g. sft,grpo).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+def report(metrics: tuple[str, ...], names: Optional[str], out: str) -> None:
+    """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
+    from ..evaluation.report import build_report
+
+    try:
+        written = build_report(list(metrics), names.split(",") if names else None, out)
+    except ValueError as exc:
+        fail(f"error: {exc}")
+    click.echo(f"{written['markdown']} ({len(written)} files in {out})")

@@ -1,0 +1,40 @@
+"""What a backend returns, and the part of answer scoring both backends share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+from ..reader import EvalItem
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # the generated text only (after the prompt and any response prefix)
+    tokens: int  # generated tokens, end-of-sequence token excluded
+    finish_reason: str  # "stop" (end of sequence) | "length" (max_new_tokens reached) | "error"
+    prob_fake: Optional[float] = None  # P(fake) / (P(fake) + P(real)) at the answer position
+    error: Optional[str] = None  # the image could not be read: counted wrong, reported
+
+
+class Backend(Protocol):
+    def generate(self, items: list[EvalItem]) -> list[Generation]: ...
+
+
+def answer_split(full_text: str, label: str) -> Optional[tuple[str, str, str]]:
+    """(text before the final answer word, that word, the same word for the other label in the same case).
+
+    Used to score P(fake) vs P(real) by teacher forcing both verdicts after the same reasoning: exact whatever the
+    tokenizer does at the boundary, and the same for every answer format."""
+    matches = list(re.finditer(label, full_text, re.IGNORECASE))
+    if not matches:
+        return None
+    m = matches[-1]
+    word = m.group(0)
+    other = "real" if label == "fake" else "fake"
+    if word.isupper():
+        other = other.upper()
+    elif word[0].isupper():
+        other = other.capitalize()
+    return full_text[:m.start()], word, other

@@ -1,0 +1,58 @@
+"""The prompt text and the image, prepared the way ms-swift prepares them for Qwen2.5-VL.
+
+ms-swift's qwen2_5_vl template puts `<|vision_start|><|image_pad|><|vision_end|>` where the user text has
+`<image>`, wraps the turns in Qwen's chat format (the model directory's chat template writes the same), rescales the
+image to `--max_pixels` (aspect kept, torchvision Resize = PIL bilinear), then runs qwen_vl_utils' `fetch_image`
+(smart resize to multiples of patch*merge), and calls the image processor with `do_resize=False`. At inference it
+appends `--response_prefix` after the generation prompt. We do the same steps with the same libraries.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...prompts import chat_messages
+from .settings import IMAGE_TAG, InferSettings
+
+VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+def prompt_text(tokenizer: Any, settings: InferSettings) -> str:
+    """The full prompt string (one image placeholder, not yet expanded to the image's token count)."""
+    messages = chat_messages(settings.system, settings.user.replace(IMAGE_TAG, VISION_PLACEHOLDER))
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(f"{settings.model}: the tokenizer has no chat template; eval uses the model directory's "
+                         f"own template (the one training used)")
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + (settings.response_prefix or "")
+
+
+def rescale_image(image: Any, max_pixels: int | None) -> Any:
+    """ms-swift's `rescale_image` (swift/template/vision_utils.py): torchvision's Resize on a PIL image is PIL's
+    bilinear resize (with antialias), to (int(h'), int(w')) keeping the aspect ratio."""
+    from PIL import Image
+
+    width, height = image.size
+    if max_pixels is None or max_pixels <= 0 or width * height <= max_pixels:
+        return image
+    ratio = width / height
+    height_scaled = math.sqrt(max_pixels / ratio)
+    width_scaled = height_scaled * ratio
+    return image.resize((int(width_scaled), int(height_scaled)), Image.BILINEAR)
+
+
+def load_image(path: str, settings: InferSettings, patch_size: int = 14) -> Any:
+    """RGB image after ms-swift's two resizes; the processor must then be called with do_resize=False."""
+    from PIL import Image
+    from qwen_vl_utils import fetch_image
+
+    with Image.open(path) as handle:
+        image = handle.convert("RGB")
+    image = rescale_image(image, settings.max_pixels)
+    element: dict[str, Any] = {"image": image}
+    if settings.min_image_pixels is not None:
+        element["min_pixels"] = settings.min_image_pixels
+    if settings.max_image_pixels is not None:
+        element["max_pixels"] = settings.max_image_pixels
+    return fetch_image(element, image_patch_size=patch_size)

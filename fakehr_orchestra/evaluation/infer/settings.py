@@ -1,0 +1,117 @@
+"""What inference asks and how: built from the recipe so it is exactly what training taught.
+
+- system / user / response prefix: the recipe's `prompt:` section in its effective form (ms-swift turns each
+  literal backslash-n into a newline; `fakehr_orchestra.prompts.effective` does the same);
+- chat template: the model directory's own (the one ms-swift's qwen2_5_vl template reproduces);
+- image size: `eval.max_pixels`, else the SFT stage's `sft.args.max_pixels` (ms-swift rescales to it first), then
+  qwen_vl_utils' smart resize with the training env's MIN_PIXELS / MAX_PIXELS when the SFT stage set them;
+- the response prefix is appended after the generation prompt (as ms-swift does at inference) and given to the
+  answer parser, so a response generated after it parses right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ...prompts import effective
+
+IMAGE_TAG = "<image>"
+
+
+class SettingsError(ValueError):
+    """The recipe cannot give a definite inference setting; the message says which key to set."""
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    model: str
+    backend: str
+    system: Optional[str]  # effective text; None: the chat template's default system turn (as ms-swift)
+    user: str  # effective text with exactly one <image>
+    response_prefix: Optional[str]  # effective text, appended after the generation prompt
+    answer_format: str
+    max_pixels: Optional[int]  # ms-swift's --max_pixels rescale (None: no rescale)
+    min_image_pixels: Optional[int]  # training env MIN_PIXELS for qwen_vl_utils (None: its default)
+    max_image_pixels: Optional[int]  # training env MAX_PIXELS for qwen_vl_utils (None: its default)
+    batch_size: int
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    dtype: str
+    device: Optional[str]
+    tensor_parallel_size: int
+    gpu_memory_utilization: float
+    answer_scores: bool
+    recipe_name: str = ""
+    recipe_digest: str = ""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that change answers: a resumed run must match them (batch size and device may differ)."""
+        skip = {"batch_size", "device", "gpu_memory_utilization", "tensor_parallel_size", "recipe_digest"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _as_int(value: Any, key: str) -> Optional[int]:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{key} = {value!r} is not a whole number of pixels; set eval.max_pixels") from None
+
+
+def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_size: Optional[int] = None,
+                device: Optional[str] = None) -> InferSettings:
+    """Settings for `model` from a loaded Recipe (its `.model`); CLI options override the eval section."""
+    rm = recipe.model
+    ev, prompt = rm.eval, rm.prompt
+    user = effective(prompt.user) or ""
+    if user.count(IMAGE_TAG) != 1:
+        raise SettingsError(f"prompt.user must contain exactly one {IMAGE_TAG} (has {user.count(IMAGE_TAG)}): "
+                            f"each eval row is one image")
+    sft_args = dict(rm.sft.args) if rm.sft else {}
+    sft_env = dict(rm.sft.env) if rm.sft else {}
+    max_pixels = ev.max_pixels if ev.max_pixels is not None else _as_int(sft_args.get("max_pixels"),
+                                                                          "sft.args.max_pixels")
+    return InferSettings(
+        model=str(model),
+        backend=backend or ev.backend,
+        system=effective(prompt.system),
+        user=user,
+        response_prefix=effective(prompt.response_prefix),
+        answer_format=prompt.answer_format,
+        max_pixels=max_pixels,
+        min_image_pixels=_as_int(sft_env.get("MIN_PIXELS"), "sft.env.MIN_PIXELS"),
+        max_image_pixels=_as_int(sft_env.get("MAX_PIXELS"), "sft.env.MAX_PIXELS"),
+        batch_size=batch_size or ev.batch_size,
+        max_new_tokens=ev.max_new_tokens,
+        temperature=ev.temperature,
+        top_p=ev.top_p,
+        seed=ev.seed,
+        dtype=ev.dtype,
+        device=device or ev.device or rm.cluster.device,
+        tensor_parallel_size=ev.tensor_parallel_size,
+        gpu_memory_utilization=ev.gpu_memory_utilization,
+        answer_scores=ev.answer_scores,
+        recipe_name=rm.name,
+        recipe_digest=recipe.digest(),
+    )
+
+
+def drift_notes(recipe: Any) -> list[str]:
+    """Places where the SFT stage was given a prompt other than `prompt:`; eval follows `prompt:` and says so."""
+    rm = recipe.model
+    notes = []
+    if rm.sft:
+        for key in ("system", "response_prefix"):
+            value = rm.sft.args.get(key)
+            wanted = getattr(rm.prompt, key)
+            if key in rm.sft.args and value != wanted:
+                notes.append(f"sft.args.{key} differs from prompt.{key}; eval asks with prompt.{key}")
+    return notes

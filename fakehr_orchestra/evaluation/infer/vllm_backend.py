@@ -1,0 +1,89 @@
+"""vLLM offline batched inference (GPUs, tensor parallel). vLLM is imported only here, only when this backend runs.
+
+The image is resized by us exactly as ms-swift does (see prompting.py) and handed to vLLM with `do_resize=False`,
+as ms-swift's own vLLM path does (ms-swift issue 8445), so vLLM's processor does not resize it a second time.
+P(fake) is scored like the transformers backend: both verdicts teacher-forced after the model's reasoning, read from
+vLLM's prompt log-probs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from ...answers import parse_answer
+from ..reader import EvalItem
+from .base import Generation, answer_split
+from .prompting import load_image, prompt_text
+from .settings import InferSettings
+
+
+class VllmBackend:
+    def __init__(self, settings: InferSettings):
+        from transformers import AutoProcessor
+        from vllm import LLM, SamplingParams
+
+        self.settings = settings
+        processor = AutoProcessor.from_pretrained(settings.model)
+        self.tokenizer = processor.tokenizer
+        self.patch_size = int(getattr(processor.image_processor, "patch_size", 14))
+        self.prompt = prompt_text(self.tokenizer, settings)
+        self.llm = LLM(model=settings.model, tensor_parallel_size=settings.tensor_parallel_size,
+                       dtype=settings.dtype, seed=settings.seed, limit_mm_per_prompt={"image": 1},
+                       gpu_memory_utilization=settings.gpu_memory_utilization,
+                       mm_processor_kwargs={"do_resize": False})
+        self.sampling = SamplingParams(temperature=settings.temperature, top_p=settings.top_p,
+                                       max_tokens=settings.max_new_tokens, seed=settings.seed,
+                                       skip_special_tokens=True)
+        self.scoring = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+
+    def _request(self, text: str, image: Any) -> dict[str, Any]:
+        return {"prompt": text, "multi_modal_data": {"image": image}}
+
+    def generate(self, items: list[EvalItem]) -> list[Generation]:
+        images: dict[int, Any] = {}
+        results: dict[int, Generation] = {}
+        for i, item in enumerate(items):
+            try:
+                images[i] = load_image(item.file_path, self.settings, self.patch_size)
+            except Exception as exc:  # one wrong, reported row; never a lost batch
+                results[i] = Generation("", 0, "error", None, f"{type(exc).__name__}: {exc}")
+        order = sorted(images)
+        outputs = self.llm.generate([self._request(self.prompt, images[i]) for i in order], self.sampling,
+                                    use_tqdm=False)
+        for i, out in zip(order, outputs):
+            completion = out.outputs[0]
+            reason = "length" if completion.finish_reason == "length" else "stop"
+            results[i] = Generation(completion.text, len(completion.token_ids), reason)
+        if self.settings.answer_scores and order:
+            for i, prob in zip(order, self._answer_probs([results[i].text for i in order], [images[i] for i in order])):
+                g = results[i]
+                results[i] = Generation(g.text, g.tokens, g.finish_reason, prob)
+        return [results[i] for i in range(len(items))]
+
+    def _answer_probs(self, texts: list[str], images: list[Any]) -> list[Optional[float]]:
+        probs: list[Optional[float]] = [None] * len(texts)
+        requests, rows = [], []
+        for row, text in enumerate(texts):
+            parsed = parse_answer(text, self.settings.answer_format, self.settings.response_prefix)
+            split = answer_split(text, parsed.label) if parsed.label else None
+            if split is None:
+                continue
+            before, word, other = split
+            fake_word, real_word = (word, other) if parsed.label == "fake" else (other, word)
+            requests += [self._request(self.prompt + before + fake_word, images[row]),
+                         self._request(self.prompt + before + real_word, images[row])]
+            rows.append(row)
+        if not requests:
+            return probs
+        outs = self.llm.generate(requests, self.scoring, use_tqdm=False)
+        for k, row in enumerate(rows):
+            a, b = outs[2 * k], outs[2 * k + 1]
+            ids_a, ids_b = list(a.prompt_token_ids), list(b.prompt_token_ids)
+            c = 0
+            while c < min(len(ids_a), len(ids_b)) and ids_a[c] == ids_b[c]:
+                c += 1
+            lp_a = sum(a.prompt_logprobs[t][ids_a[t]].logprob for t in range(c, len(ids_a)))
+            lp_b = sum(b.prompt_logprobs[t][ids_b[t]].logprob for t in range(c, len(ids_b)))
+            probs[row] = 1.0 / (1.0 + math.exp(lp_b - lp_a))
+        return probs

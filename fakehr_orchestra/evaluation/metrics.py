@@ -1,0 +1,241 @@
+"""Metrics from a predictions file. The maths is scikit-learn's; this module only decides what is counted.
+
+Counting rules (the ones public eval scripts get wrong):
+- every image counts: an unparseable or empty answer, or an image that failed to load, is a third prediction class
+  ("unparseable"), so it is wrong for accuracy and recall and never silently dropped or guessed;
+- positive class = fake: fake recall = TPR, real recall = TNR, precision/F1 are for fake, macro-F1 over both labels;
+  false-positive rate = real images called fake / real images (with unparseable answers this is not 1 - TNR);
+- a metric with an empty denominator is null (undefined), not 0;
+- AUC uses the rows that have P(fake) (answers that parse); how many is reported next to it;
+- per-group tables (source / category / generator) and their unweighted mean, as papers report them;
+- accuracy confidence intervals: percentile bootstrap. Resampling n Bernoulli outcomes with replacement gives a
+  correct-count distributed Binomial(n, k/n), so the bootstrap is drawn from that exactly (O(B), not O(B*n));
+  the per-group mean is bootstrapped stratified (each group resampled on its own). Tests check both against
+  explicit resampling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .reader import GROUP_KEYS, EvalDataError, iter_predictions
+
+REAL, FAKE, UNPARSEABLE = 0, 1, 2
+LABEL_CODE = {"real": REAL, "fake": FAKE}
+MODES = ("think", "no_think", "unknown")  # unknown: no single think block (malformed / unparseable layout)
+MODE_CODE = {"think": 0, "no_think": 1}
+
+
+@dataclass
+class Table:
+    """Predictions as columns (int codes), cheap enough for millions of rows."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    mode: np.ndarray
+    tokens: np.ndarray
+    prob: np.ndarray  # nan where there is no P(fake)
+    well_formed: np.ndarray
+    errors: int = 0
+    truncated: int = 0
+    groups: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # codes (-1: absent), names
+
+    def __len__(self) -> int:
+        return len(self.y_true)
+
+
+def table_from_rows(rows: Any) -> Table:
+    """Columns from prediction rows (dicts as `eval infer` writes them)."""
+    y_true, y_pred, mode, tokens, prob, wf = [], [], [], [], [], []
+    group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
+    group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
+    seen: set[str] = set()
+    errors = truncated = 0
+    for i, row in enumerate(rows):
+        label = row.get("label")
+        if label not in LABEL_CODE:
+            raise EvalDataError([f"row {i + 1}: label {label!r} is not real/fake"])
+        key = row.get("key", row.get("file_path"))
+        if key is not None:
+            if key in seen:
+                raise EvalDataError([f"row {i + 1}: image {key} appears twice; a predictions file has one row "
+                                     f"per image"])
+            seen.add(key)
+        y_true.append(LABEL_CODE[label])
+        y_pred.append(LABEL_CODE.get(row.get("pred"), UNPARSEABLE))  # None / junk: unparseable, counted wrong
+        mode.append(MODE_CODE.get(row.get("mode"), 2))
+        tokens.append(int(row.get("response_tokens") or 0))
+        p = row.get("prob_fake")
+        prob.append(float(p) if p is not None else math.nan)
+        wf.append(bool(row.get("well_formed")))
+        errors += "error" in row and row["error"] is not None
+        truncated += row.get("finish_reason") == "length"
+        for k in GROUP_KEYS:
+            value = row.get(k)
+            if value is None or value == "":
+                group_codes[k].append(-1)
+            else:
+                names = group_names[k]
+                group_codes[k].append(names.setdefault(str(value), len(names)))
+    groups = {k: (np.asarray(group_codes[k], dtype=np.int32), list(group_names[k]))
+              for k in GROUP_KEYS if group_names[k]}
+    return Table(np.asarray(y_true, np.int8), np.asarray(y_pred, np.int8), np.asarray(mode, np.int8),
+                 np.asarray(tokens, np.int64), np.asarray(prob, np.float64), np.asarray(wf, bool),
+                 errors, truncated, groups)
+
+
+def _f(x: Any) -> Optional[float]:
+    """JSON-safe float: nan (undefined) -> None."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Accuracy, recalls, precision, F1, macro-F1, FPR and the confusion matrix, via scikit-learn."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    n = len(y_true)
+    if n == 0:
+        return {"n": 0}
+    nan = float("nan")
+    cm = confusion_matrix(y_true, y_pred, labels=[REAL, FAKE, UNPARSEABLE])[:2]
+    n_real, n_fake = int(cm[0].sum()), int(cm[1].sum())
+
+    def per_label(fn: Any, label: int) -> float:
+        return fn(y_true, y_pred, labels=[label], average="micro", zero_division=nan)
+
+    return {
+        "n": n, "n_real": n_real, "n_fake": n_fake,
+        "accuracy": _f(accuracy_score(y_true, y_pred)),
+        "real_recall": _f(per_label(recall_score, REAL)),  # TNR
+        "fake_recall": _f(per_label(recall_score, FAKE)),  # TPR
+        "precision": _f(per_label(precision_score, FAKE)),
+        "f1": _f(per_label(f1_score, FAKE)),
+        "macro_f1": _f(f1_score(y_true, y_pred, labels=[REAL, FAKE], average="macro", zero_division=nan)),
+        "fpr_real": _f(cm[0, FAKE] / n_real if n_real else nan),
+        "unparseable": int(cm[:, UNPARSEABLE].sum()),
+        "unparseable_rate": _f(cm[:, UNPARSEABLE].sum() / n),
+        "confusion": {"rows_true": ["real", "fake"], "cols_pred": ["real", "fake", "unparseable"],
+                      "matrix": cm.tolist()},
+    }
+
+
+def auc(y_true: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    has = ~np.isnan(prob)
+    n = int(has.sum())
+    if n == 0 or len(np.unique(y_true[has])) < 2:
+        return {"auc": None, "auc_n": n}
+    return {"auc": _f(roc_auc_score(y_true[has], prob[has])), "auc_n": n}
+
+
+def bootstrap_accuracy(correct_by_group: list[tuple[int, int]], samples: int, confidence: float,
+                       seed: int) -> Optional[list[float]]:
+    """Percentile CI of the mean accuracy over groups [(correct, n), ...] (one group: plain accuracy)."""
+    groups = [(k, n) for k, n in correct_by_group if n > 0]
+    if samples <= 0 or not groups:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = np.zeros(samples)
+    for k, n in groups:
+        draws += rng.binomial(n, k / n, size=samples) / n
+    draws /= len(groups)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    return [float(lo), float(hi)]
+
+
+def mode_stats(table: Table, mask: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Think-rate and mean response tokens per mode (Fake-HR1's efficiency claim), accuracy per mode."""
+    mode, tokens = table.mode, table.tokens
+    correct = table.y_true == table.y_pred
+    if mask is not None:
+        mode, tokens, correct = mode[mask], tokens[mask], correct[mask]
+    n = len(mode)
+    out: dict[str, Any] = {"think_rate": _f(np.mean(mode == 0)) if n else None,
+                           "mean_response_tokens": _f(tokens.mean()) if n else None, "modes": {}}
+    for code, name in enumerate(MODES):
+        sel = mode == code
+        m = int(sel.sum())
+        out["modes"][name] = {"n": m, "rate": _f(m / n) if n else None,
+                              "mean_response_tokens": _f(tokens[sel].mean()) if m else None,
+                              "accuracy": _f(correct[sel].mean()) if m else None}
+    return out
+
+
+def group_breakdown(table: Table, key: str, samples: int, confidence: float, seed: int) -> dict[str, Any]:
+    codes, names = table.groups[key]
+    values: dict[str, Any] = {}
+    correct = table.y_true == table.y_pred
+    counts = []
+    for code, name in enumerate(names):
+        sel = codes == code
+        stats = classification(table.y_true[sel], table.y_pred[sel])
+        stats.pop("confusion")
+        modes = mode_stats(table, sel)
+        stats.update(think_rate=modes["think_rate"], mean_response_tokens=modes["mean_response_tokens"])
+        values[name] = stats
+        counts.append((int(correct[sel].sum()), int(sel.sum())))
+    missing = int((codes < 0).sum())
+
+    def mean_of(metric: str) -> Optional[float]:
+        vals = [v[metric] for v in values.values() if v.get(metric) is not None]
+        return _f(np.mean(vals)) if vals else None
+
+    return {"values": values, "rows_without_value": missing,
+            "mean": {m: mean_of(m) for m in ("accuracy", "real_recall", "fake_recall", "macro_f1", "think_rate")},
+            "mean_accuracy_ci": bootstrap_accuracy(counts, samples, confidence, seed)}
+
+
+def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Every metric of one run, as a JSON-ready dict."""
+    if len(table) == 0:
+        raise EvalDataError(["no predictions to score"])
+    overall = classification(table.y_true, table.y_pred)
+    overall.update(auc(table.y_true, table.prob))
+    correct = int((table.y_true == table.y_pred).sum())
+    overall["accuracy_ci"] = bootstrap_accuracy([(correct, len(table))], samples, confidence, seed)
+    overall.update(errors=table.errors, truncated=table.truncated,
+                   well_formed_rate=_f(table.well_formed.mean()))
+    modes = mode_stats(table)
+    edges = np.histogram_bin_edges(table.tokens, bins=min(30, max(1, int(table.tokens.max()) + 1)))
+    hist = {name: np.histogram(table.tokens[table.mode == code], bins=edges)[0].tolist()
+            for code, name in enumerate(MODES)}
+    return {
+        "overall": overall,
+        "think_rate": modes["think_rate"], "mean_response_tokens": modes["mean_response_tokens"],
+        "modes": modes["modes"],
+        "groups": {k: group_breakdown(table, k, samples, confidence, seed) for k in table.groups},
+        "response_tokens_histogram": {"edges": edges.tolist(), "counts": hist},
+        "bootstrap": {"samples": samples, "confidence": confidence, "seed": seed,
+                      "method": "percentile; binomial draws = exact resampling of per-image correctness"},
+    }
+
+
+def score_file(path: str | Path, samples: int = 1000, confidence: float = 0.95, seed: int = 0,
+               allow_incomplete: bool = False) -> dict[str, Any]:
+    """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
+    table = table_from_rows(iter_predictions(path))
+    meta_file = path.with_name(path.name + ".meta.json")
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else None
+    expected = meta.get("rows") if meta else None
+    complete = expected is None or len(table) == expected
+    if not complete and not allow_incomplete:
+        raise EvalDataError([f"{path}: {len(table)} of {expected} images answered; rerun `eval infer` with the "
+                             f"same --out to finish (it resumes), or pass --allow-incomplete"])
+    result = score_table(table, samples, confidence, seed)
+    result["run"] = {"predictions": str(path), "rows": len(table), "expected_rows": expected,
+                     "complete": complete, "settings": meta.get("settings") if meta else None}
+    return result

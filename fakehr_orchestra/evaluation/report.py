@@ -1,0 +1,146 @@
+"""The report: one JSON, one Markdown page and PNG plots for one run or several side by side (e.g. SFT vs GRPO).
+
+Reads only metrics JSON files (from `eval score`), so a report can be rebuilt or compared later without the
+predictions. Undefined metrics show as "n/a", never as 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from ..io import write_json_atomic, write_text_atomic
+from . import plots
+
+OVERALL_ROWS = [
+    ("images", "n", "int"), ("accuracy", "accuracy", "pct"), ("accuracy CI", "accuracy_ci", "ci"),
+    ("real recall (TNR)", "real_recall", "pct"), ("fake recall (TPR)", "fake_recall", "pct"),
+    ("precision (fake)", "precision", "pct"), ("F1 (fake)", "f1", "pct"), ("macro-F1", "macro_f1", "pct"),
+    ("false-positive rate on real", "fpr_real", "pct"), ("AUC", "auc", "num"), ("AUC rows", "auc_n", "int"),
+    ("unparseable (counted wrong)", "unparseable", "int"), ("image errors (counted wrong)", "errors", "int"),
+    ("hit max_new_tokens", "truncated", "int"), ("well-formed answers", "well_formed_rate", "pct"),
+]
+GROUP_COLUMNS = [("n", "int"), ("accuracy", "pct"), ("real_recall", "pct"), ("fake_recall", "pct"),
+                 ("unparseable", "int"), ("think_rate", "pct"), ("mean_response_tokens", "num")]
+
+
+def fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    if kind == "pct":
+        return f"{100 * value:.2f}%"
+    if kind == "ci":
+        return f"[{100 * value[0]:.2f}, {100 * value[1]:.2f}]%"
+    if kind == "int":
+        return f"{int(value):,}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> str:
+    names = [n for n, _ in runs]
+    lines = ["# Evaluation report", ""]
+    for name, m in runs:
+        run = m.get("run") or {}
+        settings = run.get("settings") or {}
+        state = "complete" if run.get("complete", True) else \
+            f"INCOMPLETE: {run.get('rows')} of {run.get('expected_rows')} images"
+        lines.append(f"- **{name}**: `{run.get('predictions', '?')}` ({state}); model `{settings.get('model', '?')}`,"
+                     f" backend {settings.get('backend', '?')}, recipe {settings.get('recipe_name', '?')}")
+    lines += ["", "## Overall", ""]
+    rows = [[label] + [fmt(m["overall"].get(key), kind) for _, m in runs] for label, key, kind in OVERALL_ROWS]
+    lines += _table(["metric"] + names, rows)
+    b = runs[0][1].get("bootstrap", {})
+    lines += [f"Confidence intervals: {b.get('confidence', 0) * 100:g}% percentile bootstrap, "
+              f"{b.get('samples')} resamples. Unparseable answers and unreadable images are wrong predictions, "
+              f"never dropped. AUC uses the rows with P(fake) (answers that parse).", ""]
+
+    lines += ["## Reasoning mode (think / no-think)", ""]
+    rows = [["think rate"] + [fmt(m.get("think_rate"), "pct") for _, m in runs],
+            ["mean response tokens"] + [fmt(m.get("mean_response_tokens"), "num") for _, m in runs]]
+    for mode in ("think", "no_think", "unknown"):
+        for label, key, kind in (("share", "rate", "pct"), ("mean tokens", "mean_response_tokens", "num"),
+                                 ("accuracy", "accuracy", "pct")):
+            rows.append([f"{mode}: {label}"] + [fmt(m["modes"][mode].get(key), kind) for _, m in runs])
+    lines += _table(["metric"] + names, rows)
+
+    keys: list[str] = []
+    for _, m in runs:
+        keys += [k for k in m.get("groups", {}) if k not in keys]
+    for key in keys:
+        lines += [f"## Per {key}", ""]
+        values: list[str] = []
+        for _, m in runs:
+            values += [v for v in m["groups"].get(key, {}).get("values", {}) if v not in values]
+        header = [key] + [f"{c} ({n})" if len(runs) > 1 else c for n in names for c, _ in GROUP_COLUMNS]
+        rows = []
+        for v in values:
+            row = [v]
+            for _, m in runs:
+                stats = m["groups"].get(key, {}).get("values", {}).get(v, {})
+                row += [fmt(stats.get(c), kind) for c, kind in GROUP_COLUMNS]
+            rows.append(row)
+        mean_row = ["**mean**"]
+        for _, m in runs:
+            mean = m["groups"].get(key, {}).get("mean", {})
+            mean_row += [fmt(mean.get(c), kind) if c in mean else "" for c, kind in GROUP_COLUMNS]
+        rows.append(mean_row)
+        lines += _table(header, rows)
+        cis = [f"{n}: {fmt(m['groups'].get(key, {}).get('mean_accuracy_ci'), 'ci')}" for n, m in runs]
+        lines += [f"Mean accuracy over {key} values, bootstrap CI: " + "; ".join(cis), ""]
+
+    if images:
+        lines += ["## Plots", ""]
+        lines += [f"![{title}]({file})" for title, file in images.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def build_report(metrics_files: list[str | Path], names: Optional[list[str]], out_dir: str | Path) -> dict[str, Path]:
+    """Write report.json, report.md and the PNGs into out_dir; return what was written."""
+    import json
+
+    if names is not None and len(names) != len(metrics_files):
+        raise ValueError(f"--names has {len(names)} names for {len(metrics_files)} metrics files")
+    names = names or [Path(f).stem for f in metrics_files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"run names must differ: {', '.join(names)} (pass --names)")
+    runs = []
+    for name, f in zip(names, metrics_files):
+        try:
+            data = json.loads(Path(f).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{f}: cannot read metrics ({exc}); write it with `eval score`") from None
+        if "overall" not in data:
+            raise ValueError(f"{f}: not a metrics file from `eval score` (no 'overall')")
+        runs.append((name, data))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images: dict[str, str] = {}
+    written: dict[str, Path] = {}
+    for name, m in runs:
+        p = plots.confusion(m, name, out / f"confusion_{_safe(name)}.png")
+        images[f"confusion matrix: {name}"] = p.name
+    for key in ("category", "generator", "source"):
+        p = plots.group_bars(runs, key, "accuracy", out / f"accuracy_by_{key}.png", f"accuracy by {key}")
+        if p:
+            images[f"accuracy by {key}"] = p.name
+    p = plots.group_bars(runs, "category", "think_rate", out / "think_rate_by_category.png", "think rate by category")
+    if p:
+        images["think rate by category"] = p.name
+    p = plots.length_histogram(runs, out / "response_length.png")
+    images["response length"] = p.name
+    written["json"] = write_json_atomic(out / "report.json", {"runs": {n: m for n, m in runs}, "images": images})
+    written["markdown"] = write_text_atomic(out / "report.md", markdown(runs, images))
+    for title, file in images.items():
+        written[title] = out / file
+    return written
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
