@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum
 RECIPE ?= recipes/fake_hr1.yaml
 PROFILE ?= smoke
 NODES ?= 1
+RUN_DIR ?= runs/pipeline
 FIXTURES := .cache/tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -30,7 +31,7 @@ fixtures: venv
 	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES)
 
 demo: venv fixtures
-	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE)
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo --resume
 
 test: venv system-deps
 	$(BIN)/python -m pytest -q tests
@@ -47,7 +48,7 @@ sft grpo eval: venv
 	  $(if $(NODE_RANK),--node-rank $(NODE_RANK)) $(if $(MASTER_ADDR),--master-addr $(MASTER_ADDR))
 
 pipeline: venv
-	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE)
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir $(RUN_DIR) --resume
 
 clean:
 	rm -rf runs .cache .pytest_cache
