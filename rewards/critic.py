@@ -1,0 +1,273 @@
+"""Async client for a critic model behind an OpenAI-compatible chat endpoint (FakeVLM-R1's consistency reward).
+
+The critic (e.g. a vLLM server hosting SophiaVL-R1, or any VLM judge) is asked whether the reasoning supports the
+answer and returns a 0..1 score. A reward must keep working when the critic is slow, wrong or gone, so:
+  - concurrency limit (a semaphore per event loop), per-request timeout, bounded retries with short backoff;
+  - a cache keyed by (image, response): GRPO samples repeat, and a retried step should not pay twice;
+  - a fallback score when the critic cannot be reached or answers garbage, and a circuit breaker: after
+    `breaker_threshold` consecutive failed requests the critic is skipped (fallback at once) for `breaker_cooldown_s`;
+  - failures are counted and returned with each result, so the reward logs them;
+  - the API key is read from the env var named in the config and never logged (not in repr, not in errors).
+
+Score parsing (`parse_score`): a JSON object with "score", else `score: x`, else `x/10` or `x%`, else a lone
+number; values are clamped to [0, 1]; anything else (or NaN/inf) is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("fakehr.critic")
+
+SYSTEM = ("You are a strict judge of forensic reasoning about whether an image is real or AI-generated. "
+          "Judge only the logical consistency: do the [Why fake] hypotheses and [If real] counter-proofs describe "
+          "the image, and does the final answer follow from them? Reply with JSON only: {\"score\": <0..1>}.")
+_NUMBER = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_SCORE_KEY = re.compile(r"score\W{0,3}\s*[:=]\s*" + _NUMBER, re.IGNORECASE)
+_OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
+_PERCENT = re.compile(_NUMBER + r"\s*%")
+_LONE = re.compile(r"^\s*" + _NUMBER + r"\s*\.?\s*$")
+_JSON = re.compile(r"\{[^{}]{0,2000}\}")
+
+
+def parse_score(text: Any) -> float | None:
+    """A 0..1 score from the critic's reply, clamped; None when there is none."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = text[:20000]
+    value: float | None = None
+    for blob in _JSON.findall(text):
+        try:
+            obj = json.loads(blob)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("score"), (int, float, str)):
+            try:
+                value = float(obj["score"])
+                break
+            except ValueError:
+                continue
+    if value is None:
+        for pattern, scale in ((_SCORE_KEY, 1.0), (_OUT_OF_TEN, 10.0), (_PERCENT, 100.0), (_LONE, 1.0)):
+            m = pattern.search(text)
+            if m:
+                value = float(m.group(1)) / scale
+                if pattern is _SCORE_KEY and _OUT_OF_TEN.match(text[m.start(1):]):
+                    value /= 10.0
+                break
+    if value is None or not math.isfinite(value):
+        return None
+    return min(1.0, max(0.0, value))
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    base_url: str  # e.g. http://127.0.0.1:8000/v1 ; /chat/completions is appended
+    model: str = "critic"
+    api_key_env: str | None = None
+    timeout_s: float = 30.0
+    concurrency: int = 16
+    retries: int = 2
+    fallback_score: float = 0.5
+    cache_size: int = 50_000
+    breaker_threshold: int = 8
+    breaker_cooldown_s: float = 30.0
+    max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"critic_base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.timeout_s <= 0 or self.concurrency < 1 or self.retries < 0:
+            raise ValueError("critic: timeout_s > 0, concurrency >= 1 and retries >= 0 are required")
+        if not 0.0 <= self.fallback_score <= 1.0:
+            raise ValueError(f"critic_fallback_score must be in [0, 1], got {self.fallback_score}")
+
+
+@dataclass
+class CriticResult:
+    score: float  # in [0, 1]
+    failures: int  # failed requests for this sample (0 when served from cache)
+    fallback: bool  # True when `score` is the fallback score
+    cached: bool = False
+
+
+@dataclass
+class _LoopState:
+    loop: asyncio.AbstractEventLoop
+    semaphore: asyncio.Semaphore
+    session: Any = None
+
+
+@dataclass
+class CriticStats:
+    requests: int = 0
+    failures: int = 0
+    fallbacks: int = 0
+    cache_hits: int = 0
+    skipped_by_breaker: int = 0
+    last_error: str = ""
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def image_ref(image: Any) -> tuple[str, str | None]:
+    """(cache key, url for the request) for an image given as a path, URL, bytes or verl/swift dict; ('', None)
+    when there is none or it cannot be read (the critic then judges the text alone)."""
+    if isinstance(image, (list, tuple)):
+        image = image[0] if image else None
+    if isinstance(image, dict):
+        image = image.get("bytes") or image.get("image") or image.get("path") or image.get("url")
+    if isinstance(image, str) and image.startswith(("http://", "https://", "data:")):
+        return image, image
+    data: bytes | None = None
+    if isinstance(image, (bytes, bytearray)):
+        data = bytes(image)
+    elif isinstance(image, str) and image:
+        try:
+            with open(image, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return "", None
+    if not data:
+        return "", None
+    digest = hashlib.sha1(data).hexdigest()
+    return digest, "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+class CriticClient:
+    """One per configuration per process; safe to use from several event loops (one session and semaphore each)."""
+
+    def __init__(self, config: CriticConfig) -> None:
+        self.config = config
+        self.stats = CriticStats()
+        self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._loops: dict[int, _LoopState] = {}
+        self._consecutive_failures = 0
+        self._open_until = 0.0
+
+    def __repr__(self) -> str:  # the key is never part of it
+        return f"CriticClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
+
+    # ------------------------------------------------------------------ plumbing
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(id(loop))
+        if state is None or state.loop is not loop:
+            for stale in [k for k, v in self._loops.items() if v.loop.is_closed()]:
+                del self._loops[stale]  # their sessions died with their loops
+            state = _LoopState(loop, asyncio.Semaphore(self.config.concurrency))
+            self._loops[id(loop)] = state
+        return state
+
+    async def _session(self, state: _LoopState) -> Any:
+        import aiohttp
+
+        if state.session is None or state.session.closed:
+            state.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                connector=aiohttp.TCPConnector(limit=self.config.concurrency))
+        return state.session
+
+    async def aclose(self) -> None:
+        """Close the session of the running loop (tests, CLI); training processes just exit."""
+        state = self._loops.pop(id(asyncio.get_running_loop()), None)
+        if state and state.session is not None:
+            await state.session.close()
+
+    def _fail(self, kind: str) -> None:
+        self.stats.failures += 1
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        self.stats.last_error = kind
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= self.config.breaker_threshold:
+            if self._open_until <= time.monotonic():
+                log.warning("critic %s failed %d times in a row (%s); using the fallback score for %.0f s",
+                            self.config.base_url, self._consecutive_failures, kind, self.config.breaker_cooldown_s)
+            self._open_until = time.monotonic() + self.config.breaker_cooldown_s
+
+    def payload(self, reasoning: str, answer: str, image_url: str | None) -> dict[str, Any]:
+        text = (f"Reasoning:\n{reasoning[:16000]}\n\nFinal answer: {answer[:200]}\n\n"
+                "How logically consistent is this reasoning with the image and the answer? "
+                "Reply with JSON only: {\"score\": <a number from 0 to 1>}.")
+        content: list[dict[str, Any]] = []
+        if image_url:
+            content.append({"type": "image_url", "image_url": {"url": image_url}})
+        content.append({"type": "text", "text": text})
+        return {"model": self.config.model, "temperature": 0.0, "max_tokens": self.config.max_tokens,
+                "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]}
+
+    # ------------------------------------------------------------------ the one call
+    async def score(self, reasoning: str, answer: str, image: Any = None) -> CriticResult:
+        """Never raises (except cancellation): the worst case is the fallback score with failures counted."""
+        key_image, image_url = image_ref(image)
+        key = (key_image, f"{reasoning}\x00{answer}")
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            self.stats.cache_hits += 1
+            return CriticResult(cached, 0, False, cached=True)
+        failures = 0
+        state = self._state()
+        body = self.payload(reasoning, answer, image_url)
+        url = self.config.base_url.rstrip("/") + "/chat/completions"
+        for attempt in range(self.config.retries + 1):
+            if self._open_until > time.monotonic():
+                self.stats.skipped_by_breaker += 1
+                break
+            if attempt:
+                await asyncio.sleep(min(1.0, 0.05 * 2 ** (attempt - 1)))
+            kind, value, retry = await self._request(state, url, body)
+            if value is not None:
+                self._consecutive_failures = 0
+                self._cache[key] = value
+                if len(self._cache) > self.config.cache_size:
+                    self._cache.popitem(last=False)
+                return CriticResult(value, failures, False)
+            failures += 1
+            self._fail(kind)
+            if not retry:
+                break
+        self.stats.fallbacks += 1
+        return CriticResult(self.config.fallback_score, failures, True)
+
+    async def _request(self, state: _LoopState, url: str, body: dict[str, Any]) -> tuple[str, float | None, bool]:
+        """(error kind, score or None, worth retrying)."""
+        import aiohttp
+
+        self.stats.requests += 1
+        try:
+            async with state.semaphore:
+                session = await self._session(state)
+                async with session.post(url, json=body, headers=self._headers()) as response:
+                    if response.status == 429 or response.status >= 500:
+                        return f"http_{response.status}", None, True
+                    if response.status >= 400:
+                        return f"http_{response.status}", None, False
+                    reply = await response.json(content_type=None)
+        except asyncio.TimeoutError:
+            return "timeout", None, True
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return type(exc).__name__, None, True
+        try:
+            text = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            return "bad_reply", None, True
+        value = parse_score(text)
+        return ("unparseable_score", None, True) if value is None else ("", value, False)

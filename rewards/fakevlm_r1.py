@@ -1,0 +1,186 @@
+"""FakeVLM-R1 (critical thinking) reward: a verl `compute_score` plugin (async), loaded by file path.
+
+Answer format: `<think>` holding, per artifact clue, a forgery hypothesis `[Why fake] ...` immediately followed by
+an authenticity counter-proof `[If real] ...`, then `<answer>Fake|Real</answer>`; parsed by the one strict parser
+`fakehr_orchestra.answers.parse_answer(..., "fakevlm_r1")`.
+
+Components, each in [0, 1]:
+  correct      1 when the one <answer> tag after the reasoning holds exactly real/fake (any case) = ground truth
+  format       1 for exactly one think block, then exactly one <answer>real|fake</answer>, nothing else
+  dialectic    pairs / (pairs + orphans): a pair is a non-empty [Why fake] segment immediately followed by a
+               non-empty [If real] segment; every other marker segment (a [Why fake] with no [If real] after it,
+               an [If real] with no [Why fake] before it, an empty one) is an orphan; 0 when there is no pair.
+               So it is 1 exactly when every [Why fake] is paired, there is at least one pair and none is empty.
+  length       reasoning length in words vs the band [length_min_words, length_max_words]: 1 inside;
+               below: words / min; above: max(0, 1 - (words - max) / max) (0 at twice the max); continuous.
+  consistency  the critic's 0..1 score (rewards/critic.py); only when `critic_base_url` is set.
+
+    score = sum(w_k * c_k) / sum(w_k)     over the active components              range [0, 1]
+
+Defaults: w_correct 1.0, w_format 0.5, w_dialectic 0.5, w_consistency 0.5, w_length 0.25, length band 40..400
+words, critic fallback 0.5, timeout 30 s, concurrency 16, retries 2. With no critic endpoint the consistency
+component is dropped and the others renormalised (the denominator above loses w_consistency); its logged keys
+are then absent for the whole run (verl needs the same keys on every sample).
+
+Logged: score, acc, format, dialectic, length, pairs, reasoning_words, parse_failure, and with a critic:
+consistency, critic_failures (failed requests for this sample), critic_fallback (1 when the fallback was used).
+
+The critic API key is read from the env var named by `critic_api_key_env` (default CRITIC_API_KEY), never from the
+recipe. The image for the critic comes from extra_info['image'] / ['images'] (path, URL, bytes or {'bytes'|'image'})
+or the `images` kwarg (ms-swift); without one the critic judges the text alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from fakehr_orchestra.answers import parse_answer
+
+
+def _load(name: str) -> Any:
+    """A sibling file of this folder, loaded once by path (this file is loaded by path too, not as a package)."""
+    module_name = f"fakehr_rewards.{name}"
+    if module_name not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return sys.modules[module_name]
+
+
+_shared = _load("_shared")
+_critic = _load("critic")
+
+DEFAULTS: dict[str, Any] = {
+    "w_correct": 1.0, "w_format": 0.5, "w_dialectic": 0.5, "w_consistency": 0.5, "w_length": 0.25,
+    "length_min_words": 40, "length_max_words": 400,
+    "critic_base_url": None, "critic_model": "critic", "critic_api_key_env": "CRITIC_API_KEY",
+    "critic_timeout_s": 30.0, "critic_concurrency": 16, "critic_retries": 2, "critic_fallback_score": 0.5,
+}
+_MARKER = re.compile(r"\[\s*(why\s+fake|if\s+real)\s*\]", re.IGNORECASE)
+_CLIENTS: dict[Any, Any] = {}
+
+
+def dialectic(reasoning: str) -> tuple[float, int]:
+    """(dialectic component, number of pairs) for the think block's content."""
+    marks = list(_MARKER.finditer(reasoning))
+    segments = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(reasoning)
+        kind = "why" if m.group(1).lower().startswith("why") else "if"
+        segments.append((kind, bool(reasoning[m.end():end].strip())))
+    pairs = orphans = 0
+    i = 0
+    while i < len(segments):
+        kind, filled = segments[i]
+        if kind == "why" and i + 1 < len(segments) and segments[i + 1][0] == "if" and filled and segments[i + 1][1]:
+            pairs += 1
+            i += 2
+        else:
+            orphans += 1
+            i += 1
+    return (pairs / (pairs + orphans) if pairs else 0.0), pairs
+
+
+def length_score(words: int, low: float, high: float) -> float:
+    if words < low:
+        return words / low if low > 0 else 1.0
+    if words > high:
+        return max(0.0, 1.0 - (words - high) / high) if high > 0 else 0.0
+    return 1.0
+
+
+def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
+    """The process-wide client for this configuration, or None when no endpoint is configured."""
+    base_url = kwargs.get("critic_base_url", DEFAULTS["critic_base_url"])
+    if not base_url:
+        return None
+    config = _critic.CriticConfig(
+        base_url=str(base_url),
+        model=str(kwargs.get("critic_model") or DEFAULTS["critic_model"]),
+        api_key_env=kwargs.get("critic_api_key_env", DEFAULTS["critic_api_key_env"]) or None,
+        timeout_s=_shared.weight(kwargs, "critic_timeout_s", DEFAULTS["critic_timeout_s"]),
+        concurrency=int(_shared.weight(kwargs, "critic_concurrency", DEFAULTS["critic_concurrency"])),
+        retries=int(_shared.weight(kwargs, "critic_retries", DEFAULTS["critic_retries"])),
+        fallback_score=_shared.weight(kwargs, "critic_fallback_score", DEFAULTS["critic_fallback_score"]),
+    )
+    client = _CLIENTS.get(config)
+    if client is None:
+        client = _CLIENTS[config] = _critic.CriticClient(config)
+    return client
+
+
+def _image(extra_info: Any, kwargs: Mapping[str, Any]) -> Any:
+    if isinstance(extra_info, Mapping):
+        for key in ("image", "images", "image_path", "file_path"):
+            if extra_info.get(key):
+                return extra_info[key]
+    return kwargs.get("images") or kwargs.get("image")
+
+
+def rule_components(solution_str: Any, truth: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, float], Any]:
+    """Everything but the critic (sync, cheap), and the parse for the critic's prompt."""
+    text = solution_str if isinstance(solution_str, str) else ""
+    parsed = parse_answer(text, "fakevlm_r1", _shared.response_prefix(kwargs))
+    words = len(parsed.reasoning.split())
+    dia, pairs = dialectic(parsed.reasoning)
+    low = _shared.weight(kwargs, "length_min_words", DEFAULTS["length_min_words"])
+    high = max(low, _shared.weight(kwargs, "length_max_words", DEFAULTS["length_max_words"]))
+    return {
+        "acc": 1.0 if parsed.label is not None and parsed.label == truth else 0.0,
+        "format": 1.0 if parsed.well_formed else 0.0,
+        "dialectic": dia,
+        "length": _shared.finite(length_score(words, low, high)),
+        "pairs": float(pairs),
+        "reasoning_words": float(words),
+        "parse_failure": 1.0 if parsed.label is None else 0.0,
+    }, parsed
+
+
+def combine(parts: Mapping[str, float], kwargs: Mapping[str, Any], with_critic: bool) -> float:
+    names = [("acc", "w_correct"), ("format", "w_format"), ("dialectic", "w_dialectic"), ("length", "w_length")]
+    if with_critic:
+        names.append(("consistency", "w_consistency"))
+    total = weights = 0.0
+    for component, key in names:
+        w = _shared.weight(kwargs, key, DEFAULTS[key])
+        total += w * parts[component]
+        weights += w
+    return _shared.finite(total / weights) if weights > 0 else 0.0
+
+
+def score_rules(solution_str: Any, truth: str, **kwargs: Any) -> dict[str, float]:
+    """The reward without the critic (as if no endpoint were configured); sync, for benchmarks and tools."""
+    parts, _ = rule_components(solution_str, truth, kwargs)
+    return {"score": combine(parts, kwargs, with_critic=False), **parts}
+
+
+async def compute_score(data_source: Any = None, solution_str: Any = "", ground_truth: Any = None,
+                        extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
+    """verl's reward contract (async: verl awaits it, so critic calls of a batch overlap)."""
+    truth = _shared.ground_truth_label(ground_truth, extra_info, kwargs)
+    parts, parsed = rule_components(solution_str, truth, kwargs)
+    client = critic_client(kwargs)
+    if client is None:
+        return {"score": combine(parts, kwargs, with_critic=False), **parts}
+    answer = parsed.label or "(no valid answer)"
+    result = await client.score(parsed.reasoning, answer, _image(extra_info, kwargs))
+    parts["consistency"] = _shared.finite(result.score)
+    parts["critic_failures"] = float(result.failures)
+    parts["critic_fallback"] = 1.0 if result.fallback else 0.0
+    return {"score": combine(parts, kwargs, with_critic=True), **parts}
+
+
+def compute_score_sync(*args: Any, **kwargs: Any) -> dict[str, float]:
+    """compute_score for callers without an event loop (one sample; use the CLI/adapter for batches)."""
+    return asyncio.run(compute_score(*args, **kwargs))

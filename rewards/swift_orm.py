@@ -1,0 +1,133 @@
+"""ms-swift GRPO adapter: wraps one of our verl-style reward plugins as an ms-swift ORM.
+
+Loaded by `swift rlhf --rlhf_type grpo --external_plugins <abs>/rewards/swift_orm.py --reward_funcs <orm>`; which
+plugin to wrap comes from the environment (the plan rendered by fakehr_orchestra.engines.swift sets it):
+  FAKEHR_REWARD_PATH    plugin file (relative to the cwd, or absolute), e.g. rewards/fake_hr1.py
+  FAKEHR_REWARD_NAME    function in it (default compute_score)
+  FAKEHR_REWARD_ORM     name registered in swift.rewards.orms (default fakehr_<file stem>)
+  FAKEHR_REWARD_KWARGS  JSON object of reward kwargs (the recipe's grpo.reward.kwargs)
+
+ms-swift passes the decoded completions (messages[-1]['content'], without any --response_prefix: pass the recipe's
+`response_prefix` kwarg and the parser puts it back) and every extra dataset column as a batched keyword argument;
+the ground truth is the `solution` column. ms-swift wants one float per completion, so the adapter returns the
+plugin's `score` (its other components are not logged by ms-swift; `fakehr-orchestra reward score` shows them).
+A bad ground truth raises (a data error must stop the run); model output never raises in the plugins. An async
+plugin (fakevlm_r1 with a critic) is registered as an AsyncORM, so ms-swift gathers its critic calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+ENV_PATH, ENV_NAME, ENV_ORM, ENV_KWARGS = ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_NAME", "FAKEHR_REWARD_ORM",
+                                           "FAKEHR_REWARD_KWARGS")
+
+
+def load_plugin(path: str, name: str = "compute_score") -> Callable[..., Any]:
+    file = Path(path).expanduser()
+    if not file.is_absolute():
+        file = Path.cwd() / file
+    if not file.is_file():
+        raise FileNotFoundError(f"{ENV_PATH}={path!r}: no such reward plugin (looked at {file})")
+    spec = importlib.util.spec_from_file_location(f"fakehr_plugin_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    if not hasattr(module, name):
+        raise AttributeError(f"{ENV_NAME}={name!r}: {file} has no such function")
+    return getattr(module, name)
+
+
+def config_from_env(environ: dict[str, str] | None = None) -> tuple[str, str, str, dict[str, Any]]:
+    env = os.environ if environ is None else environ
+    path = env.get(ENV_PATH)
+    if not path:
+        raise RuntimeError(f"{ENV_PATH} is not set: render the plan with fakehr-orchestra (it sets FAKEHR_REWARD_*)")
+    name = env.get(ENV_NAME) or "compute_score"
+    orm = env.get(ENV_ORM) or f"fakehr_{Path(path).stem}"
+    try:
+        kwargs = json.loads(env.get(ENV_KWARGS) or "{}")
+    except ValueError as exc:
+        raise RuntimeError(f"{ENV_KWARGS} is not valid JSON: {exc}") from None
+    if not isinstance(kwargs, dict):
+        raise RuntimeError(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
+    return path, name, orm, kwargs
+
+
+def _row(value: Any, i: int) -> Any:
+    return value[i] if isinstance(value, (list, tuple)) and len(value) > i else None
+
+
+class PluginScorer:
+    """Batch scorer around a compute_score: sync plugins per row, async ones gathered (critic calls overlap)."""
+
+    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        self.fn, self.kwargs = fn, kwargs
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def _calls(self, completions: list[Any], solution: Any, extras: dict[str, Any]) -> list[dict[str, Any]]:
+        calls = []
+        for i, completion in enumerate(completions):
+            extra_info = {k: _row(v, i) for k, v in extras.items() if k in ("images", "image", "label_convention")}
+            calls.append(dict(data_source=_row(extras.get("data_source"), i) or "swift", solution_str=completion,
+                              ground_truth=_row(solution, i), extra_info=extra_info, **self.kwargs))
+        return calls
+
+    async def ascore(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
+        calls = self._calls(completions, solution, extras)
+        if self.is_async:
+            return list(await asyncio.gather(*(self.fn(**c) for c in calls)))
+        return [self.fn(**c) for c in calls]
+
+    def score(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
+        calls = self._calls(completions, solution, extras)
+        if not self.is_async:
+            return [self.fn(**c) for c in calls]
+
+        async def run() -> list[Any]:
+            return list(await asyncio.gather(*(self.fn(**c) for c in calls)))
+
+        return asyncio.run(run())
+
+
+def _register() -> None:
+    """Register the ORM named by the env (only when ms-swift imports this file as a plugin)."""
+    try:
+        from swift.rewards import ORM, AsyncORM, orms
+    except ImportError:  # ms-swift 3.x
+        from swift.plugin import ORM, orms  # type: ignore[no-redef]
+        AsyncORM = None  # type: ignore[assignment,misc]
+
+    path, name, orm_name, kwargs = config_from_env()
+    scorer = PluginScorer(load_plugin(path, name), kwargs)
+
+    def check(solution: Any) -> None:
+        if solution is None:
+            raise RuntimeError("the GRPO dataset has no `solution` column (the ground truth): "
+                               "export it with `fakehr-orchestra data`")
+
+    def floats(results: list[Any]) -> list[float]:
+        return [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
+
+    if scorer.is_async and AsyncORM is not None:
+        class FakeHRRewardORM(AsyncORM):  # type: ignore[misc,valid-type]
+            async def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
+                check(solution)
+                return floats(await scorer.ascore(list(completions), solution, **kw))
+    else:
+        class FakeHRRewardORM(ORM):  # type: ignore[misc,valid-type,no-redef]
+            def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
+                check(solution)
+                return floats(scorer.score(list(completions), solution, **kw))
+
+    FakeHRRewardORM.__name__ = f"FakeHR_{orm_name}"
+    orms[orm_name] = FakeHRRewardORM
+
+
+if os.environ.get(ENV_PATH):
+    _register()
