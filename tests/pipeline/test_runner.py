@@ -1,0 +1,149 @@
+"""Pipeline bookkeeping: wiring, manifest, resume and refusal of a changed recipe.
+
+These tests inject a stand-in launcher that writes what each framework would (ms-swift's last_model_checkpoint line,
+data/artifacts.json, ...) so the state machine is checked in milliseconds; tests/integration/test_pipeline.py runs the
+same pipeline with the real frameworks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fakehr_orchestra.cli import cli
+from fakehr_orchestra.pipeline.rundir import RunDir
+from fakehr_orchestra.pipeline.runner import Options, PipelineError, run_pipeline
+from fakehr_orchestra.recipe import load_recipe
+from tests.conftest import RECIPES
+
+STAGES = ("data", "sft", "grpo", "merge", "eval")
+
+
+class FakeFrameworks:
+    """Does, for each plan, the minimum its real program leaves behind; records the plans it was given."""
+
+    def __init__(self, run: Path, fail_on: str | None = None):
+        self.run, self.fail_on, self.calls = run, fail_on, []
+
+    def __call__(self, plan, log_path, echo=True):
+        self.calls.append(plan)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fail_on and self.fail_on in " ".join(plan.argv):
+            log_path.write_text("boom\n")
+            return 130
+        argv = plan.argv
+        if argv[:3] == ["fakehr-orchestra", "data", "prepare"]:
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            names = {}
+            for name in ("sft.jsonl", "grpo.jsonl", "grpo.parquet", "eval.jsonl"):
+                (out / name).write_text(name)
+                names[name.split(".")[0] + ("_parquet" if name.endswith("parquet") else "")] = str(out / name)
+            (out / "artifacts.json").write_text(json.dumps(names))
+        elif argv[0] == "swift":
+            out = Path(argv[argv.index("--output_dir") + 1]) / "v0-x" / "checkpoint-2"
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "trainer_state.json").write_text('{"global_step": 2}')
+            log_path.write_text(f"[INFO:swift] last_model_checkpoint: {out}\n")
+        elif argv[:3] == ["fakehr-orchestra", "eval", "score"]:
+            Path(argv[argv.index("--out") + 1]).parent.mkdir(parents=True, exist_ok=True)
+            Path(argv[argv.index("--out") + 1]).write_text("{}")
+        elif argv[:3] == ["fakehr-orchestra", "eval", "report"]:
+            Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 0
+
+
+def smoke(*overrides: str):
+    return load_recipe(RECIPES / "fake_hr1.yaml", list(overrides), profile="smoke")
+
+
+def test_full_run_wires_artifacts_and_records_everything(tmp_path):
+    run = RunDir(tmp_path / "run")
+    fake = FakeFrameworks(run.path)
+    assert run_pipeline(smoke(), run, Options(echo=False), launch=fake) == 0
+    manifest = run.load()
+    assert [manifest["stages"][s]["status"] for s in STAGES] == ["done", "done", "done", "skipped", "done"]
+    data = manifest["stages"]["data"]["artifacts"]
+    sft_plan, grpo_plan = fake.calls[1], fake.calls[2]
+    assert sft_plan.argv[sft_plan.argv.index("--dataset") + 1] == data["sft"]["path"]
+    sft_ckpt = manifest["stages"]["sft"]["artifacts"]["checkpoint"]["path"]
+    assert grpo_plan.argv[:2] == ["swift", "rlhf"]
+    assert grpo_plan.argv[grpo_plan.argv.index("--model") + 1] == sft_ckpt  # from last_model_checkpoint
+    assert grpo_plan.argv[grpo_plan.argv.index("--dataset") + 1] == data["grpo"]["path"]
+    infer = [p for p in fake.calls if p.argv[:3] == ["fakehr-orchestra", "eval", "infer"]]
+    grpo_ckpt = manifest["stages"]["grpo"]["artifacts"]["checkpoint"]["path"]
+    assert [p.argv[p.argv.index("--model") + 1] for p in infer] == [sft_ckpt, grpo_ckpt]
+    assert all(len(a["sha256"]) == 64 for a in data.values())
+    assert manifest["recipe"]["digest"] == smoke().digest() and "swift" in manifest["versions"]
+    assert (run.path / "recipe.resolved.yaml").exists() and (run.path / "plans" / "sft.json").exists()
+    assert load_recipe(run.path / "recipe.resolved.yaml").model == smoke().model  # the resolved recipe reloads
+
+
+def test_resume_skips_verified_stages_and_resumes_training(tmp_path):
+    run = RunDir(tmp_path / "run")
+    first = FakeFrameworks(run.path, fail_on="swift sft")
+    assert run_pipeline(smoke(), run, Options(echo=False), launch=first) == 130
+    assert run.load()["stages"]["sft"]["status"] == "interrupted"
+    # the killed run left a checkpoint: resume must continue from it
+    ckpt = run.path / "sft" / "v0-x" / "checkpoint-1"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text('{"global_step": 1}')
+    second = FakeFrameworks(run.path)
+    assert run_pipeline(smoke(), run, Options(echo=False, resume=True), launch=second) == 0
+    argv0 = [p.argv[:3] for p in second.calls]
+    assert ["fakehr-orchestra", "data", "prepare"] not in argv0  # done and verified: not rerun
+    sft = second.calls[0].argv
+    assert sft[sft.index("--resume_from_checkpoint") + 1] == str(ckpt)
+    manifest = run.load()
+    assert all(manifest["stages"][s]["status"] in ("done", "skipped") for s in STAGES)
+    assert manifest["stages"]["sft"]["attempts"] == 2
+
+
+def test_tampered_artifact_is_rerun_on_resume(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False, stages=("data",)), launch=FakeFrameworks(run.path))
+    Path(run.load()["stages"]["data"]["artifacts"]["sft"]["path"]).write_text("changed")
+    again = FakeFrameworks(run.path)
+    run_pipeline(smoke(), run, Options(echo=False, stages=("data",), resume=True), launch=again)
+    assert len(again.calls) == 1
+
+
+def test_changed_recipe_is_refused_unless_forced(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False, stages=("data",)), launch=FakeFrameworks(run.path))
+    with pytest.raises(PipelineError, match="recipe changed"):
+        run_pipeline(smoke("sft.args.learning_rate=1"), run, Options(echo=False, resume=True),
+                     launch=FakeFrameworks(run.path))
+    with pytest.raises(PipelineError, match="--resume"):
+        run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path))
+    assert run_pipeline(smoke("sft.args.learning_rate=1"), run, Options(echo=False, resume=True, force=True),
+                        launch=FakeFrameworks(run.path)) == 0
+    assert run.load()["recipe"]["forced_from"]
+
+
+def test_missing_checkpoint_report_fails_the_stage_clearly(tmp_path):
+    run = RunDir(tmp_path / "run")
+
+    def silent_swift(plan, log_path, echo=True):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("trained, but said nothing\n")
+        return 0
+    assert run_pipeline(smoke(), run, Options(echo=False, stages=("sft",)), launch=silent_swift) == 1
+    record = run.load()["stages"]["sft"]
+    assert record["status"] == "failed" and "last_model_checkpoint" in record["error"]
+
+
+@pytest.mark.parametrize("recipe,profile", [("fake_hr1.yaml", None), ("fakevlm_r1.yaml", None),
+                                            ("fake_hr1.yaml", "smoke"), ("fakevlm_r1.yaml", "smoke")])
+def test_dry_run_prints_every_stage_in_order_with_wiring(tmp_path, recipe, profile):
+    args = ["run", str(RECIPES / recipe), "--dry-run", "--run-dir", str(tmp_path / "rd")]
+    result = CliRunner().invoke(cli, args + (["-p", profile] if profile else []))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    positions = [out.index(f"## stage {s}") for s in STAGES]
+    assert positions == sorted(positions)
+    assert "sft.dataset <- <data.sft>" in out and "grpo.model <- <sft.checkpoint>" in out
+    assert "model.sft <- <sft.checkpoint>" in out
+    assert not (tmp_path / "rd").exists()  # nothing was run or written
