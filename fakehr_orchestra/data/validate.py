@@ -138,6 +138,7 @@ def summary_table(report: dict[str, Any]) -> str:
         if status != "ok" and n:
             lines.append(f"  {status:<10} {n:>7}")
             for ex in report["examples"].get(status, [])[:3]:
-                lines.append(f"    {ex['where'] or ex['path']}: {ex['reason']}")
+                at = f" ({ex['where']})" if ex["where"] and ex["where"] != ex["path"] else ""
+                lines.append(f"    {ex['path'] or '-'}{at}: {ex['reason']}")
     lines += [f"warning: {w}" for w in report["warnings"]]
     return "\n".join(lines)
