@@ -6,6 +6,8 @@ plugin to wrap comes from the environment (the plan rendered by fakehr_orchestra
   FAKEHR_REWARD_NAME    function in it (default compute_score)
   FAKEHR_REWARD_ORM     name registered in swift.rewards.orms (default fakehr_<file stem>)
   FAKEHR_REWARD_KWARGS  JSON object of reward kwargs (the recipe's grpo.reward.kwargs)
+  FAKEHR_REWARD_TRACE_DIR  optional: each scored batch is written there as <pid>-<n>.json (completions, solutions
+                        and every component), for reward debugging; off when unset
 
 ms-swift passes the decoded completions (messages[-1]['content'], without any --response_prefix: pass the recipe's
 `response_prefix` kwarg and the parser puts it back) and every extra dataset column as a batched keyword argument;
@@ -111,19 +113,30 @@ def _register() -> None:
             raise RuntimeError("the GRPO dataset has no `solution` column (the ground truth): "
                                "export it with `fakehr-orchestra data`")
 
-    def floats(results: list[Any]) -> list[float]:
-        return [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
+    trace_dir = os.environ.get("FAKEHR_REWARD_TRACE_DIR")
+    batches = [0]
+
+    def floats(results: list[Any], completions: list[Any], solution: Any) -> list[float]:
+        scores = [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
+        if trace_dir:
+            from fakehr_orchestra.io import write_json_atomic
+
+            batches[0] += 1
+            write_json_atomic(Path(trace_dir) / f"{os.getpid()}-{batches[0]}.json",
+                              {"orm": orm_name, "plugin": path, "completions": completions,
+                               "solution": list(solution), "results": results, "scores": scores})
+        return scores
 
     if scorer.is_async and AsyncORM is not None:
         class FakeHRRewardORM(AsyncORM):  # type: ignore[misc,valid-type]
             async def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
                 check(solution)
-                return floats(await scorer.ascore(list(completions), solution, **kw))
+                return floats(await scorer.ascore(list(completions), solution, **kw), list(completions), solution)
     else:
         class FakeHRRewardORM(ORM):  # type: ignore[misc,valid-type,no-redef]
             def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
                 check(solution)
-                return floats(scorer.score(list(completions), solution, **kw))
+                return floats(scorer.score(list(completions), solution, **kw), list(completions), solution)
 
     FakeHRRewardORM.__name__ = f"FakeHR_{orm_name}"
     orms[orm_name] = FakeHRRewardORM
