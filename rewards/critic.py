@@ -228,12 +228,12 @@ class CriticClient:
         body = self.payload(reasoning, answer, image_url)
         url = self.config.base_url.rstrip("/") + "/chat/completions"
         for attempt in range(self.config.retries + 1):
-            if self._open_until > time.monotonic():
-                self.stats.skipped_by_breaker += 1
-                break
             if attempt:
                 await asyncio.sleep(min(1.0, 0.05 * 2 ** (attempt - 1)))
             kind, value, retry = await self._request(state, url, body)
+            if kind == "breaker_open":
+                self.stats.skipped_by_breaker += 1
+                break
             if value is not None:
                 self._consecutive_failures = 0
                 self._cache[key] = value
@@ -251,9 +251,11 @@ class CriticClient:
         """(error kind, score or None, worth retrying)."""
         import aiohttp
 
-        self.stats.requests += 1
         try:
             async with state.semaphore:
+                if self._open_until > time.monotonic():  # checked once a slot is free: queued calls skip too
+                    return "breaker_open", None, False
+                self.stats.requests += 1
                 session = await self._session(state)
                 async with session.post(url, json=body, headers=self._headers()) as response:
                     if response.status == 429 or response.status >= 500:

@@ -29,8 +29,8 @@ not grouped: bonus 0, no waiting. Logged besides compute_score's keys: hybrid_bo
 hybrid_preferred (1 think, 0 no-think, -1 none), hybrid_group_complete (0 when the timeout cut the group short).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: verl loads this file without registering it in sys.modules, and
+# dataclasses then cannot resolve string annotations.
 import asyncio
 import inspect
 import logging
