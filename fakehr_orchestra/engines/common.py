@@ -23,9 +23,10 @@ class RenderContext:
         """With translation off, render the names exactly as the recipe was written (for preflight demos)."""
         return getattr(self.versions, framework) if self.translate else self.written_for[framework]
 
-    def rename(self, framework: Framework, kind: str, name: str, source: str | None = None) -> str:
-        new, entry, forward = translate(framework, kind, name, source or self.written_for[framework],
-                                        self.target(framework))
+    def rename(self, framework: Framework, kind: str, name: str) -> str:
+        if not self.translate:
+            return name
+        new, entry, forward = translate(framework, kind, name, self.target(framework))
         if entry is not None:
             note = entry.describe(forward)
             if note not in self.applied:

@@ -15,8 +15,6 @@ from .versions import translate
 
 _HYDRA_SAFE = re.compile(r"^[A-Za-z0-9_\-+.:/@~%*?]*$")
 _PLAN_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-# The layout `reward_overrides` produces (verl 0.9's).
-REWARD_LAYOUT_VERSION = "0.9"
 
 
 def hydra_value(value: Any, ctx: RenderContext) -> str:
@@ -73,7 +71,7 @@ def render_grpo(recipe: Any, ctx: RenderContext) -> Plan:
                for k, v in flatten(key, val)]
     # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
-    as_written = [(translate("verl", "key", k, REWARD_LAYOUT_VERSION, ctx.written_for["verl"])[0], v)
+    as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v)
                   for k, v in reward_overrides(grpo.reward).items()]
     layout = [(ctx.rename("verl", "key", k), v) for k, v in as_written]
     seen: dict[str, str] = {}

@@ -107,21 +107,23 @@ def _matches(name: str, prefix: str, kind: str) -> bool:
     return name == prefix or (kind == "key" and name.startswith(prefix + "."))
 
 
-def translate(framework: Framework, kind: str, name: str, source: str, target: str) -> tuple[str, Translation | None, bool]:
-    """Rename `name`, written for version `source`, for version `target`.
+def translate(framework: Framework, kind: str, name: str, target: str) -> tuple[str, Translation | None, bool]:
+    """The spelling of `name` that version `target` reads, whichever version's spelling `name` is in.
 
-    Returns (name for target, the entry applied or None, forward?). Keys may carry a Hydra '+' which is kept.
+    Normalising to the target (rather than translating from a declared source version) lets one profile or override
+    serve recipes written for different versions. Returns (name, the entry applied or None, forward?).
+    Keys may carry a Hydra '+', which is kept.
     """
     plus = "+" if name.startswith("+") else ""
     bare = name[1:] if plus else name
-    src, dst = parse_version(source), parse_version(target)
+    dst = parse_version(target)
     for entry in TRANSLATIONS:
         if entry.framework != framework or entry.kind != kind:
             continue
-        since = parse_version(entry.since)
-        if src < since <= dst and _matches(bare, entry.old, kind):
+        newer = dst >= parse_version(entry.since)
+        if newer and _matches(bare, entry.old, kind):
             return plus + entry.new + bare[len(entry.old):], entry, True
-        if dst < since <= src and _matches(bare, entry.new, kind):
+        if not newer and _matches(bare, entry.new, kind):
             return plus + entry.old + bare[len(entry.new):], entry, False
     return name, None, True
 
