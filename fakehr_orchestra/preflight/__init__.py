@@ -1,0 +1,94 @@
+"""Preflight: check a recipe against the INSTALLED ms-swift / verl and against its cluster, data and reward.
+
+`validate()` never raises for a problem in the recipe: it collects every finding into a Report (errors and
+warnings, each with the recipe key, file:line, what is wrong and how to fix it). `run`/`submit` call it before
+launching anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable, Mapping
+
+from .context import RECIPE_ENV_REF, Context
+from .report import Finding, Report
+
+STAGES = ("sft", "grpo")
+
+
+def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, str] | None = None,
+             translate: bool = True, *, environ: Mapping[str, str] | None = None,
+             remote_data: bool = False) -> Report:
+    """Check `recipe` (a loaded Recipe) for `stages`.
+
+    versions: render the plans for these versions instead of the installed ones (the checks always use the
+    installed frameworks: that is what will run). translate=False renders names exactly as the recipe spells them
+    (shows what the seed's commands do on the installed versions). environ: the launch environment, when known
+    (fills `${env:NAME}` refs; otherwise they are checked with stand-ins and a warning). remote_data: data paths
+    name files where the job runs, so a missing one is a warning.
+    """
+    from ..engines import RenderError, render
+    from ..engines.versions import installed_version
+
+    stages = tuple(s for s in stages if getattr(recipe.model, s, None) is not None)
+    installed = {fw: v for fw in ("swift", "verl") if (v := installed_version(fw)) is not None}
+    report = Report(recipe=str(recipe.path), stages=list(stages), versions=installed)
+    ctx = Context(recipe, report, dict(environ or {}), remote_data)
+    plans: dict[str, Any] = {}
+    for stage in stages:
+        try:
+            plans[stage] = render(recipe, stage, versions, translate=translate)
+        except RenderError as exc:
+            ctx.error("render", stage, str(exc), None, stage)
+    cfg = None
+    swift_plans = [p for p in plans.values() if p.argv[:1] == ["swift"]]
+    verl_plans = [p for p in plans.values() if p.argv[:1] != ["swift"]]
+    pending = None
+    if swift_plans and verl_plans and "swift" in installed and "swift.arguments" not in sys.modules:
+        # ms-swift's import (seconds, mostly transformers) overlaps verl's in a child process
+        from .swift_flags import analyse_async
+        pending = analyse_async([(p.argv[1], installed["swift"], p.argv[2:]) for p in swift_plans])
+    for plan in verl_plans:
+        cfg = _check_verl(ctx, plan)
+    if swift_plans:
+        from .swift_flags import check_swift_plan
+        results = pending() if pending is not None else [None] * len(swift_plans)
+        for plan, records in zip(swift_plans, results):
+            check_swift_plan(ctx, plan, records)
+            report.checked.append(f"{plan.stage}: swift {plan.argv[1]} flags against ms-swift {installed.get('swift')}")
+    from . import crosschecks, data_checks, reward_checks
+    crosschecks.check_cluster(ctx, stages)
+    crosschecks.check_image_factor(ctx, stages)
+    crosschecks.check_image_budget(ctx, stages, cfg)
+    data_checks.check_data(ctx, stages, cfg)
+    data_checks.check_outputs(ctx, stages)
+    if "grpo" in stages:
+        reward_checks.check_reward(ctx)
+    reward_checks.check_prompt(ctx, stages)
+    report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format")
+    report.findings.sort(key=lambda f: (f.level != "error", STAGE_ORDER.get(f.stage or "", 0)))
+    return report
+
+
+STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}
+
+
+def _check_verl(ctx: Context, plan: Any) -> Any:
+    from . import crosschecks
+    from .verl_config import check_verl_plan, run_verl_validate
+
+    cfg = check_verl_plan(ctx, plan)
+    ctx.report.checked.append(f"grpo: verl overrides composed against verl {ctx.report.versions.get('verl')}")
+    if cfg is None:
+        return None
+    ov = crosschecks.flat_overrides(ctx.recipe)
+    sizes_from_launch = any(ctx.launch_refs(str(ov.get(k, ""))) or RECIPE_ENV_REF.search(str(ov.get(k, "")))
+                            and ctx.launch_refs(str(ov.get(k)))
+                            for k in ("trainer.nnodes", "trainer.n_gpus_per_node"))
+    crosschecks.check_batches(ctx, cfg, sizes_from_launch)
+    run_verl_validate(ctx, cfg, sizes_from_launch)
+    ctx.report.checked.append("grpo: verl's validate_config + batch/parallel rules")
+    return cfg
+
+
+__all__ = ["Finding", "Report", "validate"]

@@ -1,0 +1,132 @@
+"""The reward plugin loads and has verl's signature; the prompt leads the model to the format the reward parses.
+
+The plugin is loaded as verl loads it (importlib spec_from_file_location + exec_module, see
+verl/trainer/ppo/reward.py get_custom_reward_fn), in this process: its top-level code runs here as it would in verl.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+from .context import Context
+
+VERL_CALL = {"data_source": "fakeclue", "solution_str": "<think>\n\n</think>\n\nfake", "ground_truth": "fake",
+             "extra_info": {}}
+FORMAT_MARKERS = {"fake_hr1": ("<think>",), "fakevlm_r1": ("<answer>", "[Why fake]", "[If real]")}
+
+
+def load_plugin(path: Path) -> Any:
+    name = f"fakehr_preflight_reward_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def check_reward(ctx: Context) -> None:
+    grpo = ctx.model.grpo
+    if grpo is None:
+        return
+    reward, st = grpo.reward, "grpo"
+    if "${" in reward.path:
+        ctx.warning("reward", "grpo.reward.path", f"{reward.path} is known only at launch; not loaded here", None, st)
+        return
+    path = Path(reward.path) if Path(reward.path).is_absolute() else Path(ctx.model.workdir) / reward.path
+    if not path.is_file():
+        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} does not exist", None, st)
+        return
+    try:
+        module = load_plugin(path)
+    except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything (even SystemExit) on import
+        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} fails to import: "
+                  f"{type(exc).__name__}: {exc}", "run `python " + str(path) + "` to see the traceback", st)
+        return
+    fn = getattr(module, reward.name, None)
+    if not callable(fn):
+        public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                  and getattr(v, "__module__", None) == module.__name__]
+        ctx.error("reward", "grpo.reward.name", f"{reward.path} has no function '{reward.name}' (verl calls "
+                  f"{reward.name}(data_source, solution_str, ground_truth, extra_info=None, **kwargs))",
+                  f"define it, or set grpo.reward.name to one of {public}" if public else "define it", st)
+        return
+    try:
+        inspect.signature(fn).bind(**VERL_CALL, **(reward.kwargs or {}))
+    except TypeError as exc:
+        ctx.error("reward", "grpo.reward.name", f"{reward.path}:{reward.name}{inspect.signature(fn)} cannot be "
+                  f"called as verl calls it (data_source, solution_str, ground_truth, extra_info, "
+                  f"**reward.kwargs): {exc}", "accept those arguments (and **kwargs)", st)
+    except ValueError:
+        pass  # builtins without a signature: nothing to say
+    manager = reward.manager
+    if grpo.engine == "verl" and manager is not None and manager.path:
+        check_manager(ctx, manager)
+
+
+def check_manager(ctx: Context, manager: Any) -> None:
+    """The custom manager file defines the class (read with ast: importing it would need verl's runtime)."""
+    path = Path(manager.path) if Path(manager.path).is_absolute() else Path(ctx.model.workdir) / manager.path
+    if not path.is_file():
+        ctx.error("reward", "grpo.reward.manager.path", f"reward manager file {manager.path} does not exist",
+                  None, "grpo")
+        return
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except SyntaxError as exc:
+        ctx.error("reward", "grpo.reward.manager.path", f"{manager.path} has a syntax error: {exc}", None, "grpo")
+        return
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    if manager.name and manager.name not in classes:
+        ctx.error("reward", "grpo.reward.manager.name", f"{manager.path} defines no class {manager.name}",
+                  f"classes there: {classes}", "grpo")
+
+
+def check_prompt(ctx: Context, stages: tuple[str, ...]) -> None:
+    """response_prefix and system prompt against the answer format the reward and evaluation parse."""
+    from ..answers import fake_hr1_target, fakevlm_r1_target, parse_answer
+    from ..prompts import effective
+
+    m = ctx.model
+    fmt = m.prompt.answer_format
+    if fmt != m.method:
+        ctx.warning("prompt", "prompt.answer_format", f"answer_format {fmt} differs from the method {m.method}",
+                    None)
+    kw_fmt = (m.grpo.reward.kwargs or {}).get("answer_format") if m.grpo is not None else None
+    if kw_fmt and kw_fmt != fmt:
+        ctx.error("prompt", "grpo.reward.kwargs.answer_format", f"the reward parses {kw_fmt} but the prompt asks "
+                  f"for {fmt}", "use one answer format", "grpo")
+    targets = [fake_hr1_target("fake", "x"), fake_hr1_target("real")] if fmt == "fake_hr1" else \
+        [fakevlm_r1_target("fake", [("a", "b")])]
+    prefixes = [("prompt.response_prefix", m.prompt.response_prefix)]
+    if m.sft is not None and "sft" in stages and "response_prefix" in m.sft.args:
+        prefixes.append(("sft.args.response_prefix", m.sft.args.get("response_prefix")))
+    for key, raw in prefixes:
+        prefix = effective(raw) if raw else None
+        if not prefix:
+            continue
+        for target in targets:
+            if not target.startswith(prefix):
+                ctx.error("prompt", key, f"response_prefix {raw!r} is not how a {fmt} answer starts "
+                          f"({target[:20]!r}...): trained answers would not parse", "use the format's opening "
+                          f"(e.g. '<think>\\n' for fake_hr1) or none", "sft")
+                break
+            completion = target[len(prefix):]
+            if not parse_answer(completion, fmt, response_prefix=prefix).well_formed:
+                ctx.error("prompt", key, f"with response_prefix {raw!r} the reward cannot parse a well-formed "
+                          f"{fmt} completion", None, "sft")
+                break
+    system = m.prompt.system or ""
+    absent = [mk for mk in FORMAT_MARKERS.get(fmt, ()) if mk not in system]
+    if system and absent:
+        ctx.warning("prompt", "prompt.system", f"the system prompt never mentions {absent}, which the {fmt} "
+                    "answer format requires", "describe the expected answer layout in the system prompt")

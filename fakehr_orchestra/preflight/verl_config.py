@@ -1,0 +1,329 @@
+"""verl overrides against the INSTALLED verl: Hydra composition (struct mode), ignored legacy keys, verl's checks.
+
+Composition uses hydra's compose API on the installed `verl/trainer/config/ppo_trainer.yaml`, so a key that does
+not exist fails here exactly as `python -m verl.trainer.main_ppo` would fail. verl's package is located with
+`importlib.util.find_spec`, which does not import it; only the batch checks import `verl.utils.config` (torch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib.util
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..engines.versions import TRANSLATIONS, legacy_replacement
+from .context import PLAN_REF, Context
+
+STAGE = "grpo"
+CONFIG_NAME = "ppo_trainer"
+# rendered key -> recipe key, for the keys the renderer takes from named recipe fields
+FIXED_KEYS = {
+    "data.train_files": "grpo.train_files",
+    "actor_rollout_ref.model.path": "grpo.model",
+    "trainer.default_local_dir": "grpo.output_dir",
+    "reward.custom_reward_function.path": "grpo.reward.path",
+    "reward.custom_reward_function.name": "grpo.reward.name",
+    "reward.reward_manager.name": "grpo.reward.manager.name",
+    "reward.reward_manager.source": "grpo.reward.manager.path",
+    "reward.reward_manager.module.path": "grpo.reward.manager.path",
+}
+_MISSING = object()
+
+
+def verl_root() -> Path | None:
+    spec = importlib.util.find_spec("verl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def config_dir() -> Path | None:
+    root = verl_root()
+    return root / "trainer" / "config" if root else None
+
+
+# ----------------------------------------------------------------------------------------- key bookkeeping
+
+def aliases(key: str) -> set[str]:
+    """`key` and its spellings in other verl versions (versions.TRANSLATIONS), so a rendered key finds its source."""
+    out = {key}
+    for entry in TRANSLATIONS:
+        if entry.framework != "verl":
+            continue
+        for a, b in ((entry.old, entry.new), (entry.new, entry.old)):
+            if key == a or key.startswith(a + "."):
+                out.add(b + key[len(a):])
+    return out
+
+
+def recipe_keys(recipe: Any) -> dict[str, str]:
+    """Rendered verl key (any version's spelling) -> the recipe key path it came from."""
+    from ..engines.verl import flatten
+
+    out: dict[str, str] = {}
+    for rendered, key in FIXED_KEYS.items():
+        for alias in aliases(rendered):
+            out.setdefault(alias, key)
+    grpo = recipe.model.grpo
+    for name, _ in flatten("", grpo.reward.kwargs or {}):
+        for alias in aliases(f"reward.custom_reward_function.reward_kwargs.{name}"):
+            out[alias] = f"grpo.reward.kwargs.{name}"
+    for top, value in grpo.overrides.items():
+        for key, _ in flatten(top, value):
+            bare = key.lstrip("+~")
+            for alias in aliases(bare):
+                out[alias] = f"grpo.overrides.{key}"
+    return out
+
+
+def split_override(arg: str) -> tuple[str, str, str]:
+    """'+a.b=v' -> ('+', 'a.b', 'v')."""
+    key, _, value = arg.partition("=")
+    prefix = key[: len(key) - len(key.lstrip("+~"))]
+    return prefix, key[len(prefix):], value
+
+
+def all_keys(node: Any, prefix: str = "") -> Iterable[str]:
+    from omegaconf import DictConfig
+    if isinstance(node, DictConfig):
+        for k in node.keys():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            yield path
+            try:
+                child = node.get(k)
+            except Exception:  # noqa: BLE001 - an interpolation that needs a runtime: the key still exists
+                continue
+            yield from all_keys(child, path)
+
+
+def has_key(cfg: Any, key: str) -> bool:
+    """Like struct mode: does the key exist (a `???` value, e.g. rollout.name, exists but is unset)."""
+    from omegaconf import DictConfig
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node.keys():
+            return False
+        node = node._get_node(part)  # noqa: SLF001 - the raw node, without resolving `???` or interpolations
+    return True
+
+
+def did_you_mean(key: str, base: Any, known: list[str]) -> str | None:
+    """Siblings first (a misspelt leaf), then any composed key (a misplaced one)."""
+    from omegaconf import OmegaConf
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(base, parent, default=None) if parent else base
+    if node is not None and hasattr(node, "keys"):
+        match = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1, cutoff=0.6)
+        if match:
+            return f"{parent + '.' if parent else ''}{match[0]}"
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+# ----------------------------------------------------------------------------------------- composition
+
+@lru_cache(maxsize=1)
+def ignored_roots() -> tuple[tuple[str, ...], str]:
+    """Top-level keys the installed verl composes but main_ppo never reads, read from the installed files.
+
+    verl 0.9 keeps `legacy_reward_impl.yaml` (custom_reward_function, reward_model, sandbox_fusion) in the defaults
+    so old commands still compose, but only `migrate_legacy_reward_impl` (experimental/reward_loop) moves them into
+    `reward.*`, and main_ppo does not call it. Returns (roots, why).
+    """
+    cdir = config_dir()
+    root = verl_root()
+    if cdir is None or root is None:
+        return (), ""
+    legacy = cdir / "legacy_reward_impl.yaml"
+    trainer_yaml = (cdir / f"{CONFIG_NAME}.yaml").read_text(encoding="utf-8")
+    if not legacy.exists() or "legacy_reward_impl" not in trainer_yaml:
+        return (), ""
+    entry_points = [p for p in (root / "trainer").glob("main_ppo*.py")]
+    if any("migrate_legacy_reward_impl" in p.read_text(encoding="utf-8") for p in entry_points):
+        return (), ""
+    roots = tuple(line.split(":", 1)[0] for line in legacy.read_text(encoding="utf-8").splitlines()
+                  if line and not line.startswith((" ", "#")) and ":" in line)
+    return roots, ("verl/trainer/config/legacy_reward_impl.yaml keeps it composable, but verl/trainer/main_ppo*.py "
+                   "never calls migrate_legacy_reward_impl, so nothing reads it")
+
+
+class Composer:
+    """hydra compose against the installed verl config, inside one initialize_config_dir context."""
+
+    def __init__(self, cdir: Path):
+        from hydra import initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+        GlobalHydra.instance().clear()
+        self._ctx = initialize_config_dir(config_dir=str(cdir), version_base=None, job_name="fakehr_validate")
+
+    def __enter__(self) -> "Composer":
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+    def compose(self, overrides: list[str]) -> Any:
+        from hydra import compose
+        return compose(config_name=CONFIG_NAME, overrides=overrides)
+
+
+def hydra_message(exc: BaseException) -> str:
+    parts = [str(exc).strip()]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in parts[0]:
+        parts.append(str(cause).strip())
+    return " / ".join(p.replace("\n", " ").replace("    ", " ") for p in parts if p)
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return repr(value) if isinstance(value, (int, float)) else str(value)
+
+
+def check_verl_plan(ctx: Context, plan: Any) -> Any:
+    """Compose the plan's overrides; report unknown, mistyped and ignored keys. Returns the composed config or None."""
+    from omegaconf import OmegaConf
+
+    cdir = config_dir()
+    version = ctx.report.versions.get("verl")
+    if cdir is None:
+        ctx.error("verl", "grpo.engine", "verl is not installed, so its config cannot be checked",
+                  "pip install verl (the train extra), or set grpo.engine=swift", STAGE)
+        return None
+    keymap = recipe_keys(ctx.recipe)
+    args = [a for a in plan.argv[3:]]
+    with Composer(cdir) as composer:
+        base = composer.compose([])
+        known = list(all_keys(base))
+        usable: list[str] = []
+        ignored: dict[str, list[tuple[str, str, Any]]] = {}
+        for arg in args:
+            prefix, key, value = split_override(arg)
+            rkey = keymap.get(key, f"grpo.overrides.{key}")
+            value = fill_refs(ctx, rkey, key, value, base)
+            if "~" not in prefix and "+" not in prefix and not has_key(base, key):
+                guess = did_you_mean(key, base, known)
+                try:
+                    composer.compose([f"{key}={value}"])
+                    said = ""
+                except Exception as exc:  # noqa: BLE001 - whatever hydra raises is the message verl would print
+                    said = f" (Hydra: {hydra_message(exc)})"
+                ctx.error("verl", rkey, f"verl {version} has no config key '{key}'; main_ppo would stop at "
+                          f"startup{said}",
+                          f"did you mean '{guess}'?" if guess else "check the key against "
+                          f"verl/trainer/config/_generated_ppo_trainer.yaml, or write +{key} to add a new key",
+                          STAGE)
+                continue
+            check_ignored(ctx, ignored, rkey, key, value, version)
+            usable.append(f"{prefix}{key}={value}")
+        report_ignored(ctx, ignored, version)
+        for _ in range(len(usable) + 1):
+            try:
+                return composer.compose(usable)
+            except Exception as exc:  # noqa: BLE001
+                message = hydra_message(exc)
+                culprit = next((u for u in usable if split_override(u)[1] in message), None)
+                if culprit is None:
+                    ctx.error("verl", "grpo.overrides", f"verl {version} rejects the overrides: {message}",
+                              None, STAGE)
+                    return None
+                key = split_override(culprit)[1]
+                ctx.error("verl", keymap.get(key, f"grpo.overrides.{key}"),
+                          f"verl {version} rejects '{culprit}': {message}",
+                          "fix the value's type, or the key", STAGE)
+                usable.remove(culprit)
+    return None
+
+
+def fill_refs(ctx: Context, rkey: str, key: str, value: str, base: Any) -> str:
+    """Launch-time refs (${WORLD_SIZE}) cannot be known now: use the launch env if given, else a stand-in, and say so."""
+    from omegaconf import OmegaConf
+    refs = PLAN_REF.findall(value)
+    if not refs:
+        return value
+    value = PLAN_REF.sub(lambda m: ctx.environ.get(m.group(1), m.group(0)), value)
+    missing = PLAN_REF.findall(value)
+    if not missing:
+        return value
+    default = OmegaConf.select(base, key, default=None, throw_on_missing=False)
+    if PLAN_REF.fullmatch(value) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        stand_in = literal(default)
+    else:
+        stand_in = PLAN_REF.sub(lambda m: f"LAUNCH_{m.group(1)}", value)
+    ctx.warning("verl", rkey, f"'{key}' takes ${{{', '.join(missing)}}} from the environment at launch; "
+                f"checked with the stand-in {stand_in!r}", "validate again at launch (run/submit do)", STAGE)
+    return stand_in
+
+
+def check_ignored(ctx: Context, ignored: dict[str, list[tuple[str, str, Any]]], rkey: str, key: str, value: str,
+                  version: str | None) -> None:
+    """Keys that compose but that the installed verl never reads: the run would quietly do something else."""
+    entry = legacy_replacement("verl", "key", key, version) if version else None
+    roots, _ = ignored_roots()
+    root = key.split(".", 1)[0]
+    if (entry is None and root not in roots) or value in ("null", "None", ""):
+        return
+    ignored.setdefault(entry.old if entry else root, []).append((rkey, key, entry))
+
+
+def report_ignored(ctx: Context, ignored: dict[str, list[tuple[str, str, Any]]], version: str | None) -> None:
+    """One error per legacy key group (a reward's five kwargs are one mistake, not five)."""
+    _, why = ignored_roots()
+    for old, items in ignored.items():
+        rkey, key, entry = items[0]
+        keys = [k for _, k, _ in items]
+        reason = entry.why if entry else why
+        consequence = " so the run would train with verl's default reward" \
+            if old.split(".")[0] in ("custom_reward_function", "reward_model") else ""
+        shown = ", ".join(f"'{k}'" for k in keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+        if entry:
+            fix = f"use '{entry.new}{key[len(entry.old):]}' (render without --no-translate does this)"
+        else:
+            fix = "move it under reward.* (see verl/trainer/config/reward/reward.yaml)"
+        ctx.error("verl", rkey, f"{shown} compose{'s' if len(keys) == 1 else ''} in verl {version} but "
+                  f"{'is' if len(keys) == 1 else 'are'} ignored: {reason};{consequence}", fix, STAGE)
+
+
+# ----------------------------------------------------------------------------------------- verl's own checks
+
+def run_verl_validate(ctx: Context, config: Any, refs_in_sizes: bool) -> None:
+    """verl.utils.config.validate_config, exactly what main_ppo.main() runs first (it stops at the first problem)."""
+    try:
+        from verl.utils.config import validate_config
+    except Exception as exc:  # noqa: BLE001
+        ctx.warning("batch", "grpo.overrides", f"verl.utils.config could not be imported ({exc}); ran only the "
+                    "equivalent checks", None, STAGE)
+        return
+    cfg = config
+    # verl/trainer/ppo/utils.py: need_reference_policy / need_critic (not imported: that module pulls in Ray)
+    use_ref = bool(cfg.algorithm.get("use_kl_in_reward", False) or cfg.actor_rollout_ref.actor.use_kl_loss)
+    critic = cfg.critic.get("enable", None)
+    use_critic = bool(critic) if critic is not None else cfg.algorithm.adv_estimator == "gae"
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            validate_config(config=cfg, use_reference_policy=use_ref, use_critic=use_critic)
+    except Exception as exc:  # noqa: BLE001 - verl raises AssertionError / ValueError with its own words
+        message = str(exc).strip() or type(exc).__name__
+        if any(message in f.message for f in ctx.report.findings):
+            return
+        key = guess_key(ctx, message)
+        level = "warning" if refs_in_sizes else "error"
+        ctx.add(level, "batch", key, f"verl's validate_config (verl/utils/config.py, run by main_ppo before "
+                f"anything starts) fails: {message}", "change the batch sizes / GPU counts it names", STAGE)
+
+
+def guess_key(ctx: Context, message: str) -> str:
+    keymap = recipe_keys(ctx.recipe)
+    best = None
+    for rendered, rkey in keymap.items():
+        leaf = rendered.rsplit(".", 1)[-1]
+        if leaf in message and rkey.startswith("grpo.overrides") and (best is None or len(leaf) > best[0]):
+            best = (len(leaf), rkey)
+    return best[1] if best else "grpo.overrides"
