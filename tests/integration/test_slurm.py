@@ -1,0 +1,80 @@
+"""Real Slurm: a one-node cluster (slurmctld + slurmd + munge, configured under a temp dir by the fixture), the
+smoke SFT submitted with `fakehr-orchestra submit`, waited for through `fakehr-orchestra status`, then the
+checkpoint and the job log checked. Needs root and Debian's slurm-wlm (launch/install_test_deps.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, ROOT, VENV_BIN, framework_env, require_executable, require_module
+from tests.integration.slurm_cluster import available, slurm_cluster
+
+pytestmark = pytest.mark.integration
+CLI = os.path.join(VENV_BIN, "fakehr-orchestra")
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    missing = available()
+    if missing:
+        if IN_CI:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    yield from slurm_cluster(tmp_path_factory.mktemp("slurm"))
+
+
+def _cli(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_submit_smoke_sft_to_slurm_trains_and_status_reports_it(slurm, tiny, tmp_path):
+    require_module("swift")
+    require_executable("swift")
+    fixtures = tiny["model"].rsplit("/model", 1)[0]
+    env = framework_env(**slurm.env)
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    proc = _cli(["submit", "recipes/fake_hr1.yaml", f"vars.fixtures={fixtures}", f"vars.out={out}", "-p", "smoke",
+                 "--stage", "sft", "--nodes", "1", "--run-dir", str(run_dir)], env)
+    job_id = re.search(r"submitted job (\d+)", proc.stdout).group(1)
+    record = json.loads((run_dir / "slurm.json").read_text())
+    assert record["job_id"] == job_id and record["stage"] == "sft" and record["nodes"] == 1
+    assert (run_dir / "sft.sbatch").read_text().startswith("#!/bin/bash")
+
+    deadline, states = time.monotonic() + 900, []
+    while time.monotonic() < deadline:
+        status = json.loads(_cli(["status", str(run_dir), "--json"], env).stdout)
+        states.append(status["state"])
+        if status["state"] in FINAL:
+            break
+        time.sleep(2)
+    log = Path(run_dir / f"slurm-{job_id}.out").read_text(errors="replace")
+    assert status["state"] == "COMPLETED", (states[-5:], slurm.logs()[-3000:], log[-4000:])
+    assert status["source"] in ("squeue", "scontrol", "sacct")
+    assert "RUNNING" in states or "PENDING" in states  # status saw the job before it ended
+
+    # the batch script's srun task ran swift, which re-launched itself through torchrun as node 0 of 1
+    assert f"fakehr-orchestra: job {job_id}, 1 node(s)" in log
+    assert re.search(r"torch\.distributed\.run .*--nnodes 1 --node_rank 0 --master_addr \S+", log), log[-4000:]
+    checkpoints = sorted(out.glob("sft/v*/checkpoint-*"))
+    assert len(checkpoints) == 1, (checkpoints, log[-3000:])
+    assert f"last_model_checkpoint: {checkpoints[0]}" in log
+
+    human = _cli(["status", str(run_dir)], env).stdout
+    assert f"job {job_id} (sft, 1 node(s)): COMPLETED" in human
+
+
+def test_status_of_a_dir_that_is_no_run_dir_is_a_clear_error(tmp_path):
+    proc = subprocess.run([CLI, "status", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "no slurm.json" in proc.stderr and "Traceback" not in proc.stderr
