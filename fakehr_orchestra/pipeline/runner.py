@@ -8,6 +8,7 @@ recipe that differs from the one it was started with, unless forced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -107,7 +108,12 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
     for stage in opts.stages:
         record = manifest["stages"].setdefault(stage, {"status": "pending"})
-        if opts.resume and record.get("status") in ("done", "skipped") and _verified(record):
+        unchanged = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions, live=True)
+        upstream = {s: r.get("artifacts", {}) for s, r in manifest["stages"].items()
+                    if STAGES.index(s) < STAGES.index(stage)}
+        plan_digest = _plan_digest(build(stage, unchanged, opts.stages), upstream)
+        if opts.resume and record.get("status") in ("done", "skipped") and _verified(record) \
+                and record.get("plan_digest") == plan_digest:
             artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
             _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
             continue
@@ -118,6 +124,7 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             from ..launch.local import with_nodes
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
+        record["plan_digest"] = plan_digest
         write_json_atomic(run.plans_path(stage), sp.to_dict())
         record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
                       inputs=sp.inputs, plans=str(run.plans_path(stage)))
@@ -155,6 +162,13 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         run.save(manifest)
         _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
     return 0
+
+
+def _plan_digest(sp: StagePlan, upstream: dict[str, Any]) -> str:
+    """What the stage would run (before any resume option) and the content of what it consumes: if either changed,
+    the stage must run again."""
+    blob = json.dumps([sp.to_dict(), upstream], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _fingerprint(found: dict[str, str]) -> dict[str, dict[str, str]]:

@@ -46,6 +46,7 @@ class FakeFrameworks:
             out = Path(argv[argv.index("--output_dir") + 1]) / "v0-x" / "checkpoint-2"
             out.mkdir(parents=True, exist_ok=True)
             (out / "trainer_state.json").write_text('{"global_step": 2}')
+            (out / "model.safetensors").write_text(f"weights of training run {id(self)}")
             log_path.write_text(f"[INFO:swift] last_model_checkpoint: {out}\n")
         elif argv[:3] == ["fakehr-orchestra", "eval", "score"]:
             Path(argv[argv.index("--out") + 1]).parent.mkdir(parents=True, exist_ok=True)
@@ -147,3 +148,14 @@ def test_dry_run_prints_every_stage_in_order_with_wiring(tmp_path, recipe, profi
     assert "sft.dataset <- <data.sft>" in out and "grpo.model <- <sft.checkpoint>" in out
     assert "model.sft <- <sft.checkpoint>" in out
     assert not (tmp_path / "rd").exists()  # nothing was run or written
+
+
+def test_forced_resume_reruns_only_stages_whose_plan_changed(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path))
+    again = FakeFrameworks(run.path)
+    changed = smoke("grpo.swift_args.learning_rate=2e-5")
+    assert run_pipeline(changed, run, Options(echo=False, resume=True, force=True), launch=again) == 0
+    ran = [p.argv[:2] for p in again.calls]
+    assert ["swift", "sft"] not in ran and ["swift", "rlhf"] in ran  # sft unchanged; grpo and what follows rerun
+    assert any(p.argv[:3] == ["fakehr-orchestra", "eval", "infer"] for p in again.calls)
