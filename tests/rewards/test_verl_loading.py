@@ -1,0 +1,150 @@
+"""verl's own loader (installed verl 0.9) loads our plugins from the config our renderer produces: the rendered
+Hydra overrides are composed against verl's ppo_trainer config, then `get_custom_reward_fn`,
+`resolve_reward_manager_cls` and `load_reward_manager` run on it and score a batch on CPU, the way a
+RewardLoopWorker does (run_single per sample, gathered; then assemble_rm_scores). No GPU, no Ray: the reward loop
+worker itself is a Ray actor, and this test calls the same methods in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, require_module
+
+
+def composed(recipe: str, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> Any:
+    require_module("verl")
+    import verl
+    from hydra import compose, initialize_config_dir
+
+    from fakehr_orchestra.engines import render
+    from fakehr_orchestra.recipe import load_recipe
+
+    monkeypatch.chdir(ROOT)  # the plan's cwd (recipe workdir "."): plugin paths are relative to it
+    model = load_recipe(ROOT / recipe, ["grpo.engine=verl", *overrides], profile="smoke")
+    plan = render(model, "grpo").resolve({})
+    assert plan.argv[:3] == ["python3", "-m", "verl.trainer.main_ppo"]
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        return compose(config_name="ppo_trainer", overrides=plan.argv[3:])
+
+
+def batch(tokenizer: Any, rows: list[tuple[str, str, str, dict]]) -> Any:
+    """A DataProto as the reward loop gets it: prompts, responses (right-padded), masks, uid, ground truth."""
+    import torch
+
+    from verl import DataProto
+
+    prompt = tokenizer("<|im_start|>user\nIs this image real or fake?<|im_end|>\n<|im_start|>assistant\n")["input_ids"]
+    responses = [tokenizer(text + "<|im_end|>")["input_ids"] for _, text, _, _ in rows]
+    width = max(map(len, responses))
+    pad = tokenizer.pad_token_id
+    resp = torch.tensor([r + [pad] * (width - len(r)) for r in responses])
+    prompts = torch.tensor([prompt] * len(rows))
+    mask = torch.cat([torch.ones_like(prompts), torch.tensor([[1] * len(r) + [0] * (width - len(r))
+                                                               for r in responses])], dim=1)
+    return DataProto.from_dict(
+        tensors={"prompts": prompts, "responses": resp, "attention_mask": mask,
+                 "input_ids": torch.cat([prompts, resp], dim=1)},
+        non_tensors={"uid": np.array([u for u, _, _, _ in rows], dtype=object),
+                     "data_source": np.array(["genimage"] * len(rows), dtype=object),
+                     "reward_model": np.array([{"style": "rule", "ground_truth": g} for _, _, g, _ in rows],
+                                              dtype=object),
+                     "extra_info": np.array([e for _, _, _, e in rows], dtype=object)})
+
+
+def score_batch(manager: Any, data: Any) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:  # RewardLoopWorker.compute_score_batch
+        return list(await asyncio.gather(*(manager.run_single(data[i:i + 1]) for i in range(len(data)))))
+
+    return manager.loop.run_until_complete(run())
+
+
+NO_THINK = "<think>\n\n</think>\n\n{}"
+THINK = "<think>\nthe shadows disagree\n</think>\n\n{}"
+
+
+def test_fake_hr1_plugin_and_hybrid_manager(tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoTokenizer
+
+    from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager, resolve_reward_manager_cls
+
+    # response_prefix: see test_rendered_response_prefix_reaches_the_plugin (renderer bug, reported)
+    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, "grpo.reward.kwargs.hybrid_group_timeout_s=1",
+                   "grpo.reward.kwargs.response_prefix=null")
+    assert cfg.reward.reward_manager.source == "importlib" and cfg.actor_rollout_ref.rollout.n == 4
+
+    fn = get_custom_reward_fn(cfg)
+    direct = fn(data_source="genimage", solution_str=NO_THINK.format("fake"), ground_truth="fake", extra_info={})
+    assert direct["score"] == 1.5 and direct["no_think"] == 1.0
+
+    cls = resolve_reward_manager_cls(cfg)
+    assert cls.__name__ == "HybridRewardManager"
+    tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
+    manager = load_reward_manager(cfg, tokenizer)
+    rows = [
+        # group a: no-think as accurate as think (1.0 vs 0.5) -> no-think preferred
+        ("a", NO_THINK.format("fake"), "fake", {}), ("a", NO_THINK.format("fake"), "fake", {}),
+        ("a", THINK.format("fake"), "fake", {}), ("a", THINK.format("real"), "fake", {}),
+        # group b: thinking clearly more accurate (1.0 vs 0.0) -> think preferred
+        ("b", THINK.format("real"), "real", {}), ("b", THINK.format("real"), "real", {}),
+        ("b", NO_THINK.format("fake"), "real", {}), ("b", NO_THINK.format("unrealistic"), "real", {}),
+        # group c: only one sample of 4 arrives -> closed by the timeout, no bonus
+        ("c", NO_THINK.format("real"), "real", {}),
+        # validation sample: never waits
+        ("v", NO_THINK.format("real"), "real", {"split": "test"}),
+    ]
+    data = batch(tokenizer, rows)
+    out = score_batch(manager, data)
+    bonus = [o["reward_extra_info"]["hybrid_bonus"] for o in out]
+    assert bonus == [0.5, 0.5, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]
+    scores = [o["reward_score"] for o in out]
+    assert scores == [2.0, 2.0, 1.5, 0.5, 2.0, 2.0, 0.5, 0.0, 1.5, 1.5]
+    info = [o["reward_extra_info"] for o in out]
+    assert [i["hybrid_preferred"] for i in info[:8]] == [0.0] * 4 + [1.0] * 4
+    assert info[8]["hybrid_group_complete"] == 0.0 and info[8]["hybrid_group_size"] == 1.0
+    assert info[9]["hybrid_group_complete"] == 1.0
+    assert len({frozenset(i) for i in info}) == 1  # same keys on every sample (verl stacks them)
+    assert all(math.isfinite(v) for i in info for v in i.values())
+    rm = cls.assemble_rm_scores(data, scores)
+    assert rm.sum(dim=1).tolist() == pytest.approx(scores)
+
+
+@pytest.mark.xfail(strict=True, reason="engines/verl.py hydra_value doubles every backslash inside quotes, but "
+                   "Hydra only unescapes backslashes before a quote: '<think>\\n' arrives as '<think>\\\\n'")
+def test_rendered_response_prefix_reaches_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    cfg = composed("recipes/fake_hr1.yaml", monkeypatch)
+    assert cfg.reward.custom_reward_function.reward_kwargs.response_prefix == "<think>\\n"  # as in the recipe
+    fn = get_custom_reward_fn(cfg)
+    direct = fn(data_source="genimage", solution_str="\n</think>\n\nfake", ground_truth="fake", extra_info={})
+    assert direct["score"] == 1.5 and direct["no_think"] == 1.0  # generation started after the prefix
+
+
+def test_fakevlm_r1_plugin_through_verl(tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from transformers import AutoTokenizer
+
+    from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager
+
+    cfg = composed("recipes/fakevlm_r1.yaml", monkeypatch, "grpo.reward.kwargs.length_min_words=2")
+    fn = get_custom_reward_fn(cfg)
+    assert inspect.iscoroutinefunction(fn.func)  # verl awaits it: critic calls overlap
+    manager = load_reward_manager(cfg, AutoTokenizer.from_pretrained(tiny["model"]))
+    assert type(manager).__name__ == "NaiveRewardManager"
+    good = "<think>\n[Why fake] warped text\n[If real] motion blur\n</think>\n<answer>Fake</answer>"
+    rows = [("a", good, "fake", {}), ("a", good.replace("Fake</answer>", "Real</answer>"), "fake", {}),
+            ("a", "<think>[Why fake] x</think><answer>Fake</answer>", "fake", {}), ("a", "", "fake", {})]
+    out = score_batch(manager, batch(AutoTokenizer.from_pretrained(tiny["model"]), rows))
+    scores = [o["reward_score"] for o in out]
+    assert scores[0] == pytest.approx(1.0)  # no critic configured: consistency dropped, renormalised
+    assert scores[0] > scores[2] > scores[3] and scores[0] > scores[1]
+    assert "consistency" not in out[0]["reward_extra_info"]
+    assert all(0.0 <= s <= 1.0 for s in scores)
