@@ -1,0 +1,161 @@
+"""Evaluation benchmarks, printed as ratios against a baseline run in the same process.
+
+1. `eval score` on N synthetic predictions (default 1,000,000): seconds and peak memory, against the baseline of
+   merely reading the same file with `json.loads` per line into a list (what any script must do at least).
+   Each measurement runs in a fresh spawned child so its peak RSS is its own.
+2. transformers backend on the tiny Qwen2.5-VL (CPU): images/s with batching vs one by one (batch size 1 is the
+   baseline), same model instance, same images, same settings.
+
+    python benchmarks/bench_eval.py [--rows 1000000] [--images 16] [--batch 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def synth_predictions(path: Path, rows: int, seed: int = 0) -> None:
+    """Rows shaped like `eval infer` output: 8 categories, 3 sources, ~5% unparseable, think/no-think mix."""
+    import msgspec
+
+    rng = random.Random(seed)
+    enc = msgspec.json.Encoder()
+    cats = [f"gen{i}" for i in range(8)]
+    with path.open("wb") as handle:
+        buf = []
+        for i in range(rows):
+            label = "fake" if rng.random() < 0.5 else "real"
+            u = rng.random()
+            pred = None if u < 0.05 else (label if u < 0.85 else ("real" if label == "fake" else "fake"))
+            think = rng.random() < 0.3
+            buf.append(enc.encode({
+                "key": f"/data/img_{i:07d}.png", "file_path": f"/data/img_{i:07d}.png", "label": label,
+                "source": ("genimage", "fakeclue", "other")[i % 3], "category": cats[i % 8],
+                "response": "<think>\n\n</think>\n\n" + (pred or "maybe"), "pred": pred,
+                "mode": "think" if think else "no_think", "well_formed": pred is not None,
+                "response_tokens": rng.randint(40, 400) if think else rng.randint(5, 9),
+                "finish_reason": "stop", "latency_s": 0.01, "batch_size": 64,
+                "prob_fake": rng.random() if pred else None}))
+            if len(buf) >= 10000:
+                handle.write(b"\n".join(buf) + b"\n")
+                buf = []
+        if buf:
+            handle.write(b"\n".join(buf) + b"\n")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _child(task: str, path: str, queue: mp.Queue) -> None:
+    sys.path.insert(0, str(ROOT))
+    import numpy  # noqa: F401  (import cost is not what we measure)
+    import sklearn.metrics  # noqa: F401
+
+    from fakehr_orchestra.evaluation import metrics
+
+    start_mb = _peak_mb()
+    t0 = time.perf_counter()
+    if task == "baseline":
+        with open(path, encoding="utf-8") as handle:
+            data = [json.loads(line) for line in handle]
+        n = len(data)
+    else:
+        result = metrics.score_file(path, samples=1000)
+        n = result["overall"]["n"]
+    queue.put({"seconds": time.perf_counter() - t0, "peak_mb": _peak_mb(), "start_mb": start_mb, "n": n})
+
+
+def measure(task: str, path: Path) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(task, str(path), queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def bench_score(rows: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pred.jsonl"
+        t0 = time.perf_counter()
+        synth_predictions(path, rows)
+        size = path.stat().st_size / 1e6
+        print(f"synthetic predictions: {rows:,} rows, {size:.0f} MB, written in {time.perf_counter() - t0:.1f} s")
+        base = measure("baseline", path)
+        score = measure("score", path)
+        assert score["n"] == rows
+        print(f"baseline (json.loads every line): {base['seconds']:.2f} s, peak RSS {base['peak_mb']:.0f} MB")
+        print(f"eval score (all metrics, 3 breakdowns, 1000-resample CIs): {score['seconds']:.2f} s, "
+              f"peak RSS {score['peak_mb']:.0f} MB (process start {score['start_mb']:.0f} MB)")
+        print(f"  ratio score/baseline: time {score['seconds'] / base['seconds']:.2f}x, "
+              f"peak memory {score['peak_mb'] / base['peak_mb']:.2f}x; "
+              f"{rows / score['seconds'] / 1e3:.0f}k predictions/s")
+
+
+def bench_transformers(images: int, batch: int) -> None:
+    from fakehr_orchestra.evaluation.infer import from_recipe, run_inference
+    from fakehr_orchestra.evaluation.infer.transformers_backend import TransformersBackend
+    from fakehr_orchestra.evaluation.reader import read_eval_set
+    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.recipe import load_recipe
+
+    tiny = build_tiny(ROOT / ".cache" / "tiny")
+    with tempfile.TemporaryDirectory() as tmp:
+        # distinct image files (one row per image), cycled from the fixture's eval set
+        src = [json.loads(line) for line in Path(tiny["eval"]).read_text().splitlines()]
+        data = Path(tmp) / "eval.jsonl"
+        lines = []
+        for i in range(images):
+            row = dict(src[i % len(src)])
+            copy = Path(tmp) / f"{i}{Path(row['file_path']).suffix}"
+            shutil.copy(row["file_path"], copy)
+            lines.append(json.dumps(dict(row, file_path=str(copy))))
+        data.write_text("\n".join(lines) + "\n")
+        items = read_eval_set(data)
+        recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml", ("eval.max_new_tokens=32",), "smoke")
+        settings = from_recipe(recipe, tiny["model"], "transformers", device="cpu")
+        backend = TransformersBackend(settings)
+        backend.generate(items[:2])  # warm-up
+        rates = {}
+        for size in (1, batch):
+            s = dataclasses.replace(settings, batch_size=size)
+            out = Path(tmp) / f"pred_{size}.jsonl"
+            t0 = time.perf_counter()
+            summary = run_inference(s, items, out, backend_factory=lambda _s: backend)
+            rates[size] = summary.written / (time.perf_counter() - t0)
+        print(f"transformers backend, tiny Qwen2.5-VL on CPU, {images} images, max_new_tokens 32, with P(fake) "
+              f"scoring:")
+        print(f"  one by one (baseline): {rates[1]:.2f} images/s")
+        print(f"  batch {batch}: {rates[batch]:.2f} images/s  -> ratio {rates[batch] / rates[1]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="100k rows, 8 images")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.images = 100_000, 8
+    bench_score(args.rows)
+    bench_transformers(args.images, args.batch)
+
+
+if __name__ == "__main__":
+    main()
