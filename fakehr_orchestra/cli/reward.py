@@ -1,0 +1,204 @@
+"""`fakehr-orchestra reward score PLUGIN[:FUNC] RESPONSES.jsonl`: score saved responses with a reward plugin and
+summarise every component, for reward debugging before an RL run (the plugin is called exactly as verl calls it).
+
+Input records: {"response": str, "ground_truth": ..., "data_source": str?, "extra_info": {...}?}. Output: a
+per-component summary (mean, min, max, distribution), the think / no-think mix and parse failures; with --out,
+one JSON line per record with every component (written atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .common import fail
+
+
+def parse_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """k=v pairs; v is read as JSON when it parses (numbers, true/false, null, lists), else kept as text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--kwargs")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def load_plugin(spec: str) -> tuple[Callable[..., Any], str]:
+    """PLUGIN[:FUNC]: a plugin file (or a bare name found as rewards/<name>.py under the cwd)."""
+    path, _, func = spec.partition(":")
+    func = func or "compute_score"
+    file = Path(path)
+    if not file.is_file() and "/" not in path and not path.endswith(".py"):
+        file = Path("rewards") / f"{path}.py"
+    if not file.is_file():
+        fail(f"error: reward plugin {path!r} not found (give a file such as rewards/fake_hr1.py, or a name found "
+             f"as rewards/<name>.py under {Path.cwd()})")
+    import importlib.util
+
+    spec_ = importlib.util.spec_from_file_location(f"fakehr_cli_plugin_{file.stem}", file.resolve())
+    module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
+    spec_.loader.exec_module(module)  # type: ignore[union-attr]
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        fail(f"error: {file} has no function {func!r}")
+    return fn, str(file)
+
+
+def read_records(path: str) -> list[dict[str, Any]]:
+    records, problems = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                problems.append(f"{path}:{number}: not JSON ({exc})")
+                continue
+            if not isinstance(record, dict) or "response" not in record or "ground_truth" not in record:
+                problems.append(f"{path}:{number}: needs an object with 'response' and 'ground_truth'")
+                continue
+            record["_line"] = number
+            records.append(record)
+    if problems:
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        fail("error: bad records (nothing scored):\n  " + "\n  ".join(problems[:10]) + more)
+    return records
+
+
+def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
+              concurrency: int = 256) -> list[dict[str, Any] | str]:
+    """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message."""
+    import asyncio
+    import inspect
+
+    def call(record: dict[str, Any]) -> dict[str, Any]:
+        return dict(data_source=record.get("data_source", "cli"), solution_str=record["response"],
+                    ground_truth=record["ground_truth"], extra_info=record.get("extra_info") or {}, **kwargs)
+
+    def as_dict(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {"score": float(value)}
+
+    if not inspect.iscoroutinefunction(fn):
+        results: list[dict[str, Any] | str] = []
+        for record in records:
+            try:
+                results.append(as_dict(fn(**call(record))))
+            except (ValueError, TypeError) as exc:
+                results.append(f"line {record['_line']}: {exc}")
+        return results
+
+    async def run() -> list[dict[str, Any] | str]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(record: dict[str, Any]) -> dict[str, Any] | str:
+            async with gate:
+                try:
+                    return as_dict(await fn(**call(record)))
+                except (ValueError, TypeError) as exc:
+                    return f"line {record['_line']}: {exc}"
+
+        return list(await asyncio.gather(*(one(r) for r in records)))
+
+    return asyncio.run(run())
+
+
+def distribution(values: list[float]) -> str:
+    counts = Counter(values)
+    if len(counts) <= 6:
+        return "  ".join(f"{k:g}:{v}" for k, v in sorted(counts.items()))
+    low, high = min(values), max(values)
+    width = (high - low) / 5 or 1.0
+    bins = Counter(min(4, int((v - low) / width)) for v in values)
+    return "  ".join(f"[{low + i * width:.3g},{low + (i + 1) * width:.3g}{']' if i == 4 else ')'}:{bins.get(i, 0)}"
+                     for i in range(5))
+
+
+def summarise(results: list[dict[str, Any] | str]) -> dict[str, Any]:
+    scored = [r for r in results if isinstance(r, dict)]
+    keys: list[str] = []
+    for r in scored:
+        keys += [k for k in r if k not in keys and isinstance(r[k], (int, float))]
+    components = {}
+    for key in keys:
+        values = [float(r[key]) for r in scored if isinstance(r.get(key), (int, float))]
+        finite = [v for v in values if math.isfinite(v)]
+        components[key] = {"mean": sum(finite) / len(finite) if finite else float("nan"), "min": min(finite, default=0),
+                           "max": max(finite, default=0), "non_finite": len(values) - len(finite),
+                           "distribution": distribution(finite) if finite else ""}
+    summary: dict[str, Any] = {"records": len(results), "scored": len(scored),
+                               "errors": [r for r in results if isinstance(r, str)], "components": components}
+    if scored and "think" in keys and "no_think" in keys:
+        think = sum(r.get("think", 0) for r in scored)
+        no_think = sum(r.get("no_think", 0) for r in scored)
+        summary["mode_mix"] = {"think": think / len(scored), "no_think": no_think / len(scored),
+                               "neither": (len(scored) - think - no_think) / len(scored)}
+    if scored and "parse_failure" in keys:
+        summary["parse_failures"] = int(sum(r.get("parse_failure", 0) for r in scored))
+    return summary
+
+
+def print_summary(summary: dict[str, Any], plugin: str) -> None:
+    click.echo(f"{plugin}: {summary['scored']}/{summary['records']} records scored")
+    width = max((len(k) for k in summary["components"]), default=5)
+    for key, c in summary["components"].items():
+        bad = f"  NON-FINITE: {c['non_finite']}" if c["non_finite"] else ""
+        click.echo(f"  {key:<{width}}  mean {c['mean']:.4f}  min {c['min']:.4g}  max {c['max']:.4g}"
+                   f"  | {c['distribution']}{bad}")
+    if "mode_mix" in summary:
+        m = summary["mode_mix"]
+        click.echo(f"  mode mix: think {m['think']:.1%}  no-think {m['no_think']:.1%}  neither {m['neither']:.1%}")
+    if "parse_failures" in summary:
+        click.echo(f"  parse failures: {summary['parse_failures']}")
+    for error in summary["errors"][:5]:
+        click.echo(f"  error: {error}", err=True)
+    if len(summary["errors"]) > 5:
+        click.echo(f"  ... {len(summary['errors']) - 5} more errors", err=True)
+
+
+@click.group()
+def reward() -> None:
+    """Score responses with a reward plugin (reward debugging)."""
+
+
+@reward.command("score")
+@click.argument("plugin")
+@click.argument("responses", type=click.Path(exists=True, dir_okay=False))
+@click.option("--kwargs", "kwargs_", multiple=True, metavar="K=V",
+              help="Reward kwargs as verl passes them (repeatable), e.g. --kwargs w_format=0.5")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write one JSON line per record with every component.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool) -> None:
+    """Score RESPONSES.jsonl with PLUGIN[:FUNC] (default function compute_score)."""
+    kwargs = parse_kwargs(kwargs_)
+    fn, plugin_file = load_plugin(plugin)
+    records = read_records(responses)
+    try:
+        results = score_all(fn, records, kwargs)
+    except ValueError as exc:  # a bad kwarg: the same error for every record
+        fail(f"error: {exc}")
+    if out:
+        from ..io import atomic_open
+
+        with atomic_open(out) as handle:
+            for record, result in zip(records, results):
+                row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
+                handle.write(json.dumps(row) + "\n")
+    summary = summarise(results)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary, plugin_file)
+    if summary["errors"]:
+        sys.exit(1)
