@@ -1,0 +1,135 @@
+"""run_plan: exit codes, streaming + tee, environment, launch-time refs, and that signals stop the whole tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fakehr_orchestra.engines.plan import MissingEnvError, Plan
+from fakehr_orchestra.launch.local import run_plan, venv_bin, with_nodes, without_torchrun_env
+from tests.launch.proctable import alive, descendants, in_session
+
+
+def sh(script: str, **kw) -> Plan:
+    return Plan(stage="t", argv=["bash", "-c", script], **kw)
+
+
+def test_exit_code_output_streamed_and_teed(tmp_path, capfdbinary):
+    code = run_plan(sh("echo out; echo err >&2; exit 7"), tmp_path / "logs" / "a.log")
+    assert code == 7
+    log = (tmp_path / "logs" / "a.log").read_text()
+    assert "out\nerr\n" in log and log.startswith("# fakehr-orchestra: stage t")
+    assert b"out\nerr\n" in capfdbinary.readouterr().out
+
+
+def test_echo_false_keeps_console_quiet(tmp_path, capfdbinary):
+    assert run_plan(sh("echo hidden"), tmp_path / "b.log", echo=False) == 0
+    assert b"hidden" not in capfdbinary.readouterr().out
+    assert "hidden" in (tmp_path / "b.log").read_text()
+
+
+def test_env_plan_over_environ_over_os_and_venv_first_on_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("A_FROM_OS", "os")
+    plan = sh('echo "$A_FROM_OS $B $C ${PATH%%:*}"; command -v python3', env={"C": "plan", "B": "plan"})
+    assert run_plan(plan, tmp_path / "c.log", {"B": "environ"}, echo=False) == 0
+    lines = (tmp_path / "c.log").read_text().splitlines()
+    assert f"os plan plan {venv_bin()}" in lines
+    assert lines[-1] == os.path.join(venv_bin(), "python3")
+
+
+def test_launch_time_refs_resolved_from_environ_and_cwd_used(tmp_path):
+    (tmp_path / "w").mkdir()
+    plan = sh('echo "rank=$NODE_RANK"; pwd', env={"NODE_RANK": "${RANK}"}, cwd=str(tmp_path / "w"),
+              env_refs=["RANK"])
+    assert run_plan(plan, tmp_path / "d.log", {"RANK": "3"}, echo=False) == 0
+    text = (tmp_path / "d.log").read_text()
+    assert "rank=3" in text and str(tmp_path / "w") in text
+
+
+def test_missing_ref_fails_before_starting_anything(tmp_path):
+    plan = sh("touch started", env={"X": "${NOT_SET_ANYWHERE}"}, cwd=str(tmp_path), env_refs=["NOT_SET_ANYWHERE"])
+    with pytest.raises(MissingEnvError, match="NOT_SET_ANYWHERE"):
+        run_plan(plan, tmp_path / "e.log")
+    assert not (tmp_path / "started").exists()
+
+
+def test_unstartable_command_is_exit_127_with_a_message(tmp_path):
+    plan = Plan(stage="t", argv=["/nonexistent/swift", "sft"])
+    assert run_plan(plan, tmp_path / "f.log", echo=False) == 127
+    assert "cannot start '/nonexistent/swift'" in (tmp_path / "f.log").read_text()
+
+
+def test_death_by_signal_is_128_plus_n(tmp_path):
+    assert run_plan(sh("kill -TERM $$"), tmp_path / "g.log", echo=False) == 128 + signal.SIGTERM
+
+
+def test_leftover_group_members_are_stopped_when_the_leader_exits(tmp_path):
+    # the leader exits at once; its background child would live 300 s holding our pipe
+    start = time.monotonic()
+    code = run_plan(sh("sleep 300 & echo $! > pid; exit 0", cwd=str(tmp_path)), tmp_path / "h.log", echo=False)
+    assert code == 0 and time.monotonic() - start < 30
+    assert not alive(int((tmp_path / "pid").read_text()))
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from fakehr_orchestra.engines.plan import Plan
+from fakehr_orchestra.launch.local import run_plan
+plan = Plan.from_dict(__import__('json').loads(sys.argv[1]))
+sys.exit(run_plan(plan, Path(sys.argv[2]), echo=False))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_parent_stops_the_whole_tree(tmp_path, signum):
+    # a tree: bash -> (sleep, bash -> sleep), one of them ignoring SIGINT/SIGTERM until SIGKILL
+    script = ("trap '' INT TERM; sleep 300 & bash -c 'sleep 300; true' & "
+              "echo READY; wait")
+    plan = Plan(stage="t", argv=["bash", "-c", script])
+    log = tmp_path / "tree.log"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, json.dumps(plan.to_dict()), str(log)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "READY" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.1)
+    tree = descendants(parent.pid)
+    assert len(tree) >= 4, tree
+    leader = tree[0]
+    parent.send_signal(signum)
+    assert parent.wait(timeout=60) in (128 + signal.SIGKILL, 128 + signum)
+    assert in_session(leader) == []
+    assert [pid for pid in tree if alive(pid)] == []
+
+
+def test_with_nodes_sets_torchrun_env_and_tracks_refs():
+    plan = Plan(stage="sft", argv=["swift", "sft"], env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}",
+                                                         "IMAGE_FACTOR": "8"}, env_refs=["WORLD_SIZE", "RANK"])
+    node = with_nodes(plan, nodes=2, node_rank="${SLURM_NODEID}", master_addr="127.0.0.1", master_port=29511,
+                      nproc_per_node=1)
+    assert node.env == {"NNODES": "2", "NODE_RANK": "${SLURM_NODEID}", "IMAGE_FACTOR": "8",
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29511", "NPROC_PER_NODE": "1"}
+    assert node.env_refs == ["SLURM_NODEID"]  # WORLD_SIZE / RANK are no longer read
+    assert 'NODE_RANK="${SLURM_NODEID}"' in node.to_shell()
+    kept = with_nodes(plan, master_addr="10.0.0.1")
+    assert kept.env_refs == ["WORLD_SIZE", "RANK"] and kept.env["NNODES"] == "${WORLD_SIZE}"
+    bare = without_torchrun_env(plan)
+    assert bare.env == {"IMAGE_FACTOR": "8"} and bare.env_refs == []
+
+
+def test_parent_reports_nothing_left_in_its_session(tmp_path):
+    # sanity for the helper itself: a live session is seen, then gone
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert in_session(proc.pid) == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert in_session(proc.pid) == []
+    assert Path("/proc").is_dir()

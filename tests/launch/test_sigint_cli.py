@@ -1,0 +1,57 @@
+"""SIGINT to `fakehr-orchestra run` while the SFT stage trains (ms-swift -> torchrun -> 2 ranks) leaves no child
+process alive: checked in the process table (the CLI's descendants and the stage's session)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, VENV_BIN, framework_env, require_executable, require_module
+from tests.launch.proctable import alive, descendants, in_session
+
+pytestmark = pytest.mark.integration
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_sigint_to_run_stops_swift_torchrun_and_its_ranks(tiny, tmp_path):
+    require_module("swift")
+    require_executable("swift")
+    fixtures = tiny["model"].rsplit("/model", 1)[0]
+    cli = [os.path.join(VENV_BIN, "fakehr-orchestra"), "run", "recipes/fake_hr1.yaml", f"vars.fixtures={fixtures}",
+           f"vars.out={tmp_path}/out", "-p", "smoke", "--stages", "sft", "--run-dir", str(tmp_path / "run"),
+           "--skip-validate", "--nodes", "1", "--nproc-per-node", "2", "sft.args.max_steps=1000"]
+    proc = subprocess.Popen(cli, cwd=ROOT, env=framework_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, ranks = time.monotonic() + 300, []
+        while time.monotonic() < deadline and proc.poll() is None:
+            tree = descendants(proc.pid)
+            ranks = [p for p in tree if "swift/cli/sft.py" in _cmdline(p) and "torch.distributed.run"
+                     not in _cmdline(p)]
+            if len(ranks) >= 2:
+                break
+            time.sleep(0.5)
+        assert len(ranks) >= 2, (proc.poll(), proc.stdout.read().decode()[-3000:] if proc.poll() is not None
+                                 else "no ranks yet")
+        tree = descendants(proc.pid)
+        leader = tree[0]  # the stage's process (its own session)
+        assert any("torch.distributed.run" in _cmdline(p) for p in tree)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code != 0
+    assert in_session(leader) == []
+    assert [(p, _cmdline(p)) for p in tree if alive(p)] == []
