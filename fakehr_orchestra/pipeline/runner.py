@@ -117,6 +117,8 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
             _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
             continue
+        if record.get("status") in ("done", "skipped"):
+            _set_aside(run, stage, record, opts)  # finished earlier with other inputs: keep it, out of the way
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
                         resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True)
         sp = build(stage, wiring, opts.stages)
@@ -179,6 +181,19 @@ def _fingerprint(found: dict[str, str]) -> dict[str, dict[str, str]]:
         except art.ArtifactError:
             out[name] = {"path": path, "sha256": ""}
     return out
+
+
+def _set_aside(run: RunDir, stage: str, record: dict[str, Any], opts: Options) -> None:
+    """Rename a superseded stage's outputs (never delete: a checkpoint may have cost days)."""
+    old = run.stage_dir(stage)
+    if not old.exists():
+        return
+    n = 1
+    while (target := old.with_name(f"{stage}.superseded-{n}")).exists():
+        n += 1
+    old.rename(target)
+    record.setdefault("superseded", []).append(str(target))
+    _say(opts, f"[{stage}] its inputs or plan changed: earlier outputs moved to {target}")
 
 
 def _resume_points(stage: str, record: dict[str, Any], run: RunDir) -> dict[str, str]:

@@ -159,3 +159,13 @@ def test_forced_resume_reruns_only_stages_whose_plan_changed(tmp_path):
     ran = [p.argv[:2] for p in again.calls]
     assert ["swift", "sft"] not in ran and ["swift", "rlhf"] in ran  # sft unchanged; grpo and what follows rerun
     assert any(p.argv[:3] == ["fakehr-orchestra", "eval", "infer"] for p in again.calls)
+
+
+def test_rerun_sets_superseded_outputs_aside(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False, stages=("sft",)), launch=FakeFrameworks(run.path))
+    first = run.load()["stages"]["sft"]["artifacts"]["checkpoint"]["path"]
+    run_pipeline(smoke("sft.args.learning_rate=1"), run, Options(echo=False, stages=("sft",), resume=True, force=True),
+                 launch=FakeFrameworks(run.path))
+    moved = Path(first.replace("/sft/", "/sft.superseded-1/"))
+    assert moved.is_dir() and run.load()["stages"]["sft"]["superseded"] == [str(run.path / "sft.superseded-1")]
