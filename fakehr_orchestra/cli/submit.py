@@ -32,7 +32,7 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
     """Render RECIPE's STAGE as an sbatch script for N nodes and submit it. OVERRIDES are key.path=value."""
     from ..engines import render
     from ..launch.local import venv_bin
-    from ..launch.slurm import SbatchOptions, SlurmError, launcher_for, render_sbatch, slurm_plan
+    from ..launch.slurm import SCRIPT_SET, SbatchOptions, SlurmError, launcher_for, render_sbatch, slurm_plan
     from ..launch.slurm import submit as sbatch_submit
 
     loaded = load(recipe, overrides, profile)
@@ -64,9 +64,8 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
             click.echo(script, nl=False)
             return
         # the job inherits this environment (sbatch --export=ALL): what the plan reads at launch must be set now
-        scheduler_set = {"SLURM_JOB_NUM_NODES", "SLURM_NODEID", "MASTER_ADDR", "MASTER_PORT"}
         missing = [r for r in slurm_plan(plan, launcher, nodes).env_refs
-                   if r not in scheduler_set and r not in os.environ]
+                   if r not in SCRIPT_SET and r not in os.environ]
         if missing:
             fail(f"error: stage {stage} reads {', '.join(missing)} from the environment at launch; export "
                  f"{'it' if len(missing) == 1 else 'them'} before submitting, or override the recipe key")

@@ -135,7 +135,7 @@ def render_sbatch(plan: Plan, launcher: str, opts: SbatchOptions) -> str:
         "MASTER_PORT": str(opts.master_port) if opts.master_port else f'"{JOB_PORT}"',
         "RAY_PORT": str(int(opts.ray_port)),
         "WAIT_S": str(int(opts.ray_wait_s)),
-        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",
+        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",        "ENV_CHECKS": env_checks(job_plan),
     }
     if launcher == "torchrun":
         values["PLAN_CWD"] = job_plan._quote(job_plan.cwd or ".")
@@ -147,6 +147,20 @@ def render_sbatch(plan: Plan, launcher: str, opts: SbatchOptions) -> str:
             raise SlurmError(f"template {TEMPLATE_FILES[launcher]}: no value for @@{match.group(1)}@@")
         return values[match.group(1)]
     return _PLACEHOLDER.sub(fill, template)
+
+
+# Set by Slurm or by the script itself before the stage's command runs.
+SCRIPT_SET = ("SLURM_JOB_NUM_NODES", "SLURM_NODEID", "MASTER_ADDR", "MASTER_PORT")
+
+
+def env_checks(plan: Plan) -> str:
+    """Fail at the top of the job, naming the variable, when a launch-time value the recipe reads is not set."""
+    names = [r for r in plan.env_refs if r not in SCRIPT_SET]
+    if not names:
+        return ""
+    lines = ["", "# The recipe reads these at launch (${env:NAME}); sbatch passes on the submitting shell's environment."]
+    lines += [f': "${{{n}:?is read by the recipe at launch: export it before submitting}}"' for n in names]
+    return "\n".join(lines) + "\n"
 
 
 def _flag_value(plan: Plan, flag: str) -> str:

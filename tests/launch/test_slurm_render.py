@@ -1,0 +1,161 @@
+"""Rendered sbatch scripts: golden files for 1, 2 and 4 nodes (SFT via torchrun, GRPO via Ray) from the full
+Fake-HR1 recipe, each passing `bash -n` and shellcheck; option errors; the resume helper. Regenerate the goldens
+after an intended change with UPDATE_GOLDEN=1."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fakehr_orchestra.launch.local import venv_bin
+from fakehr_orchestra.launch.resume import latest_swift_checkpoint
+from fakehr_orchestra.launch.slurm import SbatchOptions, SlurmError, render_sbatch, sbatch_lines
+from tests.conftest import IN_CI, ROOT, VENV_BIN
+
+GOLDEN = Path(__file__).parent / "golden"
+CLI = os.path.join(VENV_BIN, "fakehr-orchestra")
+CASES = [(stage, nodes) for stage in ("sft", "grpo") for nodes in (1, 2, 4)]
+
+
+def dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "submit", "recipes/fake_hr1.yaml", *args, "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def stable(script: str) -> str:
+    """Machine paths replaced, so the golden holds on any checkout."""
+    return script.replace(venv_bin(), "/VENV/bin").replace(str(ROOT), "/REPO")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[tuple[str, int], str]:
+    out = {}
+    for stage, nodes in CASES:
+        proc = dry_run("--stage", stage, "--nodes", str(nodes), "--partition", "gpu", "--time", "2-00:00:00",
+                       "--run-dir", "/runs/job")
+        assert proc.returncode == 0, proc.stderr
+        out[(stage, nodes)] = proc.stdout
+    return out
+
+
+@pytest.mark.parametrize("stage,nodes", CASES)
+def test_rendered_script_matches_golden(rendered, stage, nodes):
+    path = GOLDEN / f"{stage}_{nodes}node.sbatch"
+    text = stable(rendered[(stage, nodes)])
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize("stage,nodes", CASES)
+def test_rendered_script_passes_bash_n_and_shellcheck(rendered, stage, nodes, tmp_path):
+    script = tmp_path / "job.sbatch"
+    script.write_text(rendered[(stage, nodes)])
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=VENV_BIN)
+    if shellcheck is None:
+        message = "shellcheck is not installed (`make system-deps`)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    proc = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_sft_structure_one_task_per_node_rank_from_slurm(rendered):
+    script = rendered[("sft", 4)]
+    assert "#SBATCH --nodes=4\n#SBATCH --ntasks-per-node=1\n" in script
+    assert "#SBATCH --partition=gpu\n#SBATCH --time=2-00:00:00\n" in script
+    assert "#SBATCH --requeue\n#SBATCH --signal=B:USR1@300\n" in script
+    assert "trap requeue_job USR1" in script and 'scontrol requeue "$SLURM_JOB_ID"' in script
+    # rank is expanded inside each task (the function body travels unexpanded through declare -f)
+    assert 'NODE_RANK="${SLURM_NODEID}"' in script and 'MASTER_ADDR="${MASTER_ADDR}"' in script
+    assert 'export MASTER_ADDR="${hosts[0]}"' in script
+    assert 'srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1' in script
+    assert '--resume_from_checkpoint "$FAKEHR_RESUME_FROM"' in script
+    # the recipe's platform refs (WORLD_SIZE, RANK) are replaced by Slurm's; other refs stay expansions
+    assert "WORLD_SIZE" not in script and "${RANK}" not in script
+    assert "NPROC_PER_NODE=16" in script and "--tuner_type full" in script
+
+
+def test_grpo_structure_ray_head_workers_driver_overlap(rendered):
+    script = rendered[("grpo", 4)]
+    assert 'mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
+    assert 'for worker in "${nodes[@]:1}"; do' in script  # one element per host, unlike verl's example
+    assert "ray start --head" in script and 'ray start --address="$RAY_ADDRESS"' in script
+    assert re.search(r"launch\.ray_cluster wait .*--nodes \"\$\{#nodes\[@\]\}\" --gpus 64", script)
+    assert "sleep" not in script
+    assert 'srun --overlap --nodes=1 --ntasks=1 -w "$head_node"' in script
+    assert "trainer.nnodes=4" in script and "trainer.nnodes=1 " not in script
+    assert '${FAKEHR_RESUME:+trainer.resume_mode=auto}' in script
+    # verl's launch-time refs stay shell expansions; torchrun env is gone
+    assert 'data.train_files="${train_file_path}"' in script and "NODE_RANK" not in script
+
+
+def test_host_array_really_has_one_element_per_host(tmp_path):
+    # the same expansion the templates use, fed a 3-host list
+    out = subprocess.run(["bash", "-c", 'mapfile -t nodes < <(printf "a\\nb\\nc\\n"); echo "${#nodes[@]}";'
+                          'for w in "${nodes[@]:1}"; do echo "$w"; done'], capture_output=True, text=True)
+    assert out.stdout.split() == ["3", "b", "c"]
+
+
+def test_no_requeue_drops_signal_and_trap():
+    proc = dry_run("-p", "smoke", "--stage", "sft", "--nodes", "1", "--no-requeue", "--run-dir", "/r")
+    assert proc.returncode == 0, proc.stderr
+    assert "--requeue" not in proc.stdout and "--signal" not in proc.stdout and "trap requeue_job" not in proc.stdout
+
+
+def test_swift_grpo_uses_the_torchrun_shape_and_verl_the_ray_shape():
+    swift = dry_run("-p", "smoke", "--stage", "grpo", "--nodes", "2", "--run-dir", "/r")
+    assert swift.returncode == 0, swift.stderr
+    assert "swift rlhf" in swift.stdout and "(torchrun)" in swift.stdout
+    verl = dry_run("-p", "smoke", "grpo.engine=verl", "--stage", "grpo", "--nodes", "2", "--run-dir", "/r")
+    assert verl.returncode == 0, verl.stderr
+    assert "verl.trainer.main_ppo" in verl.stdout and "(ray)" in verl.stdout
+
+
+def test_nodes_required_when_the_recipe_reads_them_at_launch():
+    proc = dry_run("--stage", "sft")
+    assert proc.returncode == 2 and "pass --nodes N" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sbatch_values_with_whitespace_are_refused():
+    opts = SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v", partition="gpu a")
+    with pytest.raises(SlurmError, match="partition"):
+        sbatch_lines(opts)
+    with pytest.raises(SlurmError, match="extra_sbatch"):
+        sbatch_lines(SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v",
+                                   extra_sbatch=("mem=4G",)))
+    with pytest.raises(SlurmError, match="at least 1"):
+        sbatch_lines(SbatchOptions(nodes=0, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v"))
+
+
+def test_submit_without_sbatch_is_a_clear_error(tmp_path):
+    env = {**os.environ, "PATH": "/nonexistent"}
+    proc = subprocess.run([CLI, "submit", "recipes/fake_hr1.yaml", "-p", "smoke", "--stage", "sft", "--nodes", "1",
+                           "--run-dir", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and "sbatch is not on PATH" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r" / "slurm.json").exists()
+
+
+def test_render_refuses_an_unknown_launcher():
+    from fakehr_orchestra.engines.plan import Plan
+    with pytest.raises(SlurmError):
+        render_sbatch(Plan(stage="sft", argv=["x"]), "mpi",
+                      SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v"))
+
+
+def test_latest_swift_checkpoint_picks_highest_complete_step(tmp_path):
+    assert latest_swift_checkpoint(tmp_path / "missing") is None
+    for rel in ("v0-a/checkpoint-100", "v0-a/checkpoint-200", "v1-b/checkpoint-300"):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "trainer_state.json").write_text("{}")
+    (tmp_path / "v1-b/checkpoint-400").mkdir()  # being written: no trainer_state.json yet
+    assert latest_swift_checkpoint(tmp_path) == tmp_path / "v1-b/checkpoint-300"
+    out = subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "fakehr_orchestra.launch.resume", "swift",
+                          "--cwd", str(tmp_path.parent), tmp_path.name], capture_output=True, text=True)
+    assert out.stdout.strip() == str(tmp_path / "v1-b/checkpoint-300")
