@@ -78,15 +78,17 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
 @eval_group.command()
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, help="Metrics JSON to write.")
-@click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap resamples for accuracy confidence intervals (0: none).")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
-              show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=None,
+              help="Bootstrap resamples for accuracy confidence intervals (0: none); default: the recipe's "
+              "eval.bootstrap_samples as recorded by `eval infer`, else 1000.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Default: eval.confidence as recorded, else 0.95.")
+@click.option("--seed", type=int, default=None, help="Default: eval.seed as recorded, else 0.")
 @click.option("--allow-incomplete", is_flag=True, help="Score a predictions file inference has not finished "
               "(the metrics then say so).")
 @eval_errors
-def score(predictions: str, out: str, samples: int, confidence: float, seed: int, allow_incomplete: bool) -> None:
+def score(predictions: str, out: str, samples: Optional[int], confidence: Optional[float], seed: Optional[int],
+          allow_incomplete: bool) -> None:
     """Compute metrics from PREDICTIONS (written by `eval infer`)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic

@@ -221,9 +221,12 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
     }
 
 
-def score_file(path: str | Path, samples: int = 1000, confidence: float = 0.95, seed: int = 0,
-               allow_incomplete: bool = False) -> dict[str, Any]:
-    """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so)."""
+def score_file(path: str | Path, samples: Optional[int] = None, confidence: Optional[float] = None,
+               seed: Optional[int] = None, allow_incomplete: bool = False) -> dict[str, Any]:
+    """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so).
+
+    Bootstrap settings left as None come from the recipe's eval section as `eval infer` recorded it beside the
+    predictions, else 1000 resamples, 95%, seed 0."""
     path = Path(path)
     if not path.is_file():
         raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
@@ -235,6 +238,10 @@ def score_file(path: str | Path, samples: int = 1000, confidence: float = 0.95, 
     if not complete and not allow_incomplete:
         raise EvalDataError([f"{path}: {len(table)} of {expected} images answered; rerun `eval infer` with the "
                              f"same --out to finish (it resumes), or pass --allow-incomplete"])
+    recorded = (meta or {}).get("settings") or {}
+    samples = samples if samples is not None else recorded.get("bootstrap_samples", 1000)
+    confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
+    seed = seed if seed is not None else recorded.get("seed", 0)
     result = score_table(table, samples, confidence, seed)
     result["run"] = {"predictions": str(path), "rows": len(table), "expected_rows": expected,
                      "complete": complete, "settings": meta.get("settings") if meta else None}

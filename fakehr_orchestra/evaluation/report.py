@@ -77,18 +77,22 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
         values: list[str] = []
         for _, m in runs:
             values += [v for v in m["groups"].get(key, {}).get("values", {}) if v not in values]
-        header = [key] + [f"{c} ({n})" if len(runs) > 1 else c for n in names for c, _ in GROUP_COLUMNS]
+        # several runs: each metric's columns side by side (accuracy sft | accuracy grpo | ...)
+        columns = GROUP_COLUMNS if len(runs) == 1 else [c for c in GROUP_COLUMNS if c[0] != "unparseable"]
+        header = [key] + [c if len(runs) == 1 else f"{c} {n}" for c, _ in columns for n in names]
         rows = []
         for v in values:
             row = [v]
-            for _, m in runs:
-                stats = m["groups"].get(key, {}).get("values", {}).get(v, {})
-                row += [fmt(stats.get(c), kind) for c, kind in GROUP_COLUMNS]
+            for c, kind in columns:
+                for _, m in runs:
+                    stats = m["groups"].get(key, {}).get("values", {}).get(v, {})
+                    row.append(fmt(stats.get(c), kind))
             rows.append(row)
         mean_row = ["**mean**"]
-        for _, m in runs:
-            mean = m["groups"].get(key, {}).get("mean", {})
-            mean_row += [fmt(mean.get(c), kind) if c in mean else "" for c, kind in GROUP_COLUMNS]
+        for c, kind in columns:
+            for _, m in runs:
+                mean = m["groups"].get(key, {}).get("mean", {})
+                mean_row.append(fmt(mean.get(c), kind) if c in mean else "")
         rows.append(mean_row)
         lines += _table(header, rows)
         cis = [f"{n}: {fmt(m['groups'].get(key, {}).get('mean_accuracy_ci'), 'ci')}" for n, m in runs]

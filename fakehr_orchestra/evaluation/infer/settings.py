@@ -45,12 +45,15 @@ class InferSettings:
     tensor_parallel_size: int
     gpu_memory_utilization: float
     answer_scores: bool
+    bootstrap_samples: int = 1000  # not for inference: recorded so `eval score` uses the recipe's values
+    confidence: float = 0.95
     recipe_name: str = ""
     recipe_digest: str = ""
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change answers: a resumed run must match them (batch size and device may differ)."""
-        skip = {"batch_size", "device", "gpu_memory_utilization", "tensor_parallel_size", "recipe_digest"}
+        skip = {"batch_size", "device", "gpu_memory_utilization", "tensor_parallel_size", "recipe_digest",
+                "bootstrap_samples", "confidence"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +102,8 @@ def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_si
         tensor_parallel_size=ev.tensor_parallel_size,
         gpu_memory_utilization=ev.gpu_memory_utilization,
         answer_scores=ev.answer_scores,
+        bootstrap_samples=ev.bootstrap_samples,
+        confidence=ev.confidence,
         recipe_name=rm.name,
         recipe_digest=recipe.digest(),
     )
