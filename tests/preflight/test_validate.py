@@ -1,0 +1,148 @@
+"""`validate` against the REAL installed ms-swift and verl (their parsers and Hydra config, not copies).
+
+Broken recipes: the smoke recipe plus one mistake each (override lists below), each with the message it must give.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RECIPES, ROOT, require_module
+
+from .conftest import PLUGINS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _frameworks() -> None:
+    require_module("swift")
+    require_module("verl")
+    require_module("hydra")
+
+
+def check(overrides: list[str], stages: tuple[str, ...], profile: str | None = "smoke", recipe: str = "fake_hr1",
+          **kw):
+    from fakehr_orchestra.preflight import validate
+    from fakehr_orchestra.recipe import load_recipe
+    return validate(load_recipe(RECIPES / f"{recipe}.yaml", overrides, profile), stages, **kw)
+
+
+def messages(report, level: str = "error") -> list[str]:
+    return [f"{f.key}: {f.message} | {f.fix}" for f in report.findings if f.level == level]
+
+
+# (id, extra overrides, stages, key of the one expected error, words the message must contain)
+BROKEN = [
+    ("misspelt verl key", ["+grpo.overrides.data.max_promt_length=1024"], ("grpo",),
+     "grpo.overrides.data.max_promt_length", ["has no config key 'data.max_promt_length'", "not in struct",
+                                              "did you mean 'data.max_prompt_length'"]),
+    ("misspelt swift flag", ["+sft.args.learning_rat=1e-4"], ("sft",), "sft.args.learning_rat",
+     ["--learning_rat is not a flag of ms-swift", "did you mean 'learning_rate'"]),
+    ("bad choice value", ["sft.args.torch_dtype=bf17"], ("sft",), "sft.args.torch_dtype",
+     ["invalid choice: 'bf17'", "bfloat16"]),
+    ("indivisible batch sizes", ["grpo.overrides.trainer.n_gpus_per_node=4", "grpo.overrides.data.train_batch_size=5",
+                                 "grpo.overrides.actor_rollout_ref.rollout.n=2",
+                                 "grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size=2"], ("grpo",),
+     "grpo.overrides.data.train_batch_size",
+     ["real_train_batch_size (10) must be divisible by minimal possible batch size (4)"]),
+    ("TP not dividing GPUs", ["grpo.overrides.trainer.n_gpus_per_node=4",
+                              "grpo.overrides.actor_rollout_ref.rollout.tensor_model_parallel_size=3"], ("grpo",),
+     "grpo.overrides.actor_rollout_ref.rollout.tensor_model_parallel_size",
+     ["rollout world_size: 4 is not divisible by infer_world_size: 3"]),
+    ("image budget over max_prompt_length", ["grpo.overrides.data.max_prompt_length=40"], ("grpo",),
+     "grpo.overrides.data.max_prompt_length",
+     ["sampled rows", "exceed data.max_prompt_length 40", "filter_overlong_prompts drops them silently"]),
+    ("missing data file", ["sft.dataset=[.cache/tiny/data/no_such.jsonl]"], ("sft",), "sft.dataset.0",
+     ["dataset .cache/tiny/data/no_such.jsonl does not exist"]),
+    ("reward without compute_score", [f"grpo.reward.path={PLUGINS / 'no_compute_score.py'}"], ("grpo",),
+     "grpo.reward.name", ["has no function 'compute_score'", "['score']"]),
+    # fake_hr1 also exports NNODES=${cluster.nodes} to the verl driver: one mistake, seen from both places
+    ("node count mismatch", ["cluster.nodes=2"], ("grpo",), ["grpo.overrides.trainer.nnodes", "grpo.env.NNODES"],
+     ["cluster.nodes is 2 but grpo.overrides.trainer.nnodes is 1"]),
+]
+
+
+@pytest.mark.parametrize("name,extra,stages,key,words", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_recipe_gives_its_message(smoke_verl, name, extra, stages, key, words):
+    report = check(smoke_verl + extra, stages)
+    errors = [f for f in report.errors]
+    keys = key if isinstance(key, list) else [key]
+    assert [f.key for f in errors] == keys, messages(report)  # exactly the one planted mistake
+    text = errors[0].message + " " + (errors[0].fix or "")
+    for word in words:
+        assert word in text, text
+    assert errors[0].file and errors[0].file.endswith(("fake_hr1.yaml", "smoke.yaml")) or "override" in errors[0].file
+
+
+def test_smoke_verl_base_is_clean(smoke_verl):
+    """The base the broken cases start from has no error, so each case's error is the planted one."""
+    report = check(smoke_verl, ("sft", "grpo"))
+    assert report.ok, messages(report)
+
+
+@pytest.mark.parametrize("recipe", ["fake_hr1", "fakevlm_r1"])
+def test_shipped_smoke_profiles_validate_clean(tiny, recipe, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    report = check([], ("sft", "grpo"), recipe=recipe)
+    assert report.ok and not report.warnings, messages(report) + messages(report, "warning")
+
+
+def test_fakevlm_r1_full_recipe_validates_with_remote_data(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    report = check([], ("sft", "grpo"), profile=None, recipe="fakevlm_r1", remote_data=True)
+    assert report.ok, messages(report)
+
+
+def test_fake_hr1_full_recipe_only_fails_on_the_seeds_batch_size(monkeypatch):
+    """The seed's GRPO sets ppo_mini_batch_size 128 > train_batch_size 32, which verl's own ActorConfig.validate
+    rejects; with that one value fixed the full recipe validates (data live on the cluster)."""
+    monkeypatch.chdir(ROOT)
+    report = check([], ("sft", "grpo"), profile=None, remote_data=True)
+    assert [f.key for f in report.errors] in ([], ["grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size"])
+    fixed = check(["grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size=32"], ("sft", "grpo"),
+                  profile=None, remote_data=True)
+    assert fixed.ok, messages(fixed)
+    # launch-time refs are warnings, never errors
+    assert any("from the environment at launch" in f.message for f in fixed.warnings)
+
+
+def test_seed_as_written_reports_the_version_errors(monkeypatch):
+    """Must-show 1: the seed's names on ms-swift 4.x / verl 0.9, untranslated."""
+    monkeypatch.chdir(ROOT)
+    report = check([], ("sft", "grpo"), profile=None, translate=False, remote_data=True)
+    by_key = {f.key: f for f in report.errors}
+    train_type = by_key["sft.args.train_type"]
+    assert "--train_type is not a flag of ms-swift 4." in train_type.message
+    assert "tuner_type" in train_type.fix and train_type.line is not None
+    reward = by_key["grpo.reward.path"]
+    assert reward.message.startswith("'custom_reward_function.path', 'custom_reward_function.name'")
+    assert "compose in verl 0.9" in reward.message and "ignored" in reward.message and "default reward" in reward.message
+    assert "reward.custom_reward_function.path" in reward.fix
+    assert by_key["grpo.reward.manager.name"].message.startswith("'reward_model.reward_manager'")
+
+
+def test_launch_environment_fills_refs(monkeypatch):
+    """At launch the env is known: WORLD_SIZE=2 against trainer.nnodes=1 becomes a definite error."""
+    monkeypatch.chdir(ROOT)
+    report = check(["grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size=32"], ("grpo",), profile=None,
+                   remote_data=True, environ={"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "h",
+                                              "model_path": "m", "train_file_path": "t", "model_output_path": "o"})
+    assert "cluster.nodes is 2 but grpo.overrides.trainer.nnodes is 1" in " ".join(messages(report))
+
+
+def test_cli_json_and_exit_codes(smoke_verl):
+    cmd = [str(Path(sys.executable).parent / "fakehr-orchestra"), "validate", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke",
+           "--stage", "sft", "--json"]
+    bad = subprocess.run(cmd + ["sft.args.torch_dtype=bf17"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1, bad.stderr[-2000:]
+    data = json.loads(bad.stdout)
+    assert data["ok"] is False and data["errors"][0]["key"] == "sft.args.torch_dtype"
+    assert data["errors"][0]["line"] is None and "override" in data["errors"][0]["file"]
+    good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0 and json.loads(good.stdout)["ok"] is True, good.stdout + good.stderr[-2000:]
