@@ -65,7 +65,7 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         rank = f"-rank{node_rank}" if node_rank else ""
         run_dir = f"runs/{loaded.model.name}-{profile or 'full'}-{stamp}{rank}"
-    rd = RunDir(Path(run_dir))
+    rd = RunDir(Path(run_dir).resolve())
     if dry_run:
         manifest = rd.load() if rd.exists() else None
         for sp in plan_all(loaded, rd, opts, manifest):
