@@ -117,8 +117,10 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
             _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
             continue
-        if record.get("status") in ("done", "skipped"):
-            _set_aside(run, stage, record, opts)  # finished earlier with other inputs: keep it, out of the way
+        if record.get("status") != "pending" and record.get("plan_digest") != plan_digest:
+            # an earlier attempt ran another plan or on other inputs: keep its outputs, out of the way;
+            # an interrupted attempt of the same plan keeps them, to resume from
+            _set_aside(run, stage, record, opts)
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
                         resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True)
         sp = build(stage, wiring, opts.stages)
