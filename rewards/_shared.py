@@ -1,40 +1,17 @@
 """Helpers shared by the reward plugins in this folder (loaded by file path, so not a package import).
 
-Plugins are loaded by verl / ms-swift from a file path, not as a package, so `rewards.x` is not importable; a plugin
-that needs a sibling file loads it with `sibling(name)`, which registers it once under a stable module name.
+Plugins are loaded by verl / ms-swift from a file path, not as a package, so `rewards.x` is not importable; each
+plugin loads this file by path once, registered as `fakehr_rewards._shared`.
 The answer parser and the label normaliser come from the installed package (`fakehr_orchestra`), never copied.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Mapping
 
 from fakehr_orchestra.labels import LabelError, normalize_ground_truth
 from fakehr_orchestra.prompts import effective
-
-_HERE = Path(__file__).resolve().parent
-
-
-def sibling(name: str) -> ModuleType:
-    """Load rewards/<name>.py once (as `fakehr_rewards.<name>`) and return it."""
-    module_name = f"fakehr_rewards.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, _HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
 
 
 def weight(kwargs: Mapping[str, Any], key: str, default: float) -> float:
