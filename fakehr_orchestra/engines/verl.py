@@ -31,7 +31,15 @@ def hydra_value(value: Any, ctx: RenderContext) -> str:
     text = ctx.value(value)
     if _HYDRA_SAFE.match(_PLAN_REF.sub("", text)):
         return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _hydra_quote(text)
+
+
+def _hydra_quote(text: str) -> str:
+    """Single-quote for Hydra's override grammar, which unescapes a backslash only before a quote or at the end of
+    the string: double exactly those backslash runs, escape the quotes, leave every other backslash alone (so a
+    literal backslash-n reaches verl as backslash-n)."""
+    out = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + out.replace("'", "\\'") + "'"
 
 
 def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:

@@ -115,8 +115,6 @@ def test_fake_hr1_plugin_and_hybrid_manager(tiny: dict[str, str], monkeypatch: p
     assert rm.sum(dim=1).tolist() == pytest.approx(scores)
 
 
-@pytest.mark.xfail(strict=True, reason="engines/verl.py hydra_value doubles every backslash inside quotes, but "
-                   "Hydra only unescapes backslashes before a quote: '<think>\\n' arrives as '<think>\\\\n'")
 def test_rendered_response_prefix_reaches_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
