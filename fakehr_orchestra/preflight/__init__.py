@@ -44,7 +44,8 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
     swift_plans = [p for p in plans.values() if p.argv[:1] == ["swift"]]
     verl_plans = [p for p in plans.values() if p.argv[:1] != ["swift"]]
     pending = None
-    if swift_plans and verl_plans and "swift" in installed and "swift.arguments" not in sys.modules:
+    if swift_plans and verl_plans and "swift" in installed and "swift.arguments" not in sys.modules \
+            and not all(_schema_cached(p.argv[1], installed["swift"]) for p in swift_plans):
         # ms-swift's import (seconds, mostly transformers) overlaps verl's in a child process
         from .swift_flags import analyse_async
         pending = analyse_async([(p.argv[1], installed["swift"], p.argv[2:]) for p in swift_plans])
@@ -71,6 +72,11 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
 
 
 STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}
+
+
+def _schema_cached(command: str, version: str) -> bool:
+    from .swift_flags import cached
+    return cached(command, version) is not None
 
 
 def _check_verl(ctx: Context, plan: Any) -> Any:

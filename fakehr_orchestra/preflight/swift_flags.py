@@ -8,14 +8,22 @@ bad value is reported, not only the first one argparse meets.
 
 from __future__ import annotations
 
+import argparse
 import difflib
+import hashlib
+import importlib.util
+import os
 from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from ..engines.versions import legacy_replacement, parse_version
 from .context import Context
 
 COMMANDS = {"sft": "SftArguments", "rlhf": "RLHFArguments"}
+CACHE_ENV = "FAKEHR_SWIFT_SCHEMA_CACHE"  # a directory, or 0 to always build the parser from ms-swift itself
+SCHEMA_FORMAT = 1
 
 
 class FlagError(Exception):
@@ -38,6 +46,123 @@ def parser_for(command: str, version: str) -> Any:
         raise FlagError(message)
     parser.error = error  # type: ignore[method-assign]  # argparse would print usage and exit
     return parser
+
+
+# ------------------------------------------------------------------------------------------ schema cache
+# Importing ms-swift's argument dataclasses takes seconds (they import transformers, torch and ms-swift's model
+# registry). The flag table of the INSTALLED ms-swift is therefore extracted from its real parser once and cached,
+# keyed by the ms-swift and transformers versions and the size/mtime of every file under swift/arguments/: any
+# upgrade or edit rebuilds it. Flags whose argparse type is not a plain one (dict, Path, ...) use the live parser.
+
+def _cache_dir() -> Path | None:
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting == "0":
+        return None
+    return Path(setting or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "fakehr-orchestra")).expanduser()
+
+
+def fingerprint(version: str) -> str | None:
+    spec = importlib.util.find_spec("swift")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(list(spec.submodule_search_locations)[0])
+    digest = hashlib.sha256(f"{SCHEMA_FORMAT}|{version}|{metadata.version('transformers')}".encode())
+    for path in sorted(root.glob("arguments/**/*.py")) + sorted(root.glob("llm/argument/**/*.py")):
+        st = path.stat()
+        digest.update(f"{path.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]
+
+
+def _type_name(action: argparse.Action) -> str:
+    t = action.type
+    if t is None:
+        return "none"
+    name = getattr(t, "__qualname__", "")
+    if name in ("int", "float", "str", "string_to_bool"):
+        return name
+    if "make_choice_type_function" in name:
+        return "choice"
+    return "other:" + (name or repr(t))
+
+
+def extract_table(parser: Any) -> list[dict[str, Any]]:
+    """The parser's flags as data: option strings, nargs, choices, type, const, kind of action."""
+    table, seen = [], set()
+    for action in parser._actions:  # noqa: SLF001
+        if id(action) in seen or not action.option_strings or isinstance(action, argparse._HelpAction):  # noqa: SLF001
+            continue
+        seen.add(id(action))
+        table.append({"options": list(action.option_strings), "dest": action.dest, "nargs": action.nargs,
+                      "choices": list(action.choices) if action.choices is not None else None,
+                      "type": _type_name(action), "const": action.const if isinstance(action.const, (bool, int, float, str, type(None))) else None,
+                      "action": type(action).__name__})
+    return table
+
+
+def _string_to_bool(v: str) -> bool:
+    """transformers.hf_argparser.string_to_bool, same words and message."""
+    if v.lower() in ("yes", "true", "t", "y", "1"):
+        return True
+    if v.lower() in ("no", "false", "f", "n", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"Truthy value expected: got {v} but expected one of yes/no, true/false, "
+                                     "t/f, y/n, 1/0 (case insensitive).")
+
+
+def table_parser(table: list[dict[str, Any]]) -> argparse.ArgumentParser:
+    """An argparse parser equivalent to ms-swift's for every flag of the table (types as transformers maps them)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for row in table:
+        kind = row["action"]
+        if kind in ("_StoreTrueAction", "_StoreFalseAction", "_StoreConstAction"):
+            parser.add_argument(*row["options"], dest=row["dest"], action="store_const", const=row["const"])
+            continue
+        types = {"int": int, "float": float, "str": str, "string_to_bool": _string_to_bool}
+        if row["type"] == "choice":
+            table_of = {str(c): c for c in row["choices"]}
+            conv: Any = lambda arg, t=table_of: t.get(arg, arg)  # noqa: E731 - transformers' make_choice_type_function
+        else:
+            conv = types.get(row["type"])
+        kw: dict[str, Any] = {"dest": row["dest"], "nargs": row["nargs"], "choices": row["choices"]}
+        if conv is not None:
+            kw["type"] = conv
+        if row["nargs"] == "?":
+            kw["const"] = row["const"]
+        parser.add_argument(*row["options"], **kw)
+
+    def error(message: str) -> None:
+        raise FlagError(message)
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+@lru_cache(maxsize=4)
+def cached(command: str, version: str) -> tuple[argparse.ArgumentParser, frozenset[str]] | None:
+    """(parser from the cached table, flags that need the live parser) or None when there is no cache yet."""
+    import json
+    folder, fp = _cache_dir(), fingerprint(version)
+    if folder is None or fp is None:
+        return None
+    path = folder / f"swift-{command}-{fp}.json"
+    if not path.exists():
+        return None
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    live = frozenset(o for row in table if row["type"].startswith("other:") for o in row["options"])
+    return table_parser(table), live
+
+
+def build_cache(command: str, version: str) -> None:
+    """Extract the table from ms-swift's real parser and store it (atomically) for the next runs."""
+    from ..io import write_json_atomic
+    folder, fp = _cache_dir(), fingerprint(version)
+    if folder is None or fp is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / f"swift-{command}-{fp}.json", extract_table(parser_for(command, version)))
+    cached.cache_clear()
 
 
 def groups(argv: list[str]) -> list[tuple[str, list[str]]]:
@@ -75,11 +200,18 @@ def analyse(command: str, version: str, argv: list[str]) -> list[dict[str, Any]]
 
     Pure data (JSON-able) so it can run in a subprocess next to the verl checks (see `analyse_async`).
     """
-    parser = parser_for(command, version)
+    pairs = groups([PLAN_STANDIN(a) for a in argv])
+    fast = cached(command, version)
+    if fast is not None and not any(flag in fast[1] for flag, _ in pairs):
+        parser = fast[0]
+    else:
+        parser = parser_for(command, version)
+        if fast is None:
+            build_cache(command, version)
     options = parser._option_string_actions  # noqa: SLF001 - argparse's own table of flags
     names = sorted({o[2:] for o in options if o.startswith("--") and "-" not in o[2:]})
     out: list[dict[str, Any]] = []
-    for flag, values in groups([PLAN_STANDIN(a) for a in argv]):
+    for flag, values in pairs:
         rec: dict[str, Any] = {"flag": flag, "values": values, "status": "ok"}
         out.append(rec)
         if flag not in options:

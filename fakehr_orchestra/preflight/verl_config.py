@@ -31,7 +31,6 @@ FIXED_KEYS = {
     "reward.reward_manager.source": "grpo.reward.manager.path",
     "reward.reward_manager.module.path": "grpo.reward.manager.path",
 }
-_MISSING = object()
 
 
 def verl_root() -> Path | None:
@@ -188,8 +187,6 @@ def literal(value: Any) -> str:
 
 def check_verl_plan(ctx: Context, plan: Any) -> Any:
     """Compose the plan's overrides; report unknown, mistyped and ignored keys. Returns the composed config or None."""
-    from omegaconf import OmegaConf
-
     cdir = config_dir()
     version = ctx.report.versions.get("verl")
     if cdir is None:
@@ -197,47 +194,66 @@ def check_verl_plan(ctx: Context, plan: Any) -> Any:
                   "pip install verl (the train extra), or set grpo.engine=swift", STAGE)
         return None
     keymap = recipe_keys(ctx.recipe)
-    args = [a for a in plan.argv[3:]]
+    args = list(plan.argv[3:])
     with Composer(cdir) as composer:
-        base = composer.compose([])
-        known = list(all_keys(base))
-        usable: list[str] = []
-        ignored: dict[str, list[tuple[str, str, Any]]] = {}
+        # The defaults are needed only to stand in for launch-time refs or to explain a failed composition.
+        has_refs = any(PLAN_REF.search(a) for a in args)
+        base = composer.compose([]) if has_refs else None
+        prepared = []
         for arg in args:
             prefix, key, value = split_override(arg)
             rkey = keymap.get(key, f"grpo.overrides.{key}")
-            value = fill_refs(ctx, rkey, key, value, base)
-            if "~" not in prefix and "+" not in prefix and not has_key(base, key):
-                guess = did_you_mean(key, base, known)
-                try:
-                    composer.compose([f"{key}={value}"])
-                    said = ""
-                except Exception as exc:  # noqa: BLE001 - whatever hydra raises is the message verl would print
-                    said = f" (Hydra: {hydra_message(exc)})"
-                ctx.error("verl", rkey, f"verl {version} has no config key '{key}'; main_ppo would stop at "
-                          f"startup{said}",
-                          f"did you mean '{guess}'?" if guess else "check the key against "
-                          f"verl/trainer/config/_generated_ppo_trainer.yaml, or write +{key} to add a new key",
-                          STAGE)
-                continue
-            check_ignored(ctx, ignored, rkey, key, value, version)
-            usable.append(f"{prefix}{key}={value}")
-        report_ignored(ctx, ignored, version)
-        for _ in range(len(usable) + 1):
+            prepared.append((prefix, key, fill_refs(ctx, rkey, key, value, base), rkey))
+        if base is None:
+            try:  # the common case, a recipe that composes: one composition
+                config = composer.compose([f"{p}{k}={v}" for p, k, v, _ in prepared])
+                ignored: dict[str, list[tuple[str, str, Any]]] = {}
+                for _, key, value, rkey in prepared:
+                    check_ignored(ctx, ignored, rkey, key, value, version)
+                report_ignored(ctx, ignored, version)
+                return config
+            except Exception:  # noqa: BLE001 - explained key by key below
+                base = composer.compose([])
+        return _explain(ctx, composer, base, prepared, keymap, version)
+
+
+def _explain(ctx: Context, composer: Composer, base: Any, prepared: list[tuple[str, str, str, str]],
+             keymap: dict[str, str], version: str | None) -> Any:
+    """Every unknown key (with Hydra's own words and a did-you-mean), every rejected value, ignored keys."""
+    known = list(all_keys(base))
+    usable: list[str] = []
+    ignored: dict[str, list[tuple[str, str, Any]]] = {}
+    for prefix, key, value, rkey in prepared:
+        if "~" not in prefix and "+" not in prefix and not has_key(base, key):
+            guess = did_you_mean(key, base, known)
             try:
-                return composer.compose(usable)
-            except Exception as exc:  # noqa: BLE001
-                message = hydra_message(exc)
-                culprit = next((u for u in usable if split_override(u)[1] in message), None)
-                if culprit is None:
-                    ctx.error("verl", "grpo.overrides", f"verl {version} rejects the overrides: {message}",
-                              None, STAGE)
-                    return None
-                key = split_override(culprit)[1]
-                ctx.error("verl", keymap.get(key, f"grpo.overrides.{key}"),
-                          f"verl {version} rejects '{culprit}': {message}",
-                          "fix the value's type, or the key", STAGE)
-                usable.remove(culprit)
+                composer.compose([f"{key}={value}"])
+                said = ""
+            except Exception as exc:  # noqa: BLE001 - whatever hydra raises is the message verl would print
+                said = f" (Hydra: {hydra_message(exc)})"
+            ctx.error("verl", rkey, f"verl {version} has no config key '{key}'; main_ppo would stop at "
+                      f"startup{said}",
+                      f"did you mean '{guess}'?" if guess else "check the key against "
+                      f"verl/trainer/config/_generated_ppo_trainer.yaml, or write +{key} to add a new key",
+                      STAGE)
+            continue
+        check_ignored(ctx, ignored, rkey, key, value, version)
+        usable.append(f"{prefix}{key}={value}")
+    report_ignored(ctx, ignored, version)
+    for _ in range(len(usable) + 1):
+        try:
+            return composer.compose(usable)
+        except Exception as exc:  # noqa: BLE001
+            message = hydra_message(exc)
+            culprit = next((u for u in usable if split_override(u)[1] in message), None)
+            if culprit is None:
+                ctx.error("verl", "grpo.overrides", f"verl {version} rejects the overrides: {message}",
+                          None, STAGE)
+                return None
+            key = split_override(culprit)[1]
+            ctx.error("verl", keymap.get(key, f"grpo.overrides.{key}"),
+                      f"verl {version} rejects '{culprit}': {message}", "fix the value's type, or the key", STAGE)
+            usable.remove(culprit)
     return None
 
 
@@ -251,7 +267,7 @@ def fill_refs(ctx: Context, rkey: str, key: str, value: str, base: Any) -> str:
     missing = PLAN_REF.findall(value)
     if not missing:
         return value
-    default = OmegaConf.select(base, key, default=None, throw_on_missing=False)
+    default = OmegaConf.select(base, key, default=None, throw_on_missing=False) if base is not None else None
     if PLAN_REF.fullmatch(value) and isinstance(default, (int, float)) and not isinstance(default, bool):
         stand_in = literal(default)
     else:

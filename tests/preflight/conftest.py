@@ -37,3 +37,19 @@ def smoke_verl(verl_parquet: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.chdir(ROOT)
     return ["grpo.engine=verl", f"grpo.train_files={verl_parquet}",
             f"grpo.reward.path={PLUGINS / 'good_reward.py'}", "~grpo.reward.manager"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_swift_schema_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Start from no cached ms-swift flag table: the session's first check builds it from ms-swift's real parser."""
+    import os
+    from fakehr_orchestra.preflight import swift_flags
+    old = os.environ.get(swift_flags.CACHE_ENV)
+    os.environ[swift_flags.CACHE_ENV] = str(tmp_path_factory.mktemp("swift_schema"))
+    swift_flags.cached.cache_clear()
+    yield
+    if old is None:
+        os.environ.pop(swift_flags.CACHE_ENV, None)
+    else:
+        os.environ[swift_flags.CACHE_ENV] = old
+    swift_flags.cached.cache_clear()
