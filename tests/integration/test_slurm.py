@@ -73,6 +73,25 @@ def test_submit_smoke_sft_to_slurm_trains_and_status_reports_it(slurm, tiny, tmp
     human = _cli(["status", str(run_dir)], env).stdout
     assert f"job {job_id} (sft, 1 node(s)): COMPLETED" in human
 
+    # Requeue it (what preemption or our USR1 trap does): the restarted job resumes from the checkpoint.
+    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True, capture_output=True, timeout=30)
+    # slurmctld holds a requeued job back for a while (BeginTime); no need to wait for that in a test
+    for _ in range(20):
+        if subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env,
+                          capture_output=True, timeout=30).returncode == 0:
+            break
+        time.sleep(0.5)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = json.loads(_cli(["status", str(run_dir), "--json"], env).stdout)
+        if status["state"] in FINAL and status.get("restarts") == "1":
+            break
+        time.sleep(2)
+    log = Path(run_dir / f"slurm-{job_id}.out").read_text(errors="replace")
+    assert status["state"] == "COMPLETED" and status.get("restarts") == "1", (status, log[-4000:])
+    assert f"restart 1; resuming from: {checkpoints[0]}" in log
+    assert re.search(rf"run sh: .*--resume_from_checkpoint {re.escape(str(checkpoints[0]))}", log), log[-4000:]
+
 
 def test_status_of_a_dir_that_is_no_run_dir_is_a_clear_error(tmp_path):
     proc = subprocess.run([CLI, "status", str(tmp_path)], capture_output=True, text=True)
