@@ -61,3 +61,33 @@ def test_wait_names_what_joined_when_nodes_are_missing():
             cluster.wait(nodes=2, timeout_s=8)
     assert cluster.pids() == []
     assert os.path.isdir(cluster.work_dir)
+
+
+def test_run_on_ray_starts_a_head_runs_the_driver_and_attaches_to_an_existing_cluster(tmp_path):
+    """The verl stage's path: torchrun env stripped, RAY_ADDRESS set for the driver, own head torn down."""
+    require_module("ray")
+    require_executable("ray")
+    from fakehr_orchestra.launch.ray_cluster import run_on_ray
+
+    driver = Plan(stage="grpo", argv=[sys.executable, "-c", DRIVER + "; import os; print('NNODES' in os.environ)"],
+                  env={"NNODES": "${WORLD_SIZE}"}, env_refs=["WORLD_SIZE"])
+    assert run_on_ray(driver, tmp_path / "own.log", nodes=1, echo=False) == 0  # WORLD_SIZE not needed any more
+    own = (tmp_path / "own.log").read_text()
+    assert "DRIVER_SEES_NODES 1" in own and "\nFalse\n" in own
+    assert [p for p in os.listdir("/proc") if p.isdigit() and b"frr-" in _cmd(p)] == []
+
+    with LocalRayCluster() as cluster:
+        cluster.start_head(num_cpus=1, num_gpus=0)
+        cluster.add_worker(num_cpus=1, num_gpus=0)
+        code = run_on_ray(driver, tmp_path / "attach.log", nodes=2, address=cluster.address, echo=False)
+        assert code == 0
+        assert "DRIVER_SEES_NODES 2" in (tmp_path / "attach.log").read_text()
+    assert cluster.pids() == []
+
+
+def _cmd(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
