@@ -19,15 +19,18 @@ from .common import friendly_errors, load, parse_versions, recipe_arguments
               "(e.g. the seed's ms-swift 3.x flags) instead of translating them for the installed versions.")
 @click.option("--remote-data", is_flag=True, help="Data paths name files where the job runs (a cluster file "
               "system): a missing one is a warning, not an error. Paths holding ${env:..} refs always are.")
+@click.option("--fast", is_flag=True, help="Skip running verl's own validate_config (importing verl takes "
+              "seconds); the batch/parallel rules that restate it, citing verl's code, still run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report (for tools and CI).")
 @friendly_errors
 def validate(recipe: str, overrides: tuple[str, ...], profile: str | None, stage: str, versions: str | None,
-             no_translate: bool, remote_data: bool, as_json: bool) -> None:
+             no_translate: bool, remote_data: bool, fast: bool, as_json: bool) -> None:
     """Report every problem in RECIPE before any GPU is reserved. OVERRIDES as for render."""
     from ..preflight import STAGES
     from ..preflight import validate as run_checks
 
     report = run_checks(load(recipe, overrides, profile), STAGES if stage == "all" else (stage,),
-                        parse_versions(versions), translate=not no_translate, remote_data=remote_data)
+                        parse_versions(versions), translate=not no_translate, remote_data=remote_data,
+                        verl_own_checks=not fast)
     click.echo(report.to_json() if as_json else report.to_text())
     raise SystemExit(0 if report.ok else 1)

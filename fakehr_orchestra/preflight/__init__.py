@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Mapping
 
-from .context import RECIPE_ENV_REF, Context
+from .context import Context
 from .report import Finding, Report
 
 STAGES = ("sft", "grpo")
@@ -18,14 +18,15 @@ STAGES = ("sft", "grpo")
 
 def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, str] | None = None,
              translate: bool = True, *, environ: Mapping[str, str] | None = None,
-             remote_data: bool = False) -> Report:
+             remote_data: bool = False, verl_own_checks: bool = True) -> Report:
     """Check `recipe` (a loaded Recipe) for `stages`.
 
     versions: render the plans for these versions instead of the installed ones (the checks always use the
     installed frameworks: that is what will run). translate=False renders names exactly as the recipe spells them
     (shows what the seed's commands do on the installed versions). environ: the launch environment, when known
     (fills `${env:NAME}` refs; otherwise they are checked with stand-ins and a warning). remote_data: data paths
-    name files where the job runs, so a missing one is a warning.
+    name files where the job runs, so a missing one is a warning. verl_own_checks=False skips running verl's
+    validate_config (it needs verl imported: seconds); the rules restating it, each citing verl's code, still run.
     """
     from ..engines import RenderError, render
     from ..engines.versions import installed_version
@@ -41,6 +42,10 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
         except RenderError as exc:
             ctx.error("render", stage, str(exc), None, stage)
     cfg = None
+    validator = None
+    if verl_own_checks and any(p.argv[:1] != ["swift"] for p in plans.values()) and "verl" in installed:
+        from .verl_config import VerlValidator
+        validator = VerlValidator()  # starts importing verl in a child now, while this process works
     swift_plans = [p for p in plans.values() if p.argv[:1] == ["swift"]]
     verl_plans = [p for p in plans.values() if p.argv[:1] != ["swift"]]
     pending = None
@@ -49,8 +54,26 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
         # ms-swift's import (seconds, mostly transformers) overlaps verl's in a child process
         from .swift_flags import analyse_async
         pending = analyse_async([(p.argv[1], installed["swift"], p.argv[2:]) for p in swift_plans])
-    for plan in verl_plans:
-        cfg = _check_verl(ctx, plan)
+    try:
+        sizes_from_launch = False
+        for plan in verl_plans:
+            cfg, sizes_from_launch = _check_verl(ctx, plan)
+        _other_checks(ctx, stages, cfg, swift_plans, pending, installed)
+        if cfg is not None and validator is not None:
+            from .verl_config import run_verl_validate
+            # last: the child has had all the time above to import verl
+            run_verl_validate(ctx, cfg, sizes_from_launch, validator)
+            report.checked.append("grpo: verl's own validate_config")
+    finally:
+        if validator is not None:
+            validator.close()
+    report.findings.sort(key=lambda f: (f.level != "error", STAGE_ORDER.get(f.stage or "", 0)))
+    return report
+
+
+def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: list[Any], pending: Any,
+                  installed: dict[str, str]) -> None:
+    report = ctx.report
     if swift_plans:
         from .swift_flags import check_swift_plan
         results = pending() if pending is not None else [None] * len(swift_plans)
@@ -67,8 +90,6 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
         reward_checks.check_reward(ctx)
     reward_checks.check_prompt(ctx, stages)
     report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format")
-    report.findings.sort(key=lambda f: (f.level != "error", STAGE_ORDER.get(f.stage or "", 0)))
-    return report
 
 
 STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}
@@ -79,22 +100,20 @@ def _schema_cached(command: str, version: str) -> bool:
     return cached(command, version) is not None
 
 
-def _check_verl(ctx: Context, plan: Any) -> Any:
+def _check_verl(ctx: Context, plan: Any) -> tuple[Any, bool]:
+    """Compose + the batch/parallel rules; returns (composed config or None, sizes known only at launch)."""
     from . import crosschecks
-    from .verl_config import check_verl_plan, run_verl_validate
+    from .verl_config import check_verl_plan
 
     cfg = check_verl_plan(ctx, plan)
     ctx.report.checked.append(f"grpo: verl overrides composed against verl {ctx.report.versions.get('verl')}")
     if cfg is None:
-        return None
+        return None, False
     ov = crosschecks.flat_overrides(ctx.recipe)
-    sizes_from_launch = any(ctx.launch_refs(str(ov.get(k, ""))) or RECIPE_ENV_REF.search(str(ov.get(k, "")))
-                            and ctx.launch_refs(str(ov.get(k)))
-                            for k in ("trainer.nnodes", "trainer.n_gpus_per_node"))
+    sizes_from_launch = any(ctx.launch_refs(str(ov.get(k, ""))) for k in ("trainer.nnodes", "trainer.n_gpus_per_node"))
     crosschecks.check_batches(ctx, cfg, sizes_from_launch)
-    run_verl_validate(ctx, cfg, sizes_from_launch)
-    ctx.report.checked.append("grpo: verl's validate_config + batch/parallel rules")
-    return cfg
+    ctx.report.checked.append("grpo: batch/parallel rules (restating verl's, each citing its source)")
+    return cfg, sizes_from_launch
 
 
 __all__ = ["Finding", "Report", "validate"]

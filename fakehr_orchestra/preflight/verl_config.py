@@ -308,31 +308,67 @@ def report_ignored(ctx: Context, ignored: dict[str, list[tuple[str, str, Any]]],
 
 # ----------------------------------------------------------------------------------------- verl's own checks
 
-def run_verl_validate(ctx: Context, config: Any, refs_in_sizes: bool) -> None:
-    """verl.utils.config.validate_config, exactly what main_ppo.main() runs first (it stops at the first problem)."""
+def verl_validate_in_process(config: Any, use_ref: bool, use_critic: bool) -> str | None:
+    """verl.utils.config.validate_config on `config`; its message when it fails, None when it passes."""
+    from verl.utils.config import validate_config
     try:
-        from verl.utils.config import validate_config
-    except Exception as exc:  # noqa: BLE001
-        ctx.warning("batch", "grpo.overrides", f"verl.utils.config could not be imported ({exc}); ran only the "
-                    "equivalent checks", None, STAGE)
-        return
+        with contextlib.redirect_stdout(io.StringIO()):
+            validate_config(config=config, use_reference_policy=use_ref, use_critic=use_critic)
+    except Exception as exc:  # noqa: BLE001 - verl raises AssertionError / ValueError with its own words
+        return str(exc).strip() or type(exc).__name__
+    return None
+
+
+class VerlValidator:
+    """verl's own validate_config in a child process started early: importing verl (torch, tensordict,
+    transformers) takes seconds and overlaps with the composition and the other checks in this process.
+    When verl is already imported here (a long-lived caller such as the test suite), it runs in-process."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        self.proc = None
+        if "verl.utils.config" not in sys.modules:
+            self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def run(self, config: Any, use_ref: bool, use_critic: bool) -> str | None:
+        import json
+        from omegaconf import OmegaConf
+        if self.proc is None:
+            return verl_validate_in_process(config, use_ref, use_critic)
+        payload = {"config": OmegaConf.to_container(config, resolve=False), "use_ref": use_ref,
+                   "use_critic": use_critic}
+        out, err = self.proc.communicate(json.dumps(payload), timeout=300)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"verl's validate_config could not run: {err.strip()[-1500:]}")
+        return json.loads(out.strip().splitlines()[-1])["message"]
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_verl_validate(ctx: Context, config: Any, refs_in_sizes: bool, validator: VerlValidator | None = None) -> None:
+    """verl.utils.config.validate_config, exactly what main_ppo.main() runs first (it stops at the first problem)."""
     cfg = config
     # verl/trainer/ppo/utils.py: need_reference_policy / need_critic (not imported: that module pulls in Ray)
     use_ref = bool(cfg.algorithm.get("use_kl_in_reward", False) or cfg.actor_rollout_ref.actor.use_kl_loss)
     critic = cfg.critic.get("enable", None)
     use_critic = bool(critic) if critic is not None else cfg.algorithm.adv_estimator == "gae"
-    buf = io.StringIO()
     try:
-        with contextlib.redirect_stdout(buf):
-            validate_config(config=cfg, use_reference_policy=use_ref, use_critic=use_critic)
-    except Exception as exc:  # noqa: BLE001 - verl raises AssertionError / ValueError with its own words
-        message = str(exc).strip() or type(exc).__name__
-        if any(message in f.message for f in ctx.report.findings):
-            return
-        key = guess_key(ctx, message)
-        level = "warning" if refs_in_sizes else "error"
-        ctx.add(level, "batch", key, f"verl's validate_config (verl/utils/config.py, run by main_ppo before "
-                f"anything starts) fails: {message}", "change the batch sizes / GPU counts it names", STAGE)
+        message = (validator or VerlValidator()).run(cfg, use_ref, use_critic)
+    except Exception as exc:  # noqa: BLE001
+        ctx.warning("batch", "grpo.overrides", f"verl's own validate_config could not run ({exc}); only the "
+                    "equivalent checks ran", None, STAGE)
+        return
+    if message is None or any(message in f.message for f in ctx.report.findings):
+        return
+    key = guess_key(ctx, message)
+    level = "warning" if refs_in_sizes else "error"
+    ctx.add(level, "batch", key, f"verl's validate_config (verl/utils/config.py, run by main_ppo before "
+            f"anything starts) fails: {message}", "change the batch sizes / GPU counts it names", STAGE)
 
 
 def guess_key(ctx: Context, message: str) -> str:
@@ -343,3 +379,15 @@ def guess_key(ctx: Context, message: str) -> str:
         if leaf in message and rkey.startswith("grpo.overrides") and (best is None or len(leaf) > best[0]):
             best = (len(leaf), rkey)
     return best[1] if best else "grpo.overrides"
+
+
+if __name__ == "__main__":  # VerlValidator's child: import verl first, then read the config from stdin
+    import json
+    import sys
+    import warnings
+    warnings.filterwarnings("ignore")
+    import verl.utils.config  # noqa: F401 - the slow part, done while the parent composes
+    from omegaconf import OmegaConf
+    request = json.loads(sys.stdin.read())
+    result = verl_validate_in_process(OmegaConf.create(request["config"]), request["use_ref"], request["use_critic"])
+    sys.stdout.write("\n" + json.dumps({"message": result}) + "\n")

@@ -146,3 +146,13 @@ def test_cli_json_and_exit_codes(smoke_verl):
     assert data["errors"][0]["line"] is None and "override" in data["errors"][0]["file"]
     good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert good.returncode == 0 and json.loads(good.stdout)["ok"] is True, good.stdout + good.stderr[-2000:]
+
+
+def test_verls_own_validate_config_runs(smoke_verl):
+    """A rule only verl's validate_config knows (not restated here) still surfaces, in verl's words."""
+    report = check(smoke_verl + ["+grpo.overrides.actor_rollout_ref.rollout.log_prob_micro_batch_size=2"], ("grpo",))
+    [error] = report.errors
+    assert error.message.startswith("verl's validate_config") and "You have set both" in error.message
+    fast = check(smoke_verl + ["+grpo.overrides.actor_rollout_ref.rollout.log_prob_micro_batch_size=2"], ("grpo",),
+                 verl_own_checks=False)
+    assert fast.ok  # the flag really decides whether verl's own check runs
