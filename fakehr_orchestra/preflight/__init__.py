@@ -31,10 +31,14 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
     from ..engines import RenderError, render
     from ..engines.versions import installed_version
 
-    stages = tuple(s for s in stages if getattr(recipe.model, s, None) is not None)
+    asked = tuple(stages)
+    stages = tuple(s for s in asked if getattr(recipe.model, s, None) is not None)
     installed = {fw: v for fw in ("swift", "verl") if (v := installed_version(fw)) is not None}
     report = Report(recipe=str(recipe.path), stages=list(stages), versions=installed)
     ctx = Context(recipe, report, dict(environ or {}), remote_data)
+    for stage in asked:
+        if stage not in stages:
+            ctx.warning("render", stage, f"the recipe has no '{stage}' section; nothing to check for it")
     plans: dict[str, Any] = {}
     for stage in stages:
         try:

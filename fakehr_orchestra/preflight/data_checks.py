@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .context import Context
-from .crosschecks import QWEN_MAX_PIXELS, images_per_prompt, prompt_tokens
+from .crosschecks import QWEN_MAX_PIXELS, prompt_tokens
 
 SAMPLE_ROWS = 32
 

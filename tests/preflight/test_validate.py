@@ -156,3 +156,14 @@ def test_verls_own_validate_config_runs(smoke_verl):
     fast = check(smoke_verl + ["+grpo.overrides.actor_rollout_ref.rollout.log_prob_micro_batch_size=2"], ("grpo",),
                  verl_own_checks=False)
     assert fast.ok  # the flag really decides whether verl's own check runs
+
+
+def test_cli_runs_verls_own_check_in_a_child(smoke_verl):
+    """A fresh CLI process has verl not imported: its validate_config runs in the child (VerlValidator)."""
+    cmd = [str(Path(sys.executable).parent / "fakehr-orchestra"), "validate", str(RECIPES / "fake_hr1.yaml"),
+           "-p", "smoke", "--stage", "grpo", "--json", *smoke_verl,
+           "+grpo.overrides.actor_rollout_ref.rollout.log_prob_micro_batch_size=2"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    [error] = json.loads(proc.stdout)["errors"]
+    assert error["message"].startswith("verl's validate_config") and "You have set both" in error["message"]
