@@ -1,5 +1,6 @@
-"""Rendered sbatch scripts: golden files for 1, 2 and 4 nodes (SFT via torchrun, GRPO via Ray) from the full
-Fake-HR1 recipe, each passing `bash -n` and shellcheck; option errors; the resume helper. Regenerate the goldens
+"""Rendered sbatch scripts: golden files for 1, 2 and 4 nodes (SFT via torchrun, GRPO via Ray) from fixed plans with
+awkward quoting, plus the full Fake-HR1 recipe's scripts embedding its rendered plan verbatim; all pass `bash -n`
+and shellcheck; option errors; the resume helper. Regenerate the goldens
 after an intended change with UPDATE_GOLDEN=1."""
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from fakehr_orchestra.launch.local import venv_bin
+from fakehr_orchestra.engines import render
+from fakehr_orchestra.engines.plan import Plan
+from fakehr_orchestra.recipe import load_recipe
 from fakehr_orchestra.launch.resume import latest_swift_checkpoint
-from fakehr_orchestra.launch.slurm import SbatchOptions, SlurmError, render_sbatch, sbatch_lines
+from fakehr_orchestra.launch.slurm import (SbatchOptions, SlurmError, launcher_for, render_sbatch, sbatch_lines,
+                                           slurm_plan)
 from tests.conftest import IN_CI, ROOT, VENV_BIN
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -27,13 +31,42 @@ def dry_run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def stable(script: str) -> str:
-    """Machine paths replaced, so the golden holds on any checkout."""
-    return script.replace(venv_bin(), "/VENV/bin").replace(str(ROOT), "/REPO")
+# Fixed plans for the goldens, so they pin the scripts' structure, not every renderer change; that the real rendered
+# command is embedded verbatim is checked separately (test_script_embeds_the_rendered_plan_verbatim).
+GOLDEN_PLANS = {
+    "sft": Plan(stage="sft", argv=["swift", "sft", "--model", "/m", "--system", "It's \\n <think>", "--dataset",
+                                   "${train_file_path}", "--output_dir", "out/sft"],
+                env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}", "NPROC_PER_NODE": "8", "IMAGE_FACTOR": "8"},
+                env_refs=["WORLD_SIZE", "RANK", "train_file_path"]),
+    "grpo": Plan(stage="grpo", argv=["python3", "-m", "verl.trainer.main_ppo", "data.train_files=${train_file_path}",
+                                     "+reward.custom_reward_function.reward_kwargs.p='<think>\\n'",
+                                     "trainer.nnodes=1", "trainer.n_gpus_per_node=8"],
+                 env={"NNODES": "${WORLD_SIZE}", "HF_HUB_OFFLINE": "1"}, env_refs=["WORLD_SIZE", "train_file_path"]),
+}
+
+
+def golden_script(stage: str, nodes: int) -> str:
+    opts = SbatchOptions(nodes=nodes, job_name=f"fakehr-demo-{stage}", run_dir="/runs/job", chdir="/REPO",
+                         venv_bin="/VENV/bin", recipe="recipes/demo.yaml", partition="gpu", time="2-00:00:00",
+                         gres="gpu:8", cpus_per_task=32, gpus_per_node=8)
+    return render_sbatch(GOLDEN_PLANS[stage], "torchrun" if stage == "sft" else "ray", opts)
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[tuple[str, int], str]:
+    return {(stage, nodes): golden_script(stage, nodes) for stage, nodes in CASES}
+
+
+@pytest.mark.parametrize("stage,nodes", CASES)
+def test_rendered_script_matches_golden(rendered, stage, nodes):
+    path = GOLDEN / f"{stage}_{nodes}node.sbatch"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(rendered[(stage, nodes)])
+    assert rendered[(stage, nodes)] == path.read_text()
+
+
+@pytest.fixture(scope="module")
+def recipe_scripts() -> dict[tuple[str, int], str]:
     out = {}
     for stage, nodes in CASES:
         proc = dry_run("--stage", stage, "--nodes", str(nodes), "--partition", "gpu", "--time", "2-00:00:00",
@@ -44,18 +77,18 @@ def rendered() -> dict[tuple[str, int], str]:
 
 
 @pytest.mark.parametrize("stage,nodes", CASES)
-def test_rendered_script_matches_golden(rendered, stage, nodes):
-    path = GOLDEN / f"{stage}_{nodes}node.sbatch"
-    text = stable(rendered[(stage, nodes)])
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text()
+def test_script_embeds_the_rendered_plan_verbatim(recipe_scripts, stage, nodes):
+    recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml")
+    launcher = launcher_for(recipe.model, stage)
+    command = slurm_plan(render(recipe, stage), launcher, nodes).to_shell().replace("\n", "\n  ")
+    assert "\n  " + command + " \\\n" in recipe_scripts[(stage, nodes)]
 
 
 @pytest.mark.parametrize("stage,nodes", CASES)
-def test_rendered_script_passes_bash_n_and_shellcheck(rendered, stage, nodes, tmp_path):
+@pytest.mark.parametrize("source", ["golden", "recipe"])
+def test_rendered_script_passes_bash_n_and_shellcheck(rendered, recipe_scripts, stage, nodes, source, tmp_path):
     script = tmp_path / "job.sbatch"
-    script.write_text(rendered[(stage, nodes)])
+    script.write_text((rendered if source == "golden" else recipe_scripts)[(stage, nodes)])
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=VENV_BIN)
@@ -66,7 +99,8 @@ def test_rendered_script_passes_bash_n_and_shellcheck(rendered, stage, nodes, tm
     assert proc.returncode == 0, proc.stdout
 
 
-def test_sft_structure_one_task_per_node_rank_from_slurm(rendered):
+def test_sft_structure_one_task_per_node_rank_from_slurm(recipe_scripts):
+    rendered = recipe_scripts
     script = rendered[("sft", 4)]
     assert "#SBATCH --nodes=4\n#SBATCH --ntasks-per-node=1\n" in script
     assert "#SBATCH --partition=gpu\n#SBATCH --time=2-00:00:00\n" in script
@@ -82,7 +116,8 @@ def test_sft_structure_one_task_per_node_rank_from_slurm(rendered):
     assert "NPROC_PER_NODE=16" in script and "--tuner_type full" in script
 
 
-def test_grpo_structure_ray_head_workers_driver_overlap(rendered):
+def test_grpo_structure_ray_head_workers_driver_overlap(recipe_scripts):
+    rendered = recipe_scripts
     script = rendered[("grpo", 4)]
     assert 'mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
     assert 'for worker in "${nodes[@]:1}"; do' in script  # one element per host, unlike verl's example
@@ -143,7 +178,6 @@ def test_submit_without_sbatch_is_a_clear_error(tmp_path):
 
 
 def test_render_refuses_an_unknown_launcher():
-    from fakehr_orchestra.engines.plan import Plan
     with pytest.raises(SlurmError):
         render_sbatch(Plan(stage="sft", argv=["x"]), "mpi",
                       SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v"))
