@@ -259,6 +259,14 @@ def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | No
         ctx.error("swift", f"{stage}", "ms-swift is not installed, so its flags cannot be checked",
                   "pip install ms-swift (the train extra)", stage)
         return
+    section = "sft" if stage == "sft" else "grpo"
+    for name in plan.env:
+        entry = legacy_replacement("swift", "env", name, version)
+        if entry is not None:
+            written = name if name in (getattr(ctx.model, section).env or {}) else entry.old
+            ctx.warning("swift", f"{section}.env.{written}", f"ms-swift {version} never reads ${name}: {entry.why}; "
+                        "the default applies instead", f"set {entry.new} (render without --no-translate does this)",
+                        stage)
     if records is None:
         records = analyse(command, version, plan.argv[2:])
     keys = keymap(ctx, command)
