@@ -1,5 +1,5 @@
-"""`fakehr-orchestra status RUN_DIR`: where a run stands. Slurm run dirs (made by `submit`) are handled here;
-`slurm_status(run_dir)` is the library call other views (e.g. pipeline run dirs) reuse."""
+"""`fakehr-orchestra status RUN_DIR`: where a run stands: a pipeline run dir (made by `run`, a manifest.json)
+and/or a Slurm submission (made by `submit`, a slurm.json)."""
 
 from __future__ import annotations
 
@@ -25,20 +25,36 @@ def status(run_dir: str, as_json: bool) -> None:
     """Show where the run in RUN_DIR stands."""
     from ..launch.slurm import JOB_FILE, SlurmError
 
+    from ..pipeline.rundir import MANIFEST
+
     path = Path(run_dir)
     if not path.is_dir():
         fail(f"error: {run_dir}: no such run dir")
-    if not (path / JOB_FILE).is_file():
-        fail(f"error: {run_dir}: not a run dir this command knows (no {JOB_FILE}; Slurm run dirs are made by "
+    has_pipeline, has_job = (path / MANIFEST).is_file(), (path / JOB_FILE).is_file()
+    if not (has_pipeline or has_job):
+        fail(f"error: {run_dir}: not a run dir (no {MANIFEST} from `fakehr-orchestra run`, no {JOB_FILE} from "
              "`fakehr-orchestra submit`)")
-    try:
-        info = slurm_status(path)
-    except SlurmError as exc:
-        fail(f"error: {exc}")
-        return
+    out: dict[str, Any] = {}
+    if has_pipeline:
+        from ..pipeline.status import describe
+        out["pipeline"] = describe(path)
+    if has_job:
+        try:
+            out["slurm"] = slurm_status(path)
+        except SlurmError as exc:
+            fail(f"error: {exc}")
+            return
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        click.echo(json.dumps(out if has_pipeline else out["slurm"], indent=2, sort_keys=True))
         return
+    if has_pipeline:
+        from ..pipeline.status import format_text
+        click.echo(format_text(out["pipeline"]))
+    if has_job:
+        _print_job(out["slurm"])
+
+
+def _print_job(info: dict[str, Any]) -> None:
     click.echo(f"job {info['job_id']} ({info.get('stage')}, {info.get('nodes')} node(s)): {info['state']}"
                + (f" [{info['source']}]" if info.get("source") else ""))
     for key in ("reason", "exit_code", "restarts", "log", "script"):

@@ -98,8 +98,6 @@ def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] |
 def run_pipeline(recipe: Any, run: RunDir, opts: Options,
                  launch: Callable[..., int] | None = None) -> int:
     """Run (or resume) the selected stages; return the exit code of the first failure, else 0."""
-    if launch is None:
-        from ..launch.local import run_plan as launch
     manifest = _open(recipe, run, opts)
     write_text_atomic(run.path / RESOLVED, resolved_recipe_text(recipe))
     # outputs of stages not selected this time (an earlier invocation on this run dir) are inputs too
@@ -144,7 +142,8 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         started = time.monotonic()
         for step in sp.steps:
             _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
-            code = launch(step.plan, run.log(step.name), echo=opts.echo)
+            runner = launch or _launcher(step, recipe)
+            code = runner(step.plan, run.log(step.name), echo=opts.echo)
             if code != 0:
                 record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
                               failed_step=step.name, ended=now(), seconds=round(time.monotonic() - started, 1),
@@ -166,6 +165,29 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         run.save(manifest)
         _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
     return 0
+
+
+def _launcher(step: Any, recipe: Any) -> Callable[..., int]:
+    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan's trainer asks."""
+    from ..launch.local import run_plan
+    if step.launcher != "ray":
+        return run_plan
+    import functools
+    import os
+
+    from ..launch.ray_cluster import run_on_ray
+
+    def trainer(key: str) -> int | None:
+        for arg in step.plan.argv:
+            if arg.startswith(f"trainer.{key}="):
+                value = arg.split("=", 1)[1]
+                for ref in step.plan.env_refs:  # e.g. trainer.nnodes=${WORLD_SIZE}
+                    value = value.replace("${" + ref + "}", os.environ.get(ref, ""))
+                return int(value) if value.isdigit() else None
+        return None
+    ray = recipe.model.cluster.ray
+    return functools.partial(run_on_ray, nodes=trainer("nnodes") or 1, gpus_per_node=trainer("n_gpus_per_node"),
+                             address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
 
 
 def _plan_digest(sp: StagePlan, upstream: dict[str, Any]) -> str:

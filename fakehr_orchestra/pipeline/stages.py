@@ -31,6 +31,7 @@ CLI = "fakehr-orchestra"
 class Step:
     name: str  # also the log file's name
     plan: Plan
+    launcher: str = "local"  # "local": run_plan on this node; "ray": a verl driver on a Ray cluster
 
 
 @dataclass
@@ -43,7 +44,8 @@ class StagePlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
-                "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
+                "steps": [{"name": s.name, "launcher": s.launcher, "plan": s.plan.to_dict()}
+                          for s in self.steps]}
 
 
 @dataclass
@@ -119,7 +121,8 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = _with(recipe, "grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
-    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions))], inputs)
+    launcher = "ray" if grpo.engine == "verl" else "local"
+    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions), launcher)], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
                              "use grpo.engine=swift (ms-swift's GRPO with the same reward plugin)")

@@ -169,3 +169,14 @@ def test_rerun_sets_superseded_outputs_aside(tmp_path):
                  launch=FakeFrameworks(run.path))
     moved = Path(first.replace("/sft/", "/sft.superseded-1/"))
     assert moved.is_dir() and run.load()["stages"]["sft"]["superseded"] == [str(run.path / "sft.superseded-1")]
+
+
+def test_status_shows_each_stage_and_how_to_continue(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path, fail_on="swift rlhf"))
+    result = CliRunner().invoke(cli, ["status", str(run.path)])
+    assert result.exit_code == 0, result.output
+    assert "sft    done" in result.output and "grpo   interrupted" in result.output
+    assert "next: grpo" in result.output and "--resume --profile smoke" in result.output
+    as_json = json.loads(CliRunner().invoke(cli, ["status", str(run.path), "--json"]).output)
+    assert as_json["pipeline"]["next"] == "grpo" and not as_json["pipeline"]["complete"]
