@@ -53,3 +53,19 @@ def parse_versions(text: str | None) -> dict[str, str]:
         return parse_versions_option(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--versions") from None
+
+
+def preflight(recipe: Any, stages: tuple[str, ...], versions: dict[str, str] | None = None, *,
+              environ: Any = None, remote_data: bool = False) -> None:
+    """Validate before launching anything: errors stop here (exit 2), warnings are printed and the launch goes on."""
+    stages = tuple(s for s in ("sft", "grpo") if s in stages and getattr(recipe.model, s) is not None)
+    if not stages:
+        return
+    from ..preflight import validate
+
+    report = validate(recipe, stages=stages, versions=versions or None, environ=environ, remote_data=remote_data)
+    if report.errors:
+        fail(f"{report.to_text()}\nerror: the recipe does not pass validation (nothing was launched); fix it, "
+             "or pass --skip-validate")
+    if report.warnings:
+        click.echo(report.to_text(), err=True)

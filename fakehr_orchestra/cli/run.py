@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import fail, friendly_errors, load, parse_versions, recipe_arguments
+from .common import fail, friendly_errors, load, parse_versions, preflight, recipe_arguments
 
 ALL = "data,sft,grpo,merge,eval"
 
@@ -72,7 +72,8 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
             _print_stage(sp)
         return
     if not skip_validate:
-        _preflight(loaded, opts)
+        import os
+        preflight(loaded, opts.stages, opts.versions, environ=os.environ)
     try:
         code = run_pipeline(loaded, rd, opts)
     except PipelineError as exc:
@@ -93,20 +94,3 @@ def _print_stage(sp) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"# step {step.name}")
         click.echo(step.plan.to_shell())
     click.echo()
-
-
-def _preflight(recipe, opts) -> None:  # type: ignore[no-untyped-def]
-    """Errors stop the run before anything is launched; warnings are printed."""
-    try:
-        from ..preflight import validate
-    except ImportError:
-        return
-    stages = tuple(s for s in ("sft", "grpo") if s in opts.stages)
-    if not stages:
-        return
-    report = validate(recipe, stages=stages, versions=opts.versions or None)
-    text = report.to_text() if hasattr(report, "to_text") else str(report)
-    if getattr(report, "errors", None):
-        fail(f"{text}\nerror: the recipe does not pass validation; fix it or pass --skip-validate")
-    if getattr(report, "warnings", None):
-        click.echo(text, err=True)

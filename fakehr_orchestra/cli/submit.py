@@ -10,7 +10,7 @@ from typing import Optional
 
 import click
 
-from .common import fail, friendly_errors, load, recipe_arguments
+from .common import fail, friendly_errors, load, preflight, recipe_arguments
 
 
 @click.command()
@@ -25,10 +25,11 @@ from .common import fail, friendly_errors, load, recipe_arguments
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where the script, job id and log go (default: runs/slurm/<recipe>-<stage>-<time>).")
 @click.option("--dry-run", is_flag=True, help="Print the batch script and submit nothing.")
+@click.option("--skip-validate", is_flag=True, help="Do not run the preflight checks before submitting.")
 @friendly_errors
 def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stage: str, nodes: Optional[int],
            partition: Optional[str], time_limit: Optional[str], requeue: Optional[bool], resume: bool,
-           run_dir: Optional[str], dry_run: bool) -> None:
+           run_dir: Optional[str], dry_run: bool, skip_validate: bool) -> None:
     """Render RECIPE's STAGE as an sbatch script for N nodes and submit it. OVERRIDES are key.path=value."""
     from ..engines import render
     from ..launch.local import venv_bin
@@ -63,6 +64,8 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
         if dry_run:
             click.echo(script, nl=False)
             return
+        if not skip_validate:  # data paths name files on the cluster: missing ones are warnings here
+            preflight(loaded, (stage,), remote_data=True)
         # the job inherits this environment (sbatch --export=ALL): what the plan reads at launch must be set now
         missing = [r for r in slurm_plan(plan, launcher, nodes).env_refs
                    if r not in SCRIPT_SET and r not in os.environ]

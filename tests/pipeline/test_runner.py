@@ -180,3 +180,15 @@ def test_status_shows_each_stage_and_how_to_continue(tmp_path):
     assert "next: grpo" in result.output and "--resume --profile smoke" in result.output
     as_json = json.loads(CliRunner().invoke(cli, ["status", str(run.path), "--json"]).output)
     assert as_json["pipeline"]["next"] == "grpo" and not as_json["pipeline"]["complete"]
+
+
+def test_run_validates_before_launching_anything(tmp_path):
+    """A misspelt ms-swift flag stops `run` before any stage starts (the real preflight, installed ms-swift)."""
+    from tests.conftest import require_module
+    require_module("swift")
+    run_dir = tmp_path / "rd"
+    result = CliRunner().invoke(cli, ["run", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "+sft.args.lerning_rate=1",
+                                      "--stages", "sft", "--run-dir", str(run_dir)])
+    assert result.exit_code == 2, result.output
+    assert "lerning_rate" in result.output and "nothing was launched" in result.output
+    assert not run_dir.exists()
