@@ -80,9 +80,9 @@ class ImageChecker:
 
     def __enter__(self) -> "ImageChecker":
         if self.workers > 1:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = ctx.Pool(self.workers)
+            # spawn, not fork: the caller may have torch / tokenizers threads running (tests, the pipeline), and
+            # a forked child can deadlock on a lock held by one of them. Workers import only PIL.
+            self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
         return self
 
     def __exit__(self, *exc: Any) -> None:

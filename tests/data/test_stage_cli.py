@@ -1,0 +1,86 @@
+"""`data prepare` end to end on the smoke recipe, and the failure paths: no artifacts.json, no partial exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from fakehr_orchestra.cli import cli
+
+from ..conftest import RECIPES
+
+EXPECTED = {"manifest", "validation", "sft", "grpo", "parquet", "eval"}
+
+
+def _prepare(out: Path, *extra: str, recipe: str = "fake_hr1.yaml") -> Any:
+    return CliRunner().invoke(cli, ["data", "prepare", str(RECIPES / recipe), "-p", "smoke", *extra,
+                                    "--out", str(out), "--workers", "2", "--no-progress"])
+
+
+def test_prepare_smoke_writes_every_artifact(tmp_path: Path, tiny: dict[str, str]) -> None:
+    res = _prepare(tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    arts = json.loads((tmp_path / "d" / "artifacts.json").read_text())
+    assert set(arts) == EXPECTED and all(Path(p).is_absolute() and Path(p).exists() for p in arts.values())
+    assert json.loads(res.stdout) == arts
+    report = json.loads(Path(arts["validation"]).read_text())
+    assert report["problems"] == 0 and report["ok"] == 32
+    evals = [json.loads(line) for line in Path(arts["eval"]).read_text().splitlines()]
+    assert len(evals) == report["ok"] - sum(1 for _ in open(arts["grpo"]))
+    assert {e["source"] for e in evals} == {"genimage", "fakeclue"}
+    sft = [json.loads(line) for line in Path(arts["sft"]).read_text().splitlines()]
+    assert any(r["messages"][-1]["content"].startswith("<think>\nThe texture") for r in sft)  # FakeClue reasoning
+    assert not list((tmp_path / "d").glob(".data-stage-*"))
+
+
+def test_prepare_fakevlm_r1_derives_pairs(tmp_path: Path, tiny: dict[str, str]) -> None:
+    res = _prepare(tmp_path / "v", "data.sources=[{name: fc, kind: fakeclue, path: .cache/tiny/data/fakeclue/"
+                   "train.json, label_convention: fakeclue}]", "data.split.test_fraction=0.25", recipe="fakevlm_r1.yaml")
+    assert res.exit_code == 0, res.output
+    arts = json.loads((tmp_path / "v" / "artifacts.json").read_text())
+    first = json.loads(Path(arts["sft"]).read_text().splitlines()[0])
+    assert "[Why fake]" in first["messages"][-1]["content"] and "<answer>" in first["messages"][-1]["content"]
+
+
+def test_strict_failure_leaves_report_but_no_exports(tmp_path: Path, tiny: dict[str, str],
+                                                     damaged_fakeclue: dict[str, Any]) -> None:
+    out = tmp_path / "d"
+    assert _prepare(out).exit_code == 0  # a complete earlier run
+    src = (f"data.sources=[{{name: fc, kind: fakeclue, path: {damaged_fakeclue['train']}, "
+           f"label_convention: fakeclue}}]")
+    res = _prepare(out, src, "--strict")
+    assert res.exit_code == 2 and "strict: 9 of 18 records have problems" in res.output
+    assert not (out / "artifacts.json").exists()  # the stale one is gone too
+    assert json.loads((out / "validation.json").read_text())["problems"] == 9
+    assert not list(out.glob(".*.tmp")) and not list(out.glob(".data-stage-*"))
+    # without --strict the same data goes through, the bad records skipped
+    res = _prepare(out, src)
+    assert res.exit_code == 0, res.output
+    assert sum(1 for _ in open(out / "grpo.jsonl")) + sum(1 for _ in open(out / "eval.jsonl")) == 9
+
+
+def test_prepare_errors_are_messages(tmp_path: Path, tiny: dict[str, str]) -> None:
+    res = _prepare(tmp_path / "d", "data.sources=[{name: x, kind: jsonl, path: /does/not/exist, "
+                                   "label_convention: text}]")
+    assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "d" / "artifacts.json").exists()
+    res = _prepare(tmp_path / "d", "data.sources=[{name: x, kind: jsonl, path: a.jsonl, label_convention: nope}]")
+    assert res.exit_code == 2 and "label_convention" in res.output
+
+
+def test_subcommands_chain(tmp_path: Path, tiny: dict[str, str]) -> None:
+    run = CliRunner().invoke
+    m1, m2, m3 = (tmp_path / f"m{i}.jsonl" for i in range(3))
+    res = run(cli, ["data", "import", "--kind", "genimage", "--path", tiny["genimage"], "--label-convention",
+                    "genimage", "--workers", "1", "--out", str(m1)])
+    assert res.exit_code == 0, res.output
+    assert run(cli, ["data", "split", str(m1), "--test-fraction", "0.5", "--out", str(m2)]).exit_code == 0
+    res = run(cli, ["data", "validate", str(m2), "--out", str(m3), "--report", str(tmp_path / "r.json"), "--strict"])
+    assert res.exit_code == 0 and "genimage" in res.output
+    res = run(cli, ["data", "export", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "--manifest", str(m3),
+                    "--out", str(tmp_path / "x"), "--only", "eval,sft"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["eval.jsonl", "sft.jsonl"]
