@@ -118,6 +118,9 @@ def test_verl_rlhf_dataset_loads_our_parquet(exported: dict[str, Any]) -> None:
         assert ids.count(IMAGE_PAD) == int(inputs["image_grid_thw"].prod()) // _merge_factor(proc)
         assert item["reward_model"]["ground_truth"] in ("real", "fake")
         assert item["extra_info"]["answer_format"] == "fake_hr1"
+        # what the reward plugins read: the split (the hybrid manager does not wait on validation groups) and the
+        # image (the FakeVLM-R1 critic looks at it)
+        assert item["extra_info"]["split"] in ("train", "test") and Path(item["extra_info"]["image"]).is_file()
 
 
 def test_verl_reads_path_images_too(tmp_path: Path, tiny: dict[str, str]) -> None:

@@ -25,7 +25,7 @@ def schema(images: str) -> Any:
         ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
         ("extra_info", pa.struct([("index", pa.int64()), ("split", pa.string()), ("source", pa.string()),
                                   ("category", pa.string()), ("answer_format", pa.string()),
-                                  ("hash", pa.string()), ("path", pa.string())])),
+                                  ("hash", pa.string()), ("image", pa.string())])),
     ])
 
 
@@ -39,7 +39,7 @@ def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
         "data_source": rec.source, "prompt": parquet_prompt(settings), "images": [image], "ability": ABILITY,
         "reward_model": {"style": "rule", "ground_truth": rec.label},
         "extra_info": {"index": rec.id, "split": rec.split, "source": rec.source, "category": rec.category,
-                       "answer_format": settings.answer_format, "hash": rec.hash, "path": rec.path},
+                       "answer_format": settings.answer_format, "hash": rec.hash, "image": rec.path},
     }
 
 
