@@ -99,8 +99,9 @@ def test_verl_rlhf_dataset_loads_our_parquet(exported: dict[str, Any]) -> None:
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     proc = AutoProcessor.from_pretrained(exported["tiny"]["model"])
+    # workers 0: `datasets` filters in-process (1 still forks a pool, which deadlocks once torch threads exist)
     cfg = OmegaConf.create({"image_key": "images", "prompt_key": "prompt", "max_prompt_length": 1024,
-                            "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
+                            "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 0,
                             "truncation": "error", "cache_dir": str(Path(exported["arts"]["parquet"]).parent)})
     ds = RLHFDataset(data_files=[exported["arts"]["parquet"]], tokenizer=proc.tokenizer, processor=proc, config=cfg)
     n_rows = sum(1 for _ in open(exported["arts"]["grpo"]))
