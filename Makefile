@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 RECIPE ?= recipes/fake_hr1.yaml
 PROFILE ?= smoke
-NODES ?= 1
+NODES ?=
 RUN_DIR ?= runs/pipeline
 FIXTURES := .cache/tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -42,9 +42,11 @@ test-unit: venv
 bench: venv fixtures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# Per-stage launches on this node; NODES/NODE_RANK/MASTER_ADDR for multi-node torchrun.
+# Per-stage launches on this node, in one run dir so each stage finds the previous one's outputs
+# (make sft; make grpo; make eval). NODES/NODE_RANK/MASTER_ADDR for multi-node torchrun (SFT).
 sft grpo eval: venv
-	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --stages $@ --nodes $(NODES) \
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --stages $@ --run-dir $(RUN_DIR) --resume \
+	  $(if $(NODES),--nodes $(NODES)) \
 	  $(if $(NODE_RANK),--node-rank $(NODE_RANK)) $(if $(MASTER_ADDR),--master-addr $(MASTER_ADDR))
 
 pipeline: venv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = "recipe.resolved.yaml"
 # data/artifacts.json lists files by name; the roles the next stages take them in
 DATA_ROLES = {"sft.jsonl": "sft", "grpo.jsonl": "grpo", "grpo.parquet": "grpo_parquet", "eval.jsonl": "eval"}
+
+
+_PLACEHOLDER = re.compile(r"<((?:data|sft|grpo|merge|eval)\.[a-z_]+)>")
+_HOW_TO_PROVIDE = {
+    "data.eval": "set eval.dataset to an eval jsonl, or include the data stage (--stages data,...)",
+    "data.sft": "include the data stage, or run --stages sft alone to train on the recipe's sft.dataset",
+    "sft.checkpoint": "run the sft stage in this run dir first (same --run-dir, --resume)",
+    "grpo.checkpoint": "run the grpo stage in this run dir first (same --run-dir, --resume)",
+}
 
 
 class PipelineError(RuntimeError):
@@ -139,6 +149,14 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             artifacts[stage] = dict(sp.passthrough)
             run.save(manifest)
             continue
+        missing = sorted({m for step in sp.steps for a in step.plan.argv for m in _PLACEHOLDER.findall(a)})
+        if missing:
+            hint = "; ".join(_HOW_TO_PROVIDE.get(m, f"run the {m.split('.')[0]} stage in this run dir")
+                             for m in missing)
+            record.update(status="failed", error=f"missing inputs {', '.join(missing)}: {hint}", ended=now())
+            run.save(manifest)
+            _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
+            return 2
         started = time.monotonic()
         for step in sp.steps:
             _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")

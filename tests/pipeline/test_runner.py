@@ -192,3 +192,13 @@ def test_run_validates_before_launching_anything(tmp_path):
     assert result.exit_code == 2, result.output
     assert "lerning_rate" in result.output and "nothing was launched" in result.output
     assert not run_dir.exists()
+
+
+def test_a_stage_without_its_inputs_says_how_to_provide_them(tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    fake = FakeFrameworks(run.path)
+    assert run_pipeline(smoke(), run, Options(stages=("eval",)), launch=fake) == 2
+    assert fake.calls == []
+    out = capsys.readouterr().out
+    assert "cannot start: no data.eval" in out and "set eval.dataset" in out
+    assert run.load()["stages"]["eval"]["status"] == "failed"
