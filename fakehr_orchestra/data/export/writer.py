@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from ...io import atomic_open
-from ..manifest import iter_manifest
+from ..manifest import dumps_line, iter_manifest
 from . import evaljsonl, swift, verl
 from .settings import ExportSettings
 from .targets import sft_target
@@ -18,7 +18,7 @@ FILES = {"sft": "sft.jsonl", "grpo": "grpo.jsonl", "parquet": "grpo.parquet", "e
 
 
 def _line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False) + "\n"
+    return dumps_line(row) + "\n"
 
 
 def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportSettings,
