@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
+from ...answers import parse_answer
 from ..reader import EvalItem
 
 
@@ -38,3 +39,19 @@ def answer_split(full_text: str, label: str) -> Optional[tuple[str, str, str]]:
     elif word[0].isupper():
         other = other.capitalize()
     return full_text[:m.start()], word, other
+
+
+def verdict_pairs(texts: list[str], answer_format: str,
+                  response_prefix: Optional[str]) -> list[tuple[int, str, str, str]]:
+    """For each parseable response: (row, text before the verdict, the 'fake' word, the 'real' word), in the
+    response's own casing: what both backends teacher-force to score P(fake). Unparseable rows get no pair."""
+    pairs: list[tuple[int, str, str, str]] = []
+    for row, text in enumerate(texts):
+        parsed = parse_answer(text, answer_format, response_prefix)
+        split = answer_split(text, parsed.label) if parsed.label else None
+        if split is None:
+            continue
+        before, word, other = split
+        fake_word, real_word = (word, other) if parsed.label == "fake" else (other, word)
+        pairs.append((row, before, fake_word, real_word))
+    return pairs

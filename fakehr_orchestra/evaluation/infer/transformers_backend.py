@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ...answers import parse_answer
 from ..reader import EvalItem
-from .base import Generation, answer_split
+from .base import Generation, verdict_pairs
 from .prompting import load_image, prompt_text
 from .settings import InferSettings
 
@@ -90,15 +89,7 @@ class TransformersBackend:
         """Teacher-force both verdicts after the model's own reasoning; P(fake) = softmax of their log-probs."""
         import torch
 
-        pairs: list[tuple[int, str, str, str]] = []  # (row, before, fake word, real word)
-        for row, text in enumerate(texts):
-            parsed = parse_answer(text, self.settings.answer_format, self.settings.response_prefix)
-            split = answer_split(text, parsed.label) if parsed.label else None
-            if split is None:
-                continue
-            before, word, other = split
-            fake_word, real_word = (word, other) if parsed.label == "fake" else (other, word)
-            pairs.append((row, before, fake_word, real_word))
+        pairs = verdict_pairs(texts, self.settings.answer_format, self.settings.response_prefix)
         probs: list[Optional[float]] = [None] * len(texts)
         if not pairs:
             return probs

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from ...answers import parse_answer
 from ..reader import EvalItem
-from .base import Generation, answer_split
+from .base import Generation, verdict_pairs
 from .prompting import load_image, prompt_text
 from .settings import InferSettings
 
@@ -64,13 +63,8 @@ class VllmBackend:
     def _answer_probs(self, texts: list[str], images: list[Any]) -> list[Optional[float]]:
         probs: list[Optional[float]] = [None] * len(texts)
         requests, rows = [], []
-        for row, text in enumerate(texts):
-            parsed = parse_answer(text, self.settings.answer_format, self.settings.response_prefix)
-            split = answer_split(text, parsed.label) if parsed.label else None
-            if split is None:
-                continue
-            before, word, other = split
-            fake_word, real_word = (word, other) if parsed.label == "fake" else (other, word)
+        for row, before, fake_word, real_word in verdict_pairs(texts, self.settings.answer_format,
+                                                              self.settings.response_prefix):
             requests += [self._request(self.prompt + before + fake_word, images[row]),
                          self._request(self.prompt + before + real_word, images[row])]
             rows.append(row)
