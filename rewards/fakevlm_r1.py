@@ -165,6 +165,16 @@ def score_rules(solution_str: Any, truth: str, **kwargs: Any) -> dict[str, float
     return {"score": combine(parts, kwargs, with_critic=False), **parts}
 
 
+def preflight(kwargs: Mapping[str, Any]) -> list[str]:
+    """What `fakehr-orchestra validate` should warn about in this plugin's recipe kwargs."""
+    notes = []
+    if not kwargs.get("critic_base_url") and float(kwargs.get("w_consistency", DEFAULTS["w_consistency"]) or 0) > 0:
+        notes.append("no critic endpoint (critic_base_url is null): the logical-consistency component is dropped and "
+                     "the other weights renormalised; set grpo.reward.kwargs.critic_base_url to an OpenAI-compatible "
+                     "judge (e.g. a vLLM server hosting SophiaVL-R1) to train with it")
+    return notes
+
+
 async def compute_score(data_source: Any = None, solution_str: Any = "", ground_truth: Any = None,
                         extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
     """verl's reward contract (async: verl awaits it, so critic calls of a batch overlap)."""

@@ -68,6 +68,15 @@ def check_reward(ctx: Context) -> None:
                   f"**reward.kwargs): {exc}", "accept those arguments (and **kwargs)", st)
     except ValueError:
         pass  # builtins without a signature: nothing to say
+    # a plugin may say what its kwargs leave off (e.g. FakeVLM-R1 with no critic endpoint): preflight(kwargs) -> [str]
+    hook = getattr(module, "preflight", None)
+    if callable(hook):
+        try:
+            notes = list(hook(dict(reward.kwargs or {})))
+        except Exception as exc:  # noqa: BLE001 - a plugin's own check must not break validation
+            notes = [f"its preflight() raised {type(exc).__name__}: {exc}"]
+        for note in notes:
+            ctx.warning("reward", "grpo.reward.kwargs", f"{reward.path}: {note}", None, st)
     manager = reward.manager
     if grpo.engine == "verl" and manager is not None and manager.path:
         check_manager(ctx, manager)

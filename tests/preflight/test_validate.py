@@ -90,7 +90,18 @@ def test_smoke_verl_base_is_clean(smoke_verl):
 def test_shipped_smoke_profiles_validate_clean(tiny, recipe, monkeypatch):
     monkeypatch.chdir(ROOT)
     report = check([], ("sft", "grpo"), recipe=recipe)
-    assert report.ok and not report.warnings, messages(report) + messages(report, "warning")
+    assert report.ok, messages(report)
+    expected = {"fake_hr1": [], "fakevlm_r1": ["grpo.reward.kwargs"]}[recipe]  # no critic endpoint configured
+    assert [f.key for f in report.warnings] == expected, messages(report, "warning")
+
+
+def test_fakevlm_r1_without_critic_warns_and_with_one_does_not(tiny, monkeypatch):
+    """The plugin's own preflight() hook: the consistency component is off without an endpoint."""
+    monkeypatch.chdir(ROOT)
+    off = check([], ("grpo",), recipe="fakevlm_r1")
+    assert any("no critic endpoint" in f.message for f in off.warnings)
+    on = check(["grpo.reward.kwargs.critic_base_url=http://127.0.0.1:9/v1"], ("grpo",), recipe="fakevlm_r1")
+    assert not any("critic" in f.message for f in on.warnings)
 
 
 def test_fakevlm_r1_full_recipe_validates_with_remote_data(monkeypatch):
