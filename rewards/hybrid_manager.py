@@ -120,15 +120,20 @@ _LOCAL_STORE = GroupStore()
 
 
 def group_store(num_workers: int) -> Any:
-    """The in-process store, or the named Ray actor when several reward workers share groups."""
+    """The in-process store, or the named Ray actor when several reward workers share groups.
+
+    The actor is not detached: the reward worker that creates it owns it, so it ends with the training job's
+    workers. (A detached one would outlive every run on a long-lived cluster, in the job's anonymous namespace
+    where no later run can even find it.) The workers of one job share the job's namespace, so the name is
+    unique per run."""
     if num_workers <= 1:
         return _LOCAL_STORE
     import ray
 
     if not ray.is_initialized():
         return _LOCAL_STORE
-    actor = ray.remote(GroupStore).options(name=ACTOR_NAME, get_if_exists=True, lifetime="detached",
-                                           max_concurrency=100_000, num_cpus=0)
+    actor = ray.remote(GroupStore).options(name=ACTOR_NAME, get_if_exists=True, max_concurrency=100_000,
+                                           num_cpus=0)
     return actor.remote()
 
 
