@@ -39,6 +39,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ray_auth_env(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The RAY_AUTH_MODE every process of one Ray cluster must share.
+
+    Ray >= 2.60 turns token authentication on in `ray start` when a token exists (~/.ray/auth_token, or
+    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH), but a client given an explicit address (our readiness probe, verl's
+    driver through RAY_ADDRESS) does not, and then fails with "Failed to connect to Ray cluster". Deciding the mode
+    once and exporting it to the head, the workers, the probe and the driver keeps them in agreement.
+    """
+    lookup = {**os.environ, **(environ or {})}
+    if lookup.get("RAY_AUTH_MODE"):
+        return {"RAY_AUTH_MODE": lookup["RAY_AUTH_MODE"]}
+    home = Path(lookup.get("HOME") or Path.home())
+    token_file = Path(lookup["RAY_AUTH_TOKEN_PATH"]) if lookup.get("RAY_AUTH_TOKEN_PATH") else \
+        home / ".ray" / "auth_token"
+    if lookup.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        return {"RAY_AUTH_MODE": "token"}
+    return {}
+
+
 def wait_for_cluster(address: str, nodes: int, cpus: Optional[float] = None, gpus: Optional[float] = None,
                      timeout_s: float = 600, poll_s: float = 1.0) -> dict[str, Any]:
     """Block until `nodes` alive nodes (and at least `cpus` / `gpus`) have joined `address`; return what joined."""
@@ -50,6 +69,7 @@ def wait_for_cluster(address: str, nodes: int, cpus: Optional[float] = None, gpu
         argv += ["--gpus", str(gpus)]
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
+    env.update(ray_auth_env(env))
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout_s + 120)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -115,12 +135,17 @@ class LocalRayCluster:
             argv.append(f"--num-gpus={num_gpus}")
         env = child_environ(Plan(stage="ray", argv=argv), self.environ)
         env.pop("RAY_ADDRESS", None)
+        env.update(ray_auth_env(env))
         log = open(self.work_dir / f"{name}.log", "ab")
         try:
             self.procs.append(subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True))
         finally:
             log.close()
+
+    def client_env(self) -> dict[str, str]:
+        """What a driver needs to join this cluster: its address and the cluster's auth mode."""
+        return {**ray_auth_env(self.environ), "RAY_ADDRESS": self.address}
 
     def start_head(self, num_cpus: Optional[int] = None, num_gpus: Optional[int] = None) -> str:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +223,8 @@ def run_on_ray(plan: Plan, log_path: Path, nodes: int = 1, gpus_per_node: Option
         print(f"fakehr-orchestra: attaching to the Ray cluster at {address}, waiting for {nodes} node(s)",
               file=sys.stderr)
         wait_for_cluster(address, nodes, gpus=gpus, timeout_s=wait_timeout_s)
-        return run_plan(plan, log_path, {**(environ or {}), "RAY_ADDRESS": address}, echo=echo)
+        return run_plan(plan, log_path, {**(environ or {}), **ray_auth_env(environ), "RAY_ADDRESS": address},
+                        echo=echo)
     host = socket.gethostbyname(socket.gethostname()) if nodes > 1 else "127.0.0.1"
     cluster = LocalRayCluster(port=head_port, node_ip=host, environ=environ)
     try:
@@ -207,7 +233,7 @@ def run_on_ray(plan: Plan, log_path: Path, nodes: int = 1, gpus_per_node: Option
             print(f"fakehr-orchestra: Ray head at {cluster.address}; on each of the other {nodes - 1} node(s) run:\n"
                   f"  ray start --block --address={cluster.address}", file=sys.stderr)
         cluster.wait(nodes, gpus=gpus, timeout_s=wait_timeout_s)
-        return run_plan(plan, log_path, {**(environ or {}), "RAY_ADDRESS": cluster.address}, echo=echo)
+        return run_plan(plan, log_path, {**(environ or {}), **cluster.client_env()}, echo=echo)
     finally:
         cluster.shutdown()
 

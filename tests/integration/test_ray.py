@@ -41,7 +41,7 @@ def test_head_and_worker_join_driver_sees_two_nodes_and_teardown_leaves_nothing(
         seen_pids = cluster.pids()
         assert len(seen_pids) >= 4  # two `ray start` + at least gcs_server and two raylets
         driver = Plan(stage="ray-driver", argv=[sys.executable, "-c", DRIVER])
-        code = run_plan(driver, tmp_path / "driver.log", {"RAY_ADDRESS": cluster.address}, echo=False)
+        code = run_plan(driver, tmp_path / "driver.log", cluster.client_env(), echo=False)
         log = (tmp_path / "driver.log").read_text()
         assert code == 0, log[-3000:]
         assert "DRIVER_SEES_NODES 2 CPUS 2.0" in log

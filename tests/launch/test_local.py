@@ -133,3 +133,15 @@ def test_parent_reports_nothing_left_in_its_session(tmp_path):
         proc.wait()
     assert in_session(proc.pid) == []
     assert Path("/proc").is_dir()
+
+
+def test_ray_auth_mode_follows_the_token(tmp_path):
+    """Ray >= 2.60 enables token auth in `ray start` when a token exists, but not in a client given an address:
+    every process we start must be told the same mode."""
+    from fakehr_orchestra.launch.ray_cluster import ray_auth_env
+
+    assert ray_auth_env({"HOME": str(tmp_path), "RAY_AUTH_MODE": ""}) == {}
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("x" * 32)
+    assert ray_auth_env({"HOME": str(tmp_path), "RAY_AUTH_MODE": ""}) == {"RAY_AUTH_MODE": "token"}
+    assert ray_auth_env({"HOME": str(tmp_path), "RAY_AUTH_MODE": "disabled"}) == {"RAY_AUTH_MODE": "disabled"}
