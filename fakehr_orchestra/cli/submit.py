@@ -33,7 +33,7 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
     """Render RECIPE's STAGE as an sbatch script for N nodes and submit it. OVERRIDES are key.path=value."""
     from ..engines import render
     from ..launch.local import venv_bin
-    from ..launch.slurm import SCRIPT_SET, SbatchOptions, SlurmError, launcher_for, render_sbatch, slurm_plan
+    from ..launch.slurm import SCRIPT_SET, SbatchOptions, SlurmError, render_sbatch, slurm_plan
     from ..launch.slurm import submit as sbatch_submit
 
     loaded = load(recipe, overrides, profile)
@@ -44,8 +44,8 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
             fail(f"error: how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm cannot "
                  "read at submit time; pass --nodes N")
         nodes = cluster.nodes
-    plan = render(loaded, stage)
-    launcher = launcher_for(model, stage)
+    plan = render(loaded, stage, nodes=nodes)
+    launcher = plan.launcher
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = Path(run_dir or Path("runs") / "slurm" / f"{model.name}-{stage}-{stamp}").resolve()
     opts = SbatchOptions(
@@ -60,14 +60,14 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
                        and cluster.device == "cuda" else None),
         ray_port=model.cluster.ray.head_port, ray_wait_s=model.cluster.ray.wait_timeout_s, resume=resume)
     try:
-        script = render_sbatch(plan, launcher, opts)
+        script = render_sbatch(plan, opts)
         if dry_run:
             click.echo(script, nl=False)
             return
         if not skip_validate:  # data paths name files on the cluster: missing ones are warnings here
             preflight(loaded, (stage,), remote_data=True)
         # the job inherits this environment (sbatch --export=ALL): what the plan reads at launch must be set now
-        missing = [r for r in slurm_plan(plan, launcher, nodes).env_refs
+        missing = [r for r in slurm_plan(plan).env_refs
                    if r not in SCRIPT_SET and r not in os.environ]
         if missing:
             fail(f"error: stage {stage} reads {', '.join(missing)} from the environment at launch; export "

@@ -19,8 +19,11 @@ class RenderError(ValueError):
     """The recipe is valid YAML but cannot be rendered for this stage (e.g. the stage is missing)."""
 
 
-def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, translate: bool = True) -> Plan:
-    """Render one stage. `versions` overrides the installed ones (e.g. {'swift': '3.12'})."""
+def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, translate: bool = True,
+           nodes: int | None = None) -> Plan:
+    """Render one stage. `versions` overrides the installed ones (e.g. {'swift': '3.12'}); `nodes` sets the node
+    count where the framework reads it (a Slurm allocation: verl's trainer.nnodes; ms-swift takes NNODES from the
+    environment, see launch.local.with_nodes)."""
     model = recipe.model
     written = {"swift": model.written_for.swift, "verl": model.written_for.verl}
     ctx = RenderContext(TargetVersions.resolve(versions or {}, written), written, translate=translate)
@@ -37,7 +40,7 @@ def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, tran
             from .swift import render_swift_grpo
             return render_swift_grpo(model, ctx, SWIFT_ORM_ADAPTER)
         from .verl import render_grpo
-        return render_grpo(model, ctx)
+        return render_grpo(model, ctx, nodes=nodes)
     except ValueError as exc:
         raise RenderError(str(exc)) from None
 

@@ -18,6 +18,7 @@ class RenderContext:
     translate: bool = True
     applied: list[str] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # rendered flag / key / env:NAME -> recipe key
 
     def target(self, framework: Framework) -> str:
         """With translation off, render the names exactly as the recipe was written (for preflight demos)."""
@@ -37,10 +38,13 @@ class RenderContext:
         return plan_value(value, self.refs)
 
 
-def stage_env(ctx: RenderContext, framework: Framework, env: dict[str, Any]) -> dict[str, str]:
+def stage_env(ctx: RenderContext, framework: Framework, env: dict[str, Any], section: str) -> dict[str, str]:
+    """`section.env` as plan env (names translated for the target version); `null` leaves a variable out."""
     out: dict[str, str] = {}
     for name, value in env.items():
         if value is None:
             continue
-        out[ctx.rename(framework, "env", name)] = ctx.value(value)
+        rendered = ctx.rename(framework, "env", name)
+        out[rendered] = ctx.value(value)
+        ctx.origins[f"env:{rendered}"] = f"{section}.env.{name}"
     return out

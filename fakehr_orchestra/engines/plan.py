@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 _PLAN_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RECIPE_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -23,6 +23,13 @@ class MissingEnvError(RuntimeError):
 
 @dataclass(frozen=True)
 class Plan:
+    """What runs, plus the facts the renderer knew while building it.
+
+    The facts (engine, entrypoint, launcher, output dir, world size, and for each rendered flag / Hydra key / env
+    var the recipe key it came from) travel with the plan so that preflight, the runner and the Slurm renderer read
+    them instead of parsing the argv back.
+    """
+
     stage: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
@@ -30,6 +37,35 @@ class Plan:
     env_refs: list[str] = field(default_factory=list)
     translations: list[str] = field(default_factory=list)  # which version translations render applied
     versions: dict[str, str] = field(default_factory=dict)  # the framework versions it was rendered for
+    engine: str = ""  # swift | verl | "" (one of our own commands, or a helper such as the model merger)
+    entrypoint: str = ""  # e.g. "swift sft", "swift rlhf", "verl.trainer.main_ppo": which parser reads the options
+    head: int = 0  # argv[:head] is the program; argv[head:] are the options its parser reads
+    launcher: str = "local"  # local (this node) | torchrun (ms-swift's NNODES/NPROC_PER_NODE) | ray (a verl driver)
+    output_dir: Optional[str] = None  # where the stage writes its checkpoints (plan text: may hold ${REF})
+    nnodes: Optional[str] = None  # nodes the stage spans (plan text); None: one node
+    procs_per_node: Optional[str] = None  # processes (GPUs) per node (plan text); None: the framework's default
+    origins: dict[str, str] = field(default_factory=dict)  # "--flag" / "hydra.key" / "env:NAME" -> recipe key
+
+    @property
+    def options(self) -> list[str]:
+        """The arguments the framework's own parser reads (ms-swift's HfArgumentParser, verl's Hydra)."""
+        return self.argv[self.head:]
+
+    def origin(self, rendered: str, default: str) -> str:
+        """The recipe key a rendered flag / key / env var (`env:NAME`) came from."""
+        return self.origins.get(rendered.lstrip("+~"), default)
+
+    def world(self, environ: Mapping[str, str]) -> tuple[int, Optional[int]]:
+        """(nodes, processes per node) with launch-time references filled from `environ`; nodes default to 1."""
+        def number(text: Optional[str], name: str) -> Optional[int]:
+            if text is None:
+                return None
+            value = _PLAN_REF.sub(lambda m: environ.get(m.group(1), m.group(0)), text)
+            if not value.isdigit():
+                raise MissingEnvError(f"stage {self.stage}: {name} is {text!r}, which is not a number here "
+                                      f"(set the environment variable it names, or the recipe key)")
+            return int(value)
+        return number(self.nnodes, "the node count") or 1, number(self.procs_per_node, "processes per node")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,8 +119,12 @@ class Plan:
 
         def fill(text: str) -> str:
             return _PLAN_REF.sub(lambda m: environ[m.group(1)] if m.group(1) in self.env_refs else m.group(0), text)
+
+        def maybe(text: Optional[str]) -> Optional[str]:
+            return None if text is None else fill(text)
         return replace(self, argv=[fill(a) for a in self.argv], env={k: fill(v) for k, v in self.env.items()},
-                       cwd=fill(self.cwd), env_refs=[])
+                       cwd=fill(self.cwd), env_refs=[], output_dir=maybe(self.output_dir),
+                       nnodes=maybe(self.nnodes), procs_per_node=maybe(self.procs_per_node))
 
 
 def plan_value(value: Any, refs: list[str]) -> str:

@@ -24,15 +24,23 @@ CLUSTER_ENV = (
 
 
 def cluster_env(ctx: RenderContext, cluster: Any) -> dict[str, str]:
-    return {env: ctx.value(getattr(cluster, key)) for key, env in CLUSTER_ENV if getattr(cluster, key) is not None}
+    out = {}
+    for key, env in CLUSTER_ENV:
+        if getattr(cluster, key) is not None:
+            out[env] = ctx.value(getattr(cluster, key))
+            ctx.origins[f"env:{env}"] = f"cluster.{key}"
+    return out
 
 
-def flags(ctx: RenderContext, args: dict[str, Any]) -> list[str]:
+def flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
+    """`--name value` for each flag; `args` maps the flag as the recipe spells it to (value, recipe key)."""
     argv: list[str] = []
-    for name, value in args.items():
+    for name, (value, key) in args.items():
         if value is None:
             continue
-        argv.append("--" + ctx.rename("swift", "flag", name))
+        flag = "--" + ctx.rename("swift", "flag", name)
+        ctx.origins[flag] = key
+        argv.append(flag)
         if isinstance(value, (list, tuple)):
             argv.extend(ctx.value(v) for v in value)
         elif isinstance(value, dict):
@@ -42,16 +50,23 @@ def flags(ctx: RenderContext, args: dict[str, Any]) -> list[str]:
     return argv
 
 
+def _plan(stage: str, command: str, argv: list[str], env: dict[str, str], output_dir: str, recipe: Any,
+          ctx: RenderContext) -> Plan:
+    """A `swift <command>` plan with its facts: ms-swift spreads itself over nodes with torchrun from its env."""
+    return Plan(stage=stage, argv=["swift", command] + argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
+                translations=list(ctx.applied), versions={"swift": ctx.target("swift")}, engine="swift",
+                entrypoint=f"swift {command}", head=2, launcher="torchrun", output_dir=ctx.value(output_dir),
+                nnodes=env.get("NNODES"), procs_per_node=env.get("NPROC_PER_NODE"), origins=dict(ctx.origins))
+
+
 def render_sft(recipe: Any, ctx: RenderContext) -> Plan:
     sft = recipe.sft
     env = cluster_env(ctx, recipe.cluster)
-    env.update(stage_env(ctx, "swift", sft.env))
-    args: dict[str, Any] = {"model": sft.model, "dataset": list(sft.dataset)}
-    args.update(sft.args)
-    args["output_dir"] = sft.output_dir
-    argv = ["swift", "sft"] + flags(ctx, args)
-    return Plan(stage="sft", argv=argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
-                translations=list(ctx.applied), versions={"swift": ctx.target("swift")})
+    env.update(stage_env(ctx, "swift", sft.env, "sft"))
+    args: dict[str, tuple[Any, str]] = {"model": (sft.model, "sft.model"), "dataset": (list(sft.dataset), "sft.dataset")}
+    args.update({name: (value, f"sft.args.{name}") for name, value in sft.args.items()})
+    args["output_dir"] = (sft.output_dir, "sft.output_dir")
+    return _plan("sft", "sft", flags(ctx, args), env, sft.output_dir, recipe, ctx)
 
 
 def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan:
@@ -63,7 +78,7 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
     grpo = recipe.grpo
     reward = grpo.reward
     env = cluster_env(ctx, recipe.cluster)
-    env.update(stage_env(ctx, "swift", grpo.env))
+    env.update(stage_env(ctx, "swift", grpo.env, "grpo"))
     orm_name = reward.swift_orm or f"fakehr_{recipe.method}"
     env.update({
         "FAKEHR_REWARD_PATH": ctx.value(reward.path),
@@ -71,11 +86,14 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
         "FAKEHR_REWARD_ORM": orm_name,
         "FAKEHR_REWARD_KWARGS": json.dumps(reward.kwargs, sort_keys=True),
     })
+    ctx.origins.update({"env:FAKEHR_REWARD_PATH": "grpo.reward.path", "env:FAKEHR_REWARD_NAME": "grpo.reward.name",
+                        "env:FAKEHR_REWARD_ORM": "grpo.reward.swift_orm",
+                        "env:FAKEHR_REWARD_KWARGS": "grpo.reward.kwargs"})
     files = grpo.train_files if isinstance(grpo.train_files, list) else [grpo.train_files]
-    args: dict[str, Any] = {"rlhf_type": "grpo", "model": grpo.model, "dataset": files,
-                            "external_plugins": orm_adapter, "reward_funcs": [orm_name]}
-    args.update(grpo.swift_args)
-    args["output_dir"] = grpo.output_dir
-    argv = ["swift", "rlhf"] + flags(ctx, args)
-    return Plan(stage="grpo", argv=argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
-                translations=list(ctx.applied), versions={"swift": ctx.target("swift")})
+    args: dict[str, tuple[Any, str]] = {
+        "rlhf_type": ("grpo", "grpo.engine"), "model": (grpo.model, "grpo.model"),
+        "dataset": (files, "grpo.train_files"), "external_plugins": (orm_adapter, "grpo.engine"),
+        "reward_funcs": ([orm_name], "grpo.reward.swift_orm")}
+    args.update({name: (value, f"grpo.swift_args.{name}") for name, value in grpo.swift_args.items()})
+    args["output_dir"] = (grpo.output_dir, "grpo.output_dir")
+    return _plan("grpo", "rlhf", flags(ctx, args), env, grpo.output_dir, recipe, ctx)

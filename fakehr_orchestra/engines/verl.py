@@ -50,46 +50,58 @@ def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
-def reward_overrides(reward: Any) -> dict[str, Any]:
-    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones)."""
-    out: dict[str, Any] = {
-        "reward.custom_reward_function.path": reward.path,
-        "reward.custom_reward_function.name": reward.name,
+def reward_overrides(reward: Any) -> dict[str, tuple[Any, str]]:
+    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones): key -> (value, recipe key)."""
+    out: dict[str, tuple[Any, str]] = {
+        "reward.custom_reward_function.path": (reward.path, "grpo.reward.path"),
+        "reward.custom_reward_function.name": (reward.name, "grpo.reward.name"),
     }
     for key, value in (flatten("", reward.kwargs) if reward.kwargs else ()):
-        out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = value
+        out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = (value, f"grpo.reward.kwargs.{key}")
     manager = reward.manager
     if manager is not None:
         if manager.path:
-            out["reward.reward_manager.source"] = "importlib"
-            out["reward.reward_manager.module.path"] = manager.path
+            out["reward.reward_manager.source"] = ("importlib", "grpo.reward.manager.path")
+            out["reward.reward_manager.module.path"] = (manager.path, "grpo.reward.manager.path")
         if manager.name:
-            out["reward.reward_manager.name"] = manager.name
+            out["reward.reward_manager.name"] = (manager.name, "grpo.reward.manager.name")
     return out
 
 
-def render_grpo(recipe: Any, ctx: RenderContext) -> Plan:
+ENTRYPOINT = "verl.trainer.main_ppo"
+NNODES, GPUS_PER_NODE = "trainer.nnodes", "trainer.n_gpus_per_node"
+
+
+def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Plan:
+    """`nodes` (e.g. a Slurm allocation) replaces trainer.nnodes: verl sizes its Ray pool from it."""
     grpo = recipe.grpo
-    pairs: list[tuple[str, Any]] = [
-        ("data.train_files", grpo.train_files),
-        ("actor_rollout_ref.model.path", grpo.model),
-        ("trainer.default_local_dir", grpo.output_dir),
+    pairs: list[tuple[str, Any, str]] = [
+        ("data.train_files", grpo.train_files, "grpo.train_files"),
+        ("actor_rollout_ref.model.path", grpo.model, "grpo.model"),
+        ("trainer.default_local_dir", grpo.output_dir, "grpo.output_dir"),
     ]
-    written = [(ctx.rename("verl", "key", k), v) for key, val in grpo.overrides.items()
+    written = [(ctx.rename("verl", "key", k), v, f"grpo.overrides.{k}") for key, val in grpo.overrides.items()
                for k, v in flatten(key, val)]
+    if nodes is not None:
+        written = [w for w in written if w[0].lstrip("+") != NNODES] + [(NNODES, nodes, "--nodes")]
     # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
-    as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v)
-                  for k, v in reward_overrides(grpo.reward).items()]
-    layout = [(ctx.rename("verl", "key", k), v) for k, v in as_written]
+    as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v, rkey)
+                  for k, (v, rkey) in reward_overrides(grpo.reward).items()]
+    layout = [(ctx.rename("verl", "key", k), v, rkey) for k, v, rkey in as_written]
     seen: dict[str, str] = {}
-    argv = ["python3", "-m", "verl.trainer.main_ppo"]
-    for key, value in pairs + written + layout:
+    values: dict[str, str] = {}
+    argv = ["python3", "-m", ENTRYPOINT]
+    for key, value, rkey in pairs + written + layout:
         bare = key.lstrip("+")
         if bare in seen:
             raise ValueError(f"grpo: verl key {bare} is set twice (by {seen[bare]} and again); keep one")
         seen[bare] = key
-        argv.append(f"{key}={hydra_value(value, ctx)}")
-    env = stage_env(ctx, "verl", grpo.env)
+        ctx.origins.setdefault(bare, rkey)
+        values[bare] = hydra_value(value, ctx)
+        argv.append(f"{key}={values[bare]}")
+    env = stage_env(ctx, "verl", grpo.env, "grpo")
     return Plan(stage="grpo", argv=argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
-                translations=list(ctx.applied), versions={"verl": ctx.target("verl")})
+                translations=list(ctx.applied), versions={"verl": ctx.target("verl")}, engine="verl",
+                entrypoint=ENTRYPOINT, head=3, launcher="ray", output_dir=values["trainer.default_local_dir"],
+                nnodes=values.get(NNODES), procs_per_node=values.get(GPUS_PER_NODE), origins=dict(ctx.origins))

@@ -63,7 +63,7 @@ def with_nodes(plan: Plan, nodes: Union[int, str, None] = None, node_rank: Union
     for key, value in given.items():
         if value is not None:
             env[key] = str(value)
-    return _with_refs(replace(plan, env=env))
+    return _with_refs(replace(plan, env=env, nnodes=env.get("NNODES"), procs_per_node=env.get("NPROC_PER_NODE")))
 
 
 def without_torchrun_env(plan: Plan) -> Plan:

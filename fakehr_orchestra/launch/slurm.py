@@ -19,7 +19,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -63,21 +63,13 @@ class SbatchOptions:
     resume: bool = False  # resume even on the first run (a new job continuing an old output dir)
 
 
-def launcher_for(recipe_model: Any, stage: str) -> str:
-    """torchrun for SFT and ms-swift GRPO; ray for verl GRPO."""
-    if stage == "grpo" and getattr(recipe_model.grpo, "engine", "verl") != "swift":
-        return "ray"
-    return "torchrun"
-
-
-def slurm_plan(plan: Plan, launcher: str, nodes: int) -> Plan:
-    """The plan as it runs inside the job: torchrun env from Slurm, or `trainer.nnodes` = the allocation."""
-    if launcher == "torchrun":
+def slurm_plan(plan: Plan) -> Plan:
+    """The plan as it runs inside the job: ms-swift's torchrun env from Slurm's variables; a verl driver drops the
+    torchrun env (its node count is rendered into trainer.nnodes: `render(..., nodes=N)`)."""
+    if plan.launcher == "torchrun":
         return with_nodes(plan, nodes="${SLURM_JOB_NUM_NODES}", node_rank="${SLURM_NODEID}",
                           master_addr="${MASTER_ADDR}", master_port="${MASTER_PORT}")
-    plan = without_torchrun_env(plan)
-    argv = [a for a in plan.argv if not a.startswith("trainer.nnodes=")] + [f"trainer.nnodes={nodes}"]
-    return replace(plan, argv=argv)
+    return without_torchrun_env(plan)
 
 
 def _sbatch_value(name: str, value: Any) -> str:
@@ -117,11 +109,12 @@ trap requeue_job USR1
 """
 
 
-def render_sbatch(plan: Plan, launcher: str, opts: SbatchOptions) -> str:
+def render_sbatch(plan: Plan, opts: SbatchOptions) -> str:
     """The batch script for one stage. `plan` is the rendered stage plan (slurm_plan() is applied here)."""
+    launcher = plan.launcher
     if launcher not in TEMPLATE_FILES:
-        raise SlurmError(f"unknown launcher {launcher!r}")
-    job_plan = slurm_plan(plan, launcher, opts.nodes)
+        raise SlurmError(f"stage {plan.stage}: no Slurm script for a {launcher!r} plan")
+    job_plan = slurm_plan(plan)
     command = job_plan.to_shell().replace("\n", "\n  ")
     values = {
         "TITLE": f"stage {plan.stage} on {opts.nodes} node(s) ({launcher})",
@@ -135,11 +128,14 @@ def render_sbatch(plan: Plan, launcher: str, opts: SbatchOptions) -> str:
         "MASTER_PORT": str(opts.master_port) if opts.master_port else f'"{JOB_PORT}"',
         "RAY_PORT": str(int(opts.ray_port)),
         "WAIT_S": str(int(opts.ray_wait_s)),
-        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",        "ENV_CHECKS": env_checks(job_plan),
+        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",
+        "ENV_CHECKS": env_checks(job_plan),
     }
     if launcher == "torchrun":
         values["PLAN_CWD"] = job_plan._quote(job_plan.cwd or ".")
-        values["OUTPUT_DIR"] = job_plan._quote(_flag_value(job_plan, "--output_dir"))
+        if not job_plan.output_dir:
+            raise SlurmError(f"stage {plan.stage}: the plan has no output dir; cannot locate checkpoints to resume")
+        values["OUTPUT_DIR"] = job_plan._quote(job_plan.output_dir)
     template = (TEMPLATES / TEMPLATE_FILES[launcher]).read_text()
 
     def fill(match: re.Match[str]) -> str:
@@ -161,12 +157,6 @@ def env_checks(plan: Plan) -> str:
     lines = ["", "# The recipe reads these at launch (${env:NAME}); sbatch passes on the submitting shell's environment."]
     lines += [f': "${{{n}:?is read by the recipe at launch: export it before submitting}}"' for n in names]
     return "\n".join(lines) + "\n"
-
-
-def _flag_value(plan: Plan, flag: str) -> str:
-    if flag in plan.argv[:-1]:
-        return plan.argv[plan.argv.index(flag) + 1]
-    raise SlurmError(f"stage {plan.stage}: the plan has no {flag}; cannot locate checkpoints to resume from")
 
 
 # --- submit and status -------------------------------------------------------------------------------------------

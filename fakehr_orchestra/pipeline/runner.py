@@ -186,25 +186,18 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
 
 
 def _launcher(step: Any, recipe: Any) -> Callable[..., int]:
-    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan's trainer asks."""
+    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan says."""
     from ..launch.local import run_plan
-    if step.launcher != "ray":
+    if step.plan.launcher != "ray":
         return run_plan
     import functools
     import os
 
     from ..launch.ray_cluster import run_on_ray
 
-    def trainer(key: str) -> int | None:
-        for arg in step.plan.argv:
-            if arg.startswith(f"trainer.{key}="):
-                value = arg.split("=", 1)[1]
-                for ref in step.plan.env_refs:  # e.g. trainer.nnodes=${WORLD_SIZE}
-                    value = value.replace("${" + ref + "}", os.environ.get(ref, ""))
-                return int(value) if value.isdigit() else None
-        return None
+    nodes, gpus_per_node = step.plan.world(os.environ)
     ray = recipe.model.cluster.ray
-    return functools.partial(run_on_ray, nodes=trainer("nnodes") or 1, gpus_per_node=trainer("n_gpus_per_node"),
+    return functools.partial(run_on_ray, nodes=nodes, gpus_per_node=gpus_per_node,
                              address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
 
 

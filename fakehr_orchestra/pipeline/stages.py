@@ -30,8 +30,7 @@ CLI = "fakehr-orchestra"
 @dataclass
 class Step:
     name: str  # also the log file's name
-    plan: Plan
-    launcher: str = "local"  # "local": run_plan on this node; "ray": a verl driver on a Ray cluster
+    plan: Plan  # plan.launcher says how it runs: "ray" (a verl driver on a Ray cluster) or on this node
 
 
 @dataclass
@@ -44,8 +43,7 @@ class StagePlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
-                "steps": [{"name": s.name, "launcher": s.launcher, "plan": s.plan.to_dict()}
-                          for s in self.steps]}
+                "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
 
 
 @dataclass
@@ -121,8 +119,7 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = _with(recipe, "grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
-    launcher = "ray" if grpo.engine == "verl" else "local"
-    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions), launcher)], inputs)
+    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
                              "use grpo.engine=swift (ms-swift's GRPO with the same reward plugin)")
@@ -137,7 +134,8 @@ def merge_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     actor = w.get("grpo", "checkpoint")
     plan = Plan(stage="merge", argv=["python3", "-m", "verl.model_merger", "merge", "--backend", "fsdp",
                                      "--local_dir", actor, "--target_dir", str(target)],
-                cwd=w.recipe.model.workdir)
+                cwd=w.recipe.model.workdir, engine="verl", entrypoint="verl.model_merger", head=3,
+                output_dir=str(target))
     stage = StagePlan("merge", [Step("merge", plan)], {"local_dir": actor})
     if not w.has("grpo", "checkpoint") and "grpo" not in selected:
         stage.skip_reason = "no GRPO checkpoint to merge"

@@ -47,26 +47,27 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
             ctx.error("render", stage, str(exc), None, stage)
     cfg = None
     validator = None
-    if verl_own_checks and any(p.argv[:1] != ["swift"] for p in plans.values()) and "verl" in installed:
+    swift_plans = [p for p in plans.values() if p.engine == "swift"]
+    verl_plans = [p for p in plans.values() if p.engine == "verl"]
+    if verl_own_checks and verl_plans and "verl" in installed:
         from .verl_config import VerlValidator
         validator = VerlValidator()  # starts importing verl in a child now, while this process works
-    swift_plans = [p for p in plans.values() if p.argv[:1] == ["swift"]]
-    verl_plans = [p for p in plans.values() if p.argv[:1] != ["swift"]]
     pending = None
     if swift_plans and verl_plans and "swift" in installed and "swift.arguments" not in sys.modules \
-            and not all(_schema_cached(p.argv[1], installed["swift"]) for p in swift_plans):
+            and not all(_schema_cached(swift_command(p), installed["swift"]) for p in swift_plans):
         # ms-swift's import (seconds, mostly transformers) overlaps verl's in a child process
         from .swift_flags import analyse_async
-        pending = analyse_async([(p.argv[1], installed["swift"], p.argv[2:]) for p in swift_plans])
+        pending = analyse_async([(swift_command(p), installed["swift"], p.options) for p in swift_plans])
     try:
         sizes_from_launch = False
-        for plan in verl_plans:
-            cfg, sizes_from_launch = _check_verl(ctx, plan)
+        verl_plan = verl_plans[0] if verl_plans else None
+        if verl_plan is not None:
+            cfg, sizes_from_launch = _check_verl(ctx, verl_plan)
         _other_checks(ctx, stages, cfg, swift_plans, pending, installed)
         if cfg is not None and validator is not None:
             from .verl_config import run_verl_validate
             # last: the child has had all the time above to import verl
-            run_verl_validate(ctx, cfg, sizes_from_launch, validator)
+            run_verl_validate(ctx, verl_plan, cfg, sizes_from_launch, validator)
             report.checked.append("grpo: verl's own validate_config")
     finally:
         if validator is not None:
@@ -83,7 +84,7 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
         results = pending() if pending is not None else [None] * len(swift_plans)
         for plan, records in zip(swift_plans, results):
             check_swift_plan(ctx, plan, records)
-            report.checked.append(f"{plan.stage}: swift {plan.argv[1]} flags against ms-swift {installed.get('swift')}")
+            report.checked.append(f"{plan.stage}: {plan.entrypoint} flags against ms-swift {installed.get('swift')}")
     from . import crosschecks, data_checks, reward_checks
     crosschecks.check_cluster(ctx, stages)
     crosschecks.check_image_factor(ctx, stages)
@@ -97,6 +98,11 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
 
 
 STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}
+
+
+def swift_command(plan: Any) -> str:
+    """`sft` / `rlhf`: which ms-swift argument dataclass reads the plan's options."""
+    return plan.entrypoint.split()[-1]
 
 
 def _schema_cached(command: str, version: str) -> bool:

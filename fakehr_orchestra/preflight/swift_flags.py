@@ -176,25 +176,6 @@ def groups(argv: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def keymap(ctx: Context, command: str) -> dict[str, str]:
-    """Flag name as rendered -> recipe key (both ms-swift 3.x and 4.x spellings of a renamed flag)."""
-    from .verl_config import TRANSLATIONS
-    m = ctx.model
-    if command == "sft":
-        out = {"model": "sft.model", "dataset": "sft.dataset", "output_dir": "sft.output_dir"}
-        args, section = m.sft.args, "sft.args"
-    else:
-        out = {"model": "grpo.model", "dataset": "grpo.train_files", "output_dir": "grpo.output_dir",
-               "rlhf_type": "grpo.engine", "external_plugins": "grpo.engine", "reward_funcs": "grpo.reward.swift_orm"}
-        args, section = m.grpo.swift_args, "grpo.swift_args"
-    for name in args:
-        out[name] = f"{section}.{name}"
-        for e in TRANSLATIONS:
-            if e.framework == "swift" and e.kind == "flag" and name in (e.old, e.new):
-                out[e.new if name == e.old else e.old] = f"{section}.{name}"
-    return out
-
-
 def analyse(command: str, version: str, argv: list[str]) -> list[dict[str, Any]]:
     """One record per flag: 'ok', 'unknown' (with a did-you-mean), 'bad' (argparse's message) or 'rest'.
 
@@ -252,7 +233,7 @@ def analyse_async(requests: list[tuple[str, str, list[str]]]) -> Any:
 
 def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | None = None) -> None:
     """Every flag of a `swift sft|rlhf` plan exists in the installed ms-swift and its value parses."""
-    command = plan.argv[1]
+    command = plan.entrypoint.split()[-1]
     stage = plan.stage
     version = ctx.report.versions.get("swift")
     if version is None:
@@ -263,17 +244,16 @@ def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | No
     for name in plan.env:
         entry = legacy_replacement("swift", "env", name, version)
         if entry is not None:
-            written = name if name in (getattr(ctx.model, section).env or {}) else entry.old
-            ctx.warning("swift", f"{section}.env.{written}", f"ms-swift {version} never reads ${name}: {entry.why}; "
+            ctx.warning("swift", plan.origin(f"env:{name}", f"{section}.env.{name}"),
+                        f"ms-swift {version} never reads ${name}: {entry.why}; "
                         "the default applies instead", f"set {entry.new} (render without --no-translate does this)",
                         stage)
     if records is None:
-        records = analyse(command, version, plan.argv[2:])
-    keys = keymap(ctx, command)
+        records = analyse(command, version, plan.options)
     stop = f"swift {command} would stop with ValueError: remaining_argv"
     for rec in records:
         name = rec["flag"][2:]
-        key = keys.get(name, f"{stage}.args.{name}")
+        key = plan.origin(rec["flag"], f"{section}.args.{name}")
         if rec["status"] == "unknown":
             entry = legacy_replacement("swift", "flag", name, version)
             if entry is not None:

@@ -15,22 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..engines.versions import TRANSLATIONS, legacy_replacement
+from ..engines.versions import legacy_replacement
 from .context import PLAN_REF, Context
 
 STAGE = "grpo"
 CONFIG_NAME = "ppo_trainer"
-# rendered key -> recipe key, for the keys the renderer takes from named recipe fields
-FIXED_KEYS = {
-    "data.train_files": "grpo.train_files",
-    "actor_rollout_ref.model.path": "grpo.model",
-    "trainer.default_local_dir": "grpo.output_dir",
-    "reward.custom_reward_function.path": "grpo.reward.path",
-    "reward.custom_reward_function.name": "grpo.reward.name",
-    "reward.reward_manager.name": "grpo.reward.manager.name",
-    "reward.reward_manager.source": "grpo.reward.manager.path",
-    "reward.reward_manager.module.path": "grpo.reward.manager.path",
-}
 
 
 def verl_root() -> Path | None:
@@ -46,38 +35,6 @@ def config_dir() -> Path | None:
 
 
 # ----------------------------------------------------------------------------------------- key bookkeeping
-
-def aliases(key: str) -> set[str]:
-    """`key` and its spellings in other verl versions (versions.TRANSLATIONS), so a rendered key finds its source."""
-    out = {key}
-    for entry in TRANSLATIONS:
-        if entry.framework != "verl":
-            continue
-        for a, b in ((entry.old, entry.new), (entry.new, entry.old)):
-            if key == a or key.startswith(a + "."):
-                out.add(b + key[len(a):])
-    return out
-
-
-def recipe_keys(recipe: Any) -> dict[str, str]:
-    """Rendered verl key (any version's spelling) -> the recipe key path it came from."""
-    from ..engines.verl import flatten
-
-    out: dict[str, str] = {}
-    for rendered, key in FIXED_KEYS.items():
-        for alias in aliases(rendered):
-            out.setdefault(alias, key)
-    grpo = recipe.model.grpo
-    for name, _ in flatten("", grpo.reward.kwargs or {}):
-        for alias in aliases(f"reward.custom_reward_function.reward_kwargs.{name}"):
-            out[alias] = f"grpo.reward.kwargs.{name}"
-    for top, value in grpo.overrides.items():
-        for key, _ in flatten(top, value):
-            bare = key.lstrip("+~")
-            for alias in aliases(bare):
-                out[alias] = f"grpo.overrides.{key}"
-    return out
-
 
 def split_override(arg: str) -> tuple[str, str, str]:
     """'+a.b=v' -> ('+', 'a.b', 'v')."""
@@ -193,8 +150,7 @@ def check_verl_plan(ctx: Context, plan: Any) -> Any:
         ctx.error("verl", "grpo.engine", "verl is not installed, so its config cannot be checked",
                   "pip install verl (the train extra), or set grpo.engine=swift", STAGE)
         return None
-    keymap = recipe_keys(ctx.recipe)
-    args = list(plan.argv[3:])
+    args = plan.options
     with Composer(cdir) as composer:
         # The defaults are needed only to stand in for launch-time refs or to explain a failed composition.
         has_refs = any(PLAN_REF.search(a) for a in args)
@@ -202,7 +158,7 @@ def check_verl_plan(ctx: Context, plan: Any) -> Any:
         prepared = []
         for arg in args:
             prefix, key, value = split_override(arg)
-            rkey = keymap.get(key, f"grpo.overrides.{key}")
+            rkey = plan.origin(key, f"grpo.overrides.{key}")
             prepared.append((prefix, key, fill_refs(ctx, rkey, key, value, base), rkey))
         if base is None:
             try:  # the common case, a recipe that composes: one composition
@@ -214,11 +170,11 @@ def check_verl_plan(ctx: Context, plan: Any) -> Any:
                 return config
             except Exception:  # noqa: BLE001 - explained key by key below
                 base = composer.compose([])
-        return _explain(ctx, composer, base, prepared, keymap, version)
+        return _explain(ctx, composer, base, prepared, version)
 
 
 def _explain(ctx: Context, composer: Composer, base: Any, prepared: list[tuple[str, str, str, str]],
-             keymap: dict[str, str], version: str | None) -> Any:
+             version: str | None) -> Any:
     """Every unknown key (with Hydra's own words and a did-you-mean), every rejected value, ignored keys."""
     known = list(all_keys(base))
     usable: list[str] = []
@@ -250,8 +206,8 @@ def _explain(ctx: Context, composer: Composer, base: Any, prepared: list[tuple[s
                 ctx.error("verl", "grpo.overrides", f"verl {version} rejects the overrides: {message}",
                           None, STAGE)
                 return None
-            key = split_override(culprit)[1]
-            ctx.error("verl", keymap.get(key, f"grpo.overrides.{key}"),
+            rkey = next(r for p, k, v, r in prepared if f"{p}{k}={v}" == culprit)
+            ctx.error("verl", rkey,
                       f"verl {version} rejects '{culprit}': {message}", "fix the value's type, or the key", STAGE)
             usable.remove(culprit)
     return None
@@ -350,7 +306,8 @@ class VerlValidator:
             self.proc.wait()
 
 
-def run_verl_validate(ctx: Context, config: Any, refs_in_sizes: bool, validator: VerlValidator | None = None) -> None:
+def run_verl_validate(ctx: Context, plan: Any, config: Any, refs_in_sizes: bool,
+                      validator: VerlValidator | None = None) -> None:
     """verl.utils.config.validate_config, exactly what main_ppo.main() runs first (it stops at the first problem)."""
     cfg = config
     # verl/trainer/ppo/utils.py: need_reference_policy / need_critic (not imported: that module pulls in Ray)
@@ -365,16 +322,16 @@ def run_verl_validate(ctx: Context, config: Any, refs_in_sizes: bool, validator:
         return
     if message is None or any(message in f.message for f in ctx.report.findings):
         return
-    key = guess_key(ctx, message)
+    key = guess_key(plan, message)
     level = "warning" if refs_in_sizes else "error"
     ctx.add(level, "batch", key, f"verl's validate_config (verl/utils/config.py, run by main_ppo before "
             f"anything starts) fails: {message}", "change the batch sizes / GPU counts it names", STAGE)
 
 
-def guess_key(ctx: Context, message: str) -> str:
-    keymap = recipe_keys(ctx.recipe)
+def guess_key(plan: Any, message: str) -> str:
+    """The recipe key behind the longest rendered key leaf that verl's message names."""
     best = None
-    for rendered, rkey in keymap.items():
+    for rendered, rkey in plan.origins.items():
         leaf = rendered.rsplit(".", 1)[-1]
         if leaf in message and rkey.startswith("grpo.overrides") and (best is None or len(leaf) > best[0]):
             best = (len(leaf), rkey)

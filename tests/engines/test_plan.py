@@ -58,3 +58,44 @@ def test_rendered_seed_sft_survives_the_shell():
 def test_json_round_trip():
     plan = render(load_recipe(RECIPES / "fake_hr1.yaml"), "grpo", {"verl": "0.9"})
     assert Plan.from_dict(json.loads(plan.to_json())) == plan
+
+
+# ------------------------------------------------------------------ the facts a plan carries (no argv re-parsing)
+
+def test_swift_plan_carries_engine_world_output_and_the_recipe_key_of_every_flag():
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml")
+    plan = render(recipe, "sft", {"swift": "4.6"})
+    assert (plan.engine, plan.entrypoint, plan.launcher) == ("swift", "swift sft", "torchrun")
+    assert plan.options == plan.argv[2:] and plan.argv[:2] == ["swift", "sft"]
+    assert plan.output_dir == recipe.model.sft.output_dir
+    assert (plan.nnodes, plan.procs_per_node) == ("${WORLD_SIZE}", "16")
+    # a translated flag still names the key the recipe wrote (train_type, README spelling)
+    assert plan.origin("--tuner_type", "?") == "sft.args.train_type"
+    assert plan.origin("--model", "?") == "sft.model" and plan.origin("--dataset", "?") == "sft.dataset"
+    assert plan.origin("env:NNODES", "?") == "cluster.nodes"
+    flags = [a for a in plan.options if a.startswith("--")]
+    assert all(f in plan.origins for f in flags), [f for f in flags if f not in plan.origins]
+    assert plan.world({"WORLD_SIZE": "2"}) == (2, 16)
+    with pytest.raises(MissingEnvError):
+        plan.world({})
+
+
+def test_verl_plan_carries_ray_world_and_origins_and_renders_a_node_count_once():
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml")
+    plan = render(recipe, "grpo", {"verl": "0.9"})
+    assert (plan.engine, plan.entrypoint, plan.launcher, plan.head) == ("verl", "verl.trainer.main_ppo", "ray", 3)
+    assert plan.output_dir == "${model_output_path}"
+    assert (plan.nnodes, plan.procs_per_node) == ("1", "16")
+    assert plan.origin("reward.custom_reward_function.path", "?") == "grpo.reward.path"
+    assert plan.origin("+reward.custom_reward_function.reward_kwargs.w_format", "?") == "grpo.reward.kwargs.w_format"
+    assert plan.origin("actor_rollout_ref.rollout.n", "?") == "grpo.overrides.actor_rollout_ref.rollout.n"
+    keys = [a.split("=", 1)[0].lstrip("+") for a in plan.options]
+    assert all(k in plan.origins for k in keys)
+    four = render(recipe, "grpo", {"verl": "0.9"}, nodes=4)
+    assert four.nnodes == "4" and [a for a in four.argv if a.startswith("trainer.nnodes=")] == ["trainer.nnodes=4"]
+    assert four.origin("trainer.nnodes", "?") == "--nodes"
+
+
+def test_old_plan_files_without_facts_still_load():
+    plan = Plan.from_dict({"stage": "sft", "argv": ["swift", "sft"], "env": {}, "cwd": "."})
+    assert plan.launcher == "local" and plan.origins == {} and plan.output_dir is None

@@ -17,8 +17,7 @@ from fakehr_orchestra.engines import render
 from fakehr_orchestra.engines.plan import Plan
 from fakehr_orchestra.recipe import load_recipe
 from fakehr_orchestra.launch.resume import latest_swift_checkpoint
-from fakehr_orchestra.launch.slurm import (SbatchOptions, SlurmError, launcher_for, render_sbatch, sbatch_lines,
-                                           slurm_plan)
+from fakehr_orchestra.launch.slurm import SbatchOptions, SlurmError, render_sbatch, sbatch_lines, slurm_plan
 from tests.conftest import IN_CI, ROOT, VENV_BIN
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -33,23 +32,26 @@ def dry_run(*args: str) -> subprocess.CompletedProcess:
 
 # Fixed plans for the goldens, so they pin the scripts' structure, not every renderer change; that the real rendered
 # command is embedded verbatim is checked separately (test_script_embeds_the_rendered_plan_verbatim).
-GOLDEN_PLANS = {
-    "sft": Plan(stage="sft", argv=["swift", "sft", "--model", "/m", "--system", "It's \\n <think>", "--dataset",
-                                   "${train_file_path}", "--output_dir", "out/sft"],
-                env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}", "NPROC_PER_NODE": "8", "IMAGE_FACTOR": "8"},
-                env_refs=["WORLD_SIZE", "RANK", "train_file_path"]),
-    "grpo": Plan(stage="grpo", argv=["python3", "-m", "verl.trainer.main_ppo", "data.train_files=${train_file_path}",
-                                     "+reward.custom_reward_function.reward_kwargs.p='<think>\\n'",
-                                     "trainer.nnodes=1", "trainer.n_gpus_per_node=8"],
-                 env={"NNODES": "${WORLD_SIZE}", "HF_HUB_OFFLINE": "1"}, env_refs=["WORLD_SIZE", "train_file_path"]),
-}
+def golden_plan(stage: str, nodes: int) -> Plan:
+    if stage == "sft":
+        return Plan(stage="sft", argv=["swift", "sft", "--model", "/m", "--system", "It's \\n <think>", "--dataset",
+                                       "${train_file_path}", "--output_dir", "out/sft"],
+                    env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}", "NPROC_PER_NODE": "8", "HF_HUB_OFFLINE": "1"},
+                    env_refs=["WORLD_SIZE", "RANK", "train_file_path"], engine="swift", entrypoint="swift sft", head=2,
+                    launcher="torchrun", output_dir="out/sft", nnodes="${WORLD_SIZE}", procs_per_node="8")
+    return Plan(stage="grpo", argv=["python3", "-m", "verl.trainer.main_ppo", "data.train_files=${train_file_path}",
+                                    "+reward.custom_reward_function.reward_kwargs.p='<think>\\n'",
+                                    "trainer.n_gpus_per_node=8", f"trainer.nnodes={nodes}"],
+                env={"NNODES": "${WORLD_SIZE}", "HF_HUB_OFFLINE": "1"}, env_refs=["WORLD_SIZE", "train_file_path"],
+                engine="verl", entrypoint="verl.trainer.main_ppo", head=3, launcher="ray", output_dir="out/grpo",
+                nnodes=str(nodes), procs_per_node="8")
 
 
 def golden_script(stage: str, nodes: int) -> str:
     opts = SbatchOptions(nodes=nodes, job_name=f"fakehr-demo-{stage}", run_dir="/runs/job", chdir="/REPO",
                          venv_bin="/VENV/bin", recipe="recipes/demo.yaml", partition="gpu", time="2-00:00:00",
                          gres="gpu:8", cpus_per_task=32, gpus_per_node=8)
-    return render_sbatch(GOLDEN_PLANS[stage], "torchrun" if stage == "sft" else "ray", opts)
+    return render_sbatch(golden_plan(stage, nodes), opts)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,7 @@ def recipe_scripts() -> dict[tuple[str, int], str]:
 @pytest.mark.parametrize("stage,nodes", CASES)
 def test_script_embeds_the_rendered_plan_verbatim(recipe_scripts, stage, nodes):
     recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml")
-    launcher = launcher_for(recipe.model, stage)
-    command = slurm_plan(render(recipe, stage), launcher, nodes).to_shell().replace("\n", "\n  ")
+    command = slurm_plan(render(recipe, stage, nodes=nodes)).to_shell().replace("\n", "\n  ")
     assert "\n  " + command + " \\\n" in recipe_scripts[(stage, nodes)]
 
 
@@ -177,9 +178,9 @@ def test_submit_without_sbatch_is_a_clear_error(tmp_path):
     assert not (tmp_path / "r" / "slurm.json").exists()
 
 
-def test_render_refuses_an_unknown_launcher():
-    with pytest.raises(SlurmError):
-        render_sbatch(Plan(stage="sft", argv=["x"]), "mpi",
+def test_render_refuses_a_plan_that_runs_only_locally():
+    with pytest.raises(SlurmError, match="no Slurm script for a 'local' plan"):
+        render_sbatch(Plan(stage="sft", argv=["x"]),
                       SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v"))
 
 
