@@ -56,16 +56,20 @@ def parse_versions(text: str | None) -> dict[str, str]:
 
 
 def preflight(recipe: Any, stages: tuple[str, ...], versions: dict[str, str] | None = None, *,
-              environ: Any = None, remote_data: bool = False) -> None:
-    """Validate before launching anything: errors stop here (exit 2), warnings are printed and the launch goes on."""
-    stages = tuple(s for s in ("sft", "grpo") if s in stages and getattr(recipe.model, s) is not None)
-    if not stages:
+              environ: Any = None, remote_data: bool = False, log_dir: Any = None) -> None:
+    """Validate and rehearse before launching anything: errors stop here (exit 2), warnings are printed and the
+    launch goes on."""
+    training = tuple(s for s in ("sft", "grpo") if s in stages and getattr(recipe.model, s) is not None)
+    if not training:
         return
+    stages = (("data",) if "data" in stages else ()) + training
     from ..preflight import validate
 
-    report = validate(recipe, stages=stages, versions=versions or None, environ=environ, remote_data=remote_data)
+    click.echo(f"fakehr-orchestra: validating and rehearsing {', '.join(training)} before launching "
+               "(--skip-validate skips it)", err=True)
+    report = validate(recipe, stages=stages, versions=versions or None, environ=environ, remote_data=remote_data,
+                      rehearse=True, log_dir=log_dir)
     if report.errors:
         fail(f"{report.to_text()}\nerror: the recipe does not pass validation (nothing was launched); fix it, "
              "or pass --skip-validate")
-    if report.warnings:
-        click.echo(report.to_text(), err=True)
+    click.echo(report.to_text(), err=True)

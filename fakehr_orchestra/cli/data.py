@@ -94,7 +94,7 @@ def validate_cmd(manifest: str, out: str, report: str, strict: bool, as_json: bo
 @recipe_arguments
 @click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the exports.")
-@click.option("--only", default=None, help="Comma-separated subset of sft,grpo,parquet,eval.")
+@click.option("--only", default=None, help="Comma-separated subset of sft,grpo,parquet,val_parquet,eval.")
 @friendly_errors
 @_data_errors
 def export_cmd(recipe: str, overrides: tuple[str, ...], profile: Optional[str], manifest: str, out: str,

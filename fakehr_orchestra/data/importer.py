@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
@@ -15,13 +16,15 @@ from .sources import read_source
 _FORCED = {"train": "train", "test": "test", "val": "test"}
 
 
-def source_records(sources: Iterable[Any], base: Path, start_id: int = 0) -> Iterator[Record]:
-    """Records of every source, labels normalised under each source's declared convention (never guessed)."""
+def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
+                   limit: Optional[int] = None) -> Iterator[Record]:
+    """Records of every source (the first `limit` of each, when given), labels normalised under each source's
+    declared convention (never guessed)."""
     next_id = start_id
     for src in sources:
         path = _abs(src.path, base)
         root = _abs(src.image_root, base) if src.image_root else None
-        for raw in read_source(src.kind, path, root):
+        for raw in itertools.islice(read_source(src.kind, path, root), limit):
             rec = Record(id=next_id, path=raw.get("path") or "", label=None, label_raw=raw.get("label_raw"),
                          label_convention=src.label_convention, source=raw.get("source") or src.name,
                          category=raw.get("category"), split=raw.get("split"),
@@ -70,10 +73,10 @@ def progress(total: Optional[int], desc: str, enabled: bool) -> Any:
 
 def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | Path = ".",
                    workers: Optional[int] = None, check: str = "header", chunk_size: int = 1024,
-                   show_progress: bool = False) -> dict[str, int]:
+                   show_progress: bool = False, limit: Optional[int] = None) -> dict[str, int]:
     """Write the manifest of all `sources` to `out_path` (atomically); return counts per status."""
     counts: dict[str, int] = {}
-    records = source_records(sources, Path(base))
+    records = source_records(sources, Path(base), limit=limit)
     with ImageChecker(workers, check) as checker, atomic_open(out_path) as handle, \
             progress(None, "import+check", show_progress) as bar:
         for chunk, checks in checker.check_stream(chunked(records, chunk_size), path_of=lambda r: r.path or ""):

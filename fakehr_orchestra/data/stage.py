@@ -1,6 +1,7 @@
 """The data stage of a recipe: import every source -> split -> validate -> export, into one folder.
 
-`prepare(model, out_dir)` writes manifest.jsonl, validation.json, sft.jsonl, grpo.jsonl, grpo.parquet, eval.jsonl,
+`prepare(model, out_dir)` writes manifest.jsonl, validation.json, sft.jsonl, grpo.jsonl, grpo.parquet,
+grpo_val.parquet (the test split, verl's validation set), eval.jsonl,
 and last `artifacts.json` ({name: absolute path}); artifacts.json is removed first and written atomically at the
 end, so its presence means the stage completed. Intermediate manifests live in a temp folder inside out_dir that
 is removed whatever happens.
@@ -24,12 +25,14 @@ ARTIFACTS = "artifacts.json"
 
 
 def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, workers: Optional[int] = None,
-            show_progress: bool = False, log: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+            show_progress: bool = False, log: Callable[[str], None] = lambda _: None,
+            limit: Optional[int] = None) -> dict[str, str]:
     """Run the whole data stage as `model.data` says; return {name: absolute path} (also in artifacts.json).
 
     Raises DataError when a source is unreadable, the prompts disagree, there is nothing to train on, or (strict)
     any record is missing/corrupt/mislabelled/duplicated/leaked; the validation report is written in every case
-    where validation ran, and artifacts.json never is.
+    where validation ran, and artifacts.json never is. `limit` reads only the first records of each source (the
+    rehearsal's sample of what the stage would write).
     """
     data = model.data
     if not data.sources:
@@ -44,7 +47,8 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     try:
         imported, split = work / "imported.jsonl", work / "split.jsonl"
         counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
-                                check=data.check, chunk_size=data.chunk_size, show_progress=show_progress)
+                                check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
+                                limit=limit)
         log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         splits = split_manifest(imported, split, data.split.test_fraction, data.split.seed)
         log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))
@@ -58,8 +62,8 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
                         f"(see {paths['validation']}); fix them or set data.strict=false to skip them")
     exported = export_manifest(paths["manifest"], out, settings, log=log)
     if not exported["counts"].get("sft") or not exported["counts"].get("grpo"):
-        for name in ("sft", "grpo", "parquet", "eval"):
-            Path(exported["paths"][name]).unlink(missing_ok=True)
+        for path in exported["paths"].values():
+            Path(path).unlink(missing_ok=True)
         raise DataError(f"no usable training records (sft rows: {exported['counts'].get('sft', 0)}, grpo rows: "
                         f"{exported['counts'].get('grpo', 0)}); see {paths['validation']}")
     if not exported["counts"].get("eval"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from .plan import plan_value
 from .versions import Framework, TargetVersions, translate
@@ -24,7 +24,8 @@ class RenderContext:
         """With translation off, render the names exactly as the recipe was written (for preflight demos)."""
         return getattr(self.versions, framework) if self.translate else self.written_for[framework]
 
-    def rename(self, framework: Framework, kind: str, name: str) -> str:
+    def rename(self, framework: Framework, kind: str, name: str) -> Optional[str]:
+        """The name the target version reads; None when it reads nothing of the kind (the renderer leaves it out)."""
         if not self.translate:
             return name
         new, entry, forward = translate(framework, kind, name, self.target(framework))
@@ -45,6 +46,8 @@ def stage_env(ctx: RenderContext, framework: Framework, env: dict[str, Any], sec
         if value is None:
             continue
         rendered = ctx.rename(framework, "env", name)
+        if rendered is None:
+            continue
         out[rendered] = ctx.value(value)
         ctx.origins[f"env:{rendered}"] = f"{section}.env.{name}"
     return out

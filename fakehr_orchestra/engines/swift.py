@@ -36,9 +36,10 @@ def flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
     """`--name value` for each flag; `args` maps the flag as the recipe spells it to (value, recipe key)."""
     argv: list[str] = []
     for name, (value, key) in args.items():
-        if value is None:
+        renamed = ctx.rename("swift", "flag", name)
+        if value is None or renamed is None:  # null leaves a flag out; so does a flag the target no longer reads
             continue
-        flag = "--" + ctx.rename("swift", "flag", name)
+        flag = "--" + renamed
         ctx.origins[flag] = key
         argv.append(flag)
         if isinstance(value, (list, tuple)):

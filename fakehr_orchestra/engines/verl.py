@@ -77,9 +77,11 @@ def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Pl
     grpo = recipe.grpo
     pairs: list[tuple[str, Any, str]] = [
         ("data.train_files", grpo.train_files, "grpo.train_files"),
+        ("data.val_files", grpo.val_files, "grpo.val_files"),
         ("actor_rollout_ref.model.path", grpo.model, "grpo.model"),
         ("trainer.default_local_dir", grpo.output_dir, "grpo.output_dir"),
     ]
+    pairs = [p for p in pairs if p[1] is not None]  # val_files unset: verl's default, which validate reports
     written = [(ctx.rename("verl", "key", k), v, f"grpo.overrides.{k}") for key, val in grpo.overrides.items()
                for k, v in flatten(key, val)]
     if nodes is not None:
@@ -88,7 +90,9 @@ def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Pl
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
     as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v, rkey)
                   for k, (v, rkey) in reward_overrides(grpo.reward).items()]
-    layout = [(ctx.rename("verl", "key", k), v, rkey) for k, v, rkey in as_written]
+    layout = [(ctx.rename("verl", "key", k), v, rkey) for k, v, rkey in as_written if k is not None]
+    written = [w for w in written if w[0] is not None]  # a key the target verl no longer reads is left out
+    layout = [w for w in layout if w[0] is not None]
     seen: dict[str, str] = {}
     values: dict[str, str] = {}
     argv = ["python3", "-m", ENTRYPOINT]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Literal
+from typing import Literal, Optional
 
 Framework = Literal["swift", "verl"]
 DISTRIBUTIONS: dict[str, str] = {"swift": "ms-swift", "verl": "verl"}
@@ -35,8 +35,19 @@ def installed_version(framework: str) -> str | None:
         return None
 
 
+# The versions whose spellings tests/engines/test_translations.py proves: against the installed frameworks, against
+# verl 0.8's own config and migration code (from its wheel), and ms-swift 3.x as the seed's README runs it.
+CHECKED: dict[str, tuple[tuple[int, ...], ...]] = {"swift": ((3,), (4,)), "verl": ((0, 8), (0, 9))}
+
+
+def checked(framework: str, version: str) -> bool:
+    parts = parse_version(version)
+    return any(parts[:len(prefix)] == prefix for prefix in CHECKED[framework])
+
+
 def parse_versions_option(text: str | None) -> dict[str, str]:
-    """'swift=3.12,verl=0.8' -> {'swift': '3.12', 'verl': '0.8'} (validated)."""
+    """'swift=3.12,verl=0.8' -> {'swift': '3.12', 'verl': '0.8'} (validated; only versions whose spellings are
+    proven can be asked for: rendering for another would be a guess)."""
     out: dict[str, str] = {}
     for item in (text or "").split(","):
         if not item.strip():
@@ -46,6 +57,10 @@ def parse_versions_option(text: str | None) -> dict[str, str]:
         if not eq or name not in DISTRIBUTIONS:
             raise ValueError(f"--versions takes swift=X,verl=Y; got {item!r}")
         parse_version(value.strip())
+        if not checked(name, value.strip()):
+            known = ", ".join(".".join(map(str, p)) + ".x" for p in CHECKED[name])
+            raise ValueError(f"--versions {name}={value.strip()}: fakehr-orchestra cannot check what {name} "
+                             f"{value.strip()} reads, so it will not guess (checked: {known})")
         out[name] = value.strip()
     return out
 
@@ -73,16 +88,21 @@ class TargetVersions:
 
 @dataclass(frozen=True)
 class Translation:
-    """One renamed flag / env var / config key. `old` is valid before `since`, `new` from `since` on."""
+    """One renamed flag / env var / config key: `old` is read before `since`, `new` from `since` on. `new` None: from
+    `since` on nothing reads it, so rendering for such a version leaves it out (and says so).
+
+    Every entry is proven against the installed frameworks by tests/engines/test_translations.py."""
 
     framework: Framework
     kind: Literal["flag", "env", "key"]
     old: str
-    new: str
+    new: Optional[str]
     since: str
     why: str
 
     def describe(self, forward: bool) -> str:
+        if self.new is None:
+            return f"{self.framework} {self.kind} {self.old} dropped ({self.why})"
         a, b = (self.old, self.new) if forward else (self.new, self.old)
         return f"{self.framework} {self.kind} {a} -> {b} ({self.why})"
 
@@ -90,8 +110,9 @@ class Translation:
 TRANSLATIONS: tuple[Translation, ...] = (
     Translation("swift", "flag", "train_type", "tuner_type", "4.0",
                 "ms-swift 4 renamed --train_type to --tuner_type and does not alias the old name"),
-    Translation("swift", "env", "SIZE_FACTOR", "IMAGE_FACTOR", "4.0",
-                "ms-swift 4 reads IMAGE_FACTOR for Qwen2/2.5-VL; SIZE_FACTOR is no longer read"),
+    Translation("swift", "env", "SIZE_FACTOR", None, "4.0",
+                "ms-swift 4 and qwen-vl-utils 0.0.14 read no SIZE_FACTOR: images are resized to multiples of patch "
+                "x merge (28 for Qwen2.5-VL); it has no effect"),
     Translation("verl", "key", "custom_reward_function", "reward.custom_reward_function", "0.9",
                 "verl 0.9 reads reward.custom_reward_function; main_ppo no longer migrates the top-level keys"),
     Translation("verl", "key", "reward_model.reward_manager", "reward.reward_manager.name", "0.9",
@@ -107,11 +128,13 @@ def _matches(name: str, prefix: str, kind: str) -> bool:
     return name == prefix or (kind == "key" and name.startswith(prefix + "."))
 
 
-def translate(framework: Framework, kind: str, name: str, target: str) -> tuple[str, Translation | None, bool]:
-    """The spelling of `name` that version `target` reads, whichever version's spelling `name` is in.
+def translate(framework: Framework, kind: str, name: str,
+              target: str) -> tuple[Optional[str], Translation | None, bool]:
+    """The spelling of `name` that version `target` reads, whichever version's spelling `name` is in; None when
+    `target` reads no such thing (a dropped entry).
 
     Normalising to the target (rather than translating from a declared source version) lets one profile or override
-    serve recipes written for different versions. Returns (name, the entry applied or None, forward?).
+    serve recipes written for different versions. Returns (name or None, the entry applied or None, forward?).
     Keys may carry a Hydra '+', which is kept.
     """
     plus = "+" if name.startswith("+") else ""
@@ -122,8 +145,10 @@ def translate(framework: Framework, kind: str, name: str, target: str) -> tuple[
             continue
         newer = dst >= parse_version(entry.since)
         if newer and _matches(bare, entry.old, kind):
+            if entry.new is None:
+                return None, entry, True
             return plus + entry.new + bare[len(entry.old):], entry, True
-        if not newer and _matches(bare, entry.new, kind):
+        if not newer and entry.new is not None and _matches(bare, entry.new, kind):
             return plus + entry.old + bare[len(entry.new):], entry, False
     return name, None, True
 

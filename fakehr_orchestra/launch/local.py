@@ -124,7 +124,7 @@ def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
-        _signal_group(pgid, signum)
+        signal_group(pgid, signum)
         if not kill_at:
             kill_at.append(time.monotonic() + GRACE_S)
 
@@ -139,12 +139,12 @@ def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
         exited_at: Optional[float] = None
         while True:
             if kill_at and time.monotonic() >= kill_at[0]:
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
             if exited_at is None and child.poll() is not None:
                 exited_at = time.monotonic()
                 # the leader is gone; stop whatever it left in its group (they may hold our pipe open)
                 if _group_alive(pgid):
-                    _signal_group(pgid, signal.SIGTERM)
+                    signal_group(pgid, signal.SIGTERM)
                     if not kill_at:
                         kill_at.append(exited_at + GRACE_S)
             if exited_at is not None and time.monotonic() > exited_at + GRACE_S + 2:
@@ -165,11 +165,11 @@ def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
                 out.flush()
         code = child.wait()
         if _group_alive(pgid):  # someone closed its stdout but lives on: stop it too
-            _signal_group(pgid, signal.SIGTERM)
+            signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + GRACE_S
             while _group_alive(pgid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
     finally:
         for sig, previous in installed.items():
             signal.signal(sig, previous)
@@ -181,7 +181,7 @@ def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
     return code
 
 
-def _signal_group(pgid: int, signum: int) -> None:
+def signal_group(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):

@@ -26,8 +26,6 @@ from .stages import STAGES, StagePlan, Wiring, build
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = "recipe.resolved.yaml"
-# data/artifacts.json lists files by name; the roles the next stages take them in
-DATA_ROLES = {"sft.jsonl": "sft", "grpo.jsonl": "grpo", "grpo.parquet": "grpo_parquet", "eval.jsonl": "eval"}
 
 
 _PLACEHOLDER = re.compile(r"<((?:data|sft|grpo|merge|eval)\.[a-z_]+)>")
@@ -62,12 +60,8 @@ def resolved_recipe_text(recipe: Any) -> str:
 
 
 def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict[str, str]:
-    if stage == "data":
-        listed = json.loads((run.stage_dir("data") / "artifacts.json").read_text())
-        out = {}
-        for name, path in listed.items():
-            out[DATA_ROLES.get(Path(path).name, DATA_ROLES.get(name, name))] = path
-        return out
+    if stage == "data":  # artifacts.json names each export as data.export.FILES does: the roles stages.py wires
+        return dict(json.loads((run.stage_dir("data") / "artifacts.json").read_text()))
     if stage == "sft":
         return {"checkpoint": art.swift_last_checkpoint(run.log("sft"))}
     if stage == "grpo":

@@ -12,13 +12,13 @@ such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.export.writer import stage_inputs
 from ..engines import render
 from ..engines.plan import Plan
 from .rundir import RunDir
@@ -76,12 +76,6 @@ def has_cuda_gpu() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
-def _with(recipe: Any, section: str, **update: Any) -> Any:
-    model = recipe.model
-    new_section = getattr(model, section).model_copy(update=update)
-    return dataclasses.replace(recipe, model=model.model_copy(update={section: new_section}))
-
-
 def data_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     out = w.run.stage_dir("data")
     plan = Plan(stage="data", argv=[CLI, "data", "prepare", str(w.resolved_recipe), "--out", str(out)],
@@ -93,12 +87,12 @@ def sft_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     update: dict[str, Any] = {"output_dir": str(w.run.stage_dir("sft"))}
     inputs: dict[str, str] = {}
     if "data" in selected or w.has("data", "sft"):
-        update["dataset"] = [w.get("data", "sft")]
+        update["dataset"] = [w.get("data", stage_inputs("swift")["sft.dataset"])]
         inputs["sft.dataset"] = update["dataset"][0]
-    recipe = _with(w.recipe, "sft", **update)
+    recipe = w.recipe.with_section("sft", **update)
     if w.resume_from.get("sft"):
         args = dict(recipe.model.sft.args, resume_from_checkpoint=w.resume_from["sft"])
-        recipe = _with(recipe, "sft", args=args)
+        recipe = recipe.with_section("sft", args=args)
         inputs["sft.args.resume_from_checkpoint"] = w.resume_from["sft"]
     return StagePlan("sft", [Step("sft", render(recipe, "sft", w.versions))], inputs)
 
@@ -111,13 +105,15 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         update["model"] = w.get("sft", "checkpoint")
         inputs["grpo.model"] = update["model"]
     if "data" in selected or w.has("data", "sft"):
-        key = "grpo_parquet" if grpo.engine == "verl" else "grpo"
-        update["train_files"] = [w.get("data", key)]
-        inputs["grpo.train_files"] = update["train_files"][0]
-    recipe = _with(w.recipe, "grpo", **update)
+        for key, export in stage_inputs(grpo.engine).items():
+            section, _, field = key.partition(".")
+            if section == "grpo":
+                update[field] = [w.get("data", export)]
+                inputs[key] = update[field][0]
+    recipe = w.recipe.with_section("grpo", **update)
     if grpo.engine == "swift" and w.resume_from.get("grpo"):
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
-        recipe = _with(recipe, "grpo", swift_args=args)
+        recipe = recipe.with_section("grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
     stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():

@@ -7,19 +7,26 @@ launching anything.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Iterable, Mapping
 
 from .context import Context
 from .report import Finding, Report
 
-STAGES = ("sft", "grpo")
+STAGES = ("data", "sft", "grpo")  # the stages preflight knows; merge and eval run our own code
+TRAINING = ("sft", "grpo")
 
 
 def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, str] | None = None,
              translate: bool = True, *, environ: Mapping[str, str] | None = None,
-             remote_data: bool = False, verl_own_checks: bool = True) -> Report:
+             remote_data: bool = False, verl_own_checks: bool = True, rehearse: bool = False,
+             log_dir: Any = None) -> Report:
     """Check `recipe` (a loaded Recipe) for `stages`.
+
+    With "data" among the stages (a pipeline run) and data sources in the recipe, the training stages are checked
+    on what the data stage will write, wired as the pipeline wires it (data.export.stage_inputs), not on the
+    recipe's own dataset keys, which only a training stage run alone reads.
 
     versions: render the plans for these versions instead of the installed ones (the checks always use the
     installed frameworks: that is what will run). translate=False renders names exactly as the recipe spells them
@@ -27,17 +34,21 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
     (fills `${env:NAME}` refs; otherwise they are checked with stand-ins and a warning). remote_data: data paths
     name files where the job runs, so a missing one is a warning. verl_own_checks=False skips running verl's
     validate_config (it needs verl imported: seconds); the rules restating it, each citing verl's code, still run.
+    rehearse=True also runs the frameworks' own start-up code on CPU (rehearsal/; tens of seconds), its logs in
+    `log_dir` (default: kept in a temp dir when a step fails).
     """
     from ..engines import RenderError, render
     from ..engines.versions import installed_version
 
-    asked = tuple(stages)
-    stages = tuple(s for s in asked if getattr(recipe.model, s, None) is not None)
+    asked = tuple(s for s in stages if s in STAGES)
+    if "data" in asked and recipe.model.data.sources:
+        recipe = as_pipeline_run(recipe)
+    stages = tuple(s for s in asked if s in TRAINING and getattr(recipe.model, s, None) is not None)
     installed = {fw: v for fw in ("swift", "verl") if (v := installed_version(fw)) is not None}
     report = Report(recipe=str(recipe.path), stages=list(stages), versions=installed)
     ctx = Context(recipe, report, dict(environ or {}), remote_data)
     for stage in asked:
-        if stage not in stages:
+        if stage in TRAINING and stage not in stages:
             ctx.warning("render", stage, f"the recipe has no '{stage}' section; nothing to check for it")
     plans: dict[str, Any] = {}
     for stage in stages:
@@ -72,8 +83,38 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
     finally:
         if validator is not None:
             validator.close()
+    if rehearse and stages:
+        _rehearse(ctx, stages, versions, log_dir)
     report.findings.sort(key=lambda f: (f.level != "error", STAGE_ORDER.get(f.stage or "", 0)))
     return report
+
+
+def as_pipeline_run(recipe: Any) -> Any:
+    """The recipe as a pipeline run trains it: dataset keys pointing at the data stage's exports (in data.workdir)."""
+    from pathlib import Path
+
+    from ..data.export import FILES, stage_inputs
+
+    m = recipe.model
+    engine = m.grpo.engine if m.grpo is not None else "verl"
+    for key, export in stage_inputs(engine).items():
+        section, _, field = key.partition(".")
+        if getattr(m, section, None) is not None:
+            recipe = recipe.with_section(section, **{field: [str(Path(m.data.workdir) / FILES[export])]})
+            m = recipe.model
+    return recipe
+
+
+def _rehearse(ctx: Context, stages: tuple[str, ...], versions: dict[str, str] | None, log_dir: Any) -> None:
+    from ..rehearsal import rehearse
+
+    steps = rehearse(ctx.recipe, stages, {**os.environ, **ctx.environ}, versions, log_dir)
+    ctx.report.rehearsal = steps
+    for step in steps:
+        if step.status == "failed":
+            ctx.error("rehearse", step.key or step.stage, f"rehearsal step '{step.step}' failed: {step.detail}",
+                      step.fix, step.stage or None)
+    ctx.report.checked.append("rehearsal: " + ", ".join(f"{s.stage} {s.step} {s.status}" for s in steps))
 
 
 def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: list[Any], pending: Any,
@@ -87,7 +128,6 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
             report.checked.append(f"{plan.stage}: {plan.entrypoint} flags against ms-swift {installed.get('swift')}")
     from . import crosschecks, data_checks, reward_checks
     crosschecks.check_cluster(ctx, stages)
-    crosschecks.check_image_factor(ctx, stages)
     crosschecks.check_image_budget(ctx, stages, cfg)
     data_checks.check_data(ctx, stages, cfg)
     data_checks.check_outputs(ctx, stages)

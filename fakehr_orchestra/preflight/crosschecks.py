@@ -145,18 +145,6 @@ def images_per_prompt(ctx: Context) -> int:
     return max(ctx.model.prompt.user.count("<image>"), 1)
 
 
-def check_image_factor(ctx: Context, stages: tuple[str, ...]) -> None:
-    m = ctx.model
-    for stage in stages:
-        section = getattr(m, stage, None)
-        for name in ("IMAGE_FACTOR", "SIZE_FACTOR"):
-            value = as_int((section.env or {}).get(name)) if section is not None else None
-            if value is not None and value % QWEN_PATCH:
-                ctx.warning("image", f"{stage}.env.{name}", f"{name}={value} is not a multiple of {QWEN_PATCH} "
-                            f"(Qwen2.5-VL patch 14 x merge 2): images are resized to sides that the vision tower "
-                            f"cannot split evenly", f"use {QWEN_PATCH} (the default) or a multiple of it", stage)
-
-
 def budget_finding(ctx: Context, stage: str, key: str, limit: int, limit_name: str, max_pixels: int,
                    pixels_from: str, consequence: str) -> int:
     """Worst case (every image at max_pixels) against a token limit; returns the worst-case budget."""

@@ -48,6 +48,7 @@ class Report:
     versions: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # one line per check that ran (for the text output)
+    rehearsal: list[Any] = field(default_factory=list)  # rehearsal.StepResult per step reached, when rehearsed
 
     @property
     def errors(self) -> list[Finding]:
@@ -69,7 +70,7 @@ class Report:
         return {
             "recipe": self.recipe, "stages": self.stages, "versions": self.versions, "ok": self.ok,
             "errors": [asdict(f) for f in self.errors], "warnings": [asdict(f) for f in self.warnings],
-            "checked": self.checked,
+            "checked": self.checked, "rehearsal": [r.to_dict() for r in self.rehearsal],
         }
 
     def to_json(self) -> str:
@@ -78,6 +79,9 @@ class Report:
     def to_text(self) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
         lines = [f"validate {self.recipe} (stages: {', '.join(self.stages)}; against installed {versions})"]
+        if self.rehearsal:
+            lines.append("rehearsal (the frameworks' own start-up code, on this machine):")
+            lines.extend("  " + r.line() for r in self.rehearsal)
         for title, items in (("errors", self.errors), ("warnings", self.warnings)):
             if items:
                 lines.append(f"{len(items)} {title[:-1] if len(items) == 1 else title}:")

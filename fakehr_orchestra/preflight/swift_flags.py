@@ -241,11 +241,16 @@ def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | No
                   "pip install ms-swift (the train extra)", stage)
         return
     section = "sft" if stage == "sft" else "grpo"
-    for name in plan.env:
+    for name in dict(getattr(ctx.model, section).env or {}):
         entry = legacy_replacement("swift", "env", name, version)
-        if entry is not None:
-            ctx.warning("swift", plan.origin(f"env:{name}", f"{section}.env.{name}"),
-                        f"ms-swift {version} never reads ${name}: {entry.why}; "
+        if entry is None:
+            continue
+        if entry.new is None:
+            shown = "render leaves it out" if name not in plan.env else "it is in the plan (--no-translate)"
+            ctx.warning("swift", f"{section}.env.{name}", f"${name} has no effect on ms-swift {version}: "
+                        f"{entry.why}; {shown}", f"remove {section}.env.{name}", stage)
+        elif name in plan.env:
+            ctx.warning("swift", f"{section}.env.{name}", f"ms-swift {version} never reads ${name}: {entry.why}; "
                         "the default applies instead", f"set {entry.new} (render without --no-translate does this)",
                         stage)
     if records is None:

@@ -143,7 +143,45 @@ def literal(value: Any) -> str:
 
 
 def check_verl_plan(ctx: Context, plan: Any) -> Any:
-    """Compose the plan's overrides; report unknown, mistyped and ignored keys. Returns the composed config or None."""
+    """Compose the plan's overrides; report unknown, mistyped and ignored keys, and paths left at verl's examples.
+    Returns the composed config or None."""
+    config = _compose_plan(ctx, plan)
+    if config is not None:
+        check_example_paths(ctx, plan, config)
+    return config
+
+
+# The run reads these paths; verl's defaults for them are example paths from its docs (~/data/rlhf/gsm8k/...,
+# ~/models/deepseek-llm-7b-chat). Left unset, the run dies at start-up, or on a machine that has the example files,
+# trains or validates on GSM8K with our reward.
+READ_PATHS = {
+    "data.train_files": ("grpo.train_files", None),
+    "data.val_files": ("grpo.val_files", None),
+    "actor_rollout_ref.model.path": ("grpo.model", None),
+    "critic.model.path": ("grpo.overrides.critic.model.path", "critic"),
+}
+
+
+def check_example_paths(ctx: Context, plan: Any, config: Any) -> None:
+    """Error for every path the run reads that is still verl's example default (`~/...` in verl's own config)."""
+    from omegaconf import OmegaConf
+
+    critic = config.critic.get("enable", None)
+    uses = {"critic": bool(critic) if critic is not None else config.algorithm.adv_estimator == "gae"}
+    for key, (rkey, needs) in READ_PATHS.items():
+        if needs and not uses[needs]:
+            continue
+        value = OmegaConf.select(config, key, default=None, throw_on_missing=False)
+        values = value if isinstance(value, (list, tuple)) or OmegaConf.is_list(value) else [value]
+        if key in plan.origins or not any(isinstance(v, str) and v.startswith("~/") for v in values):
+            continue
+        ctx.error("verl", rkey, f"{key} is left at verl's example default {value!r} (verl "
+                  f"{ctx.report.versions.get('verl')}'s config); main_ppo reads it at start-up",
+                  f"set {rkey} (the pipeline passes the data stage's grpo_val.parquet)" if key == "data.val_files"
+                  else f"set {rkey}", STAGE)
+
+
+def _compose_plan(ctx: Context, plan: Any) -> Any:
     cdir = config_dir()
     version = ctx.report.versions.get("verl")
     if cdir is None:

@@ -43,6 +43,15 @@ class Recipe:
     def where(self, key: str) -> tuple[str | None, int | None]:
         return locate(self.positions, key, str(self.path))
 
+    def with_section(self, section: str, **update: Any) -> "Recipe":
+        """A copy with fields of one section replaced (how the pipeline wires an upstream artifact into a stage);
+        the recipe's own data and digest are unchanged."""
+        import dataclasses
+
+        model = self.model
+        new_section = getattr(model, section).model_copy(update=update)
+        return dataclasses.replace(self, model=model.model_copy(update={section: new_section}))
+
 
 def locate(positions: Positions, key: str, default_file: str | None = None) -> tuple[str | None, int | None]:
     """Best-known file:line for a dotted key (falls back to the nearest parent that has a position)."""

@@ -12,7 +12,7 @@ from fakehr_orchestra.cli import cli
 
 from ..conftest import RECIPES
 
-EXPECTED = {"manifest", "validation", "sft", "grpo", "parquet", "eval"}
+EXPECTED = {"manifest", "validation", "sft", "grpo", "parquet", "val_parquet", "eval"}
 
 
 def _prepare(out: Path, *extra: str, recipe: str = "fake_hr1.yaml") -> Any:
@@ -30,6 +30,8 @@ def test_prepare_smoke_writes_every_artifact(tmp_path: Path, tiny: dict[str, str
     assert report["problems"] == 0 and report["ok"] == 32
     evals = [json.loads(line) for line in Path(arts["eval"]).read_text().splitlines()]
     assert len(evals) == report["ok"] - sum(1 for _ in open(arts["grpo"]))
+    import pyarrow.parquet as pq
+    assert pq.ParquetFile(arts["val_parquet"]).metadata.num_rows == len(evals)  # verl's val set = the test split
     assert {e["source"] for e in evals} == {"genimage", "fakeclue"}
     sft = [json.loads(line) for line in Path(arts["sft"]).read_text().splitlines()]
     assert any(r["messages"][-1]["content"].startswith("<think>\nThe texture") for r in sft)  # FakeClue reasoning

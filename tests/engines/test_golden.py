@@ -19,8 +19,10 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "fake_hr1.yaml"
 # file and dropping what the seed does not have gives back the seed's command exactly.
 # The README's ppo_mini_batch_size=128 fails verl's own check against train_batch_size=32 (0.8 and 0.9 alike), so
 # the recipe ships 32 with a comment; the golden restores the README's value.
+# the README's command as written: its reward file, no manager or kwargs, its batch size, and no val files (which
+# verl 0.9 needs: the shipped recipe adds data.val_files, checked in test_shipped_grpo_sets_verls_val_files)
 SEED_REWARD = ("grpo.reward.path=./reward.py", "~grpo.reward.manager", "~grpo.reward.kwargs",
-               "grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size=128")
+               "grpo.overrides.actor_rollout_ref.actor.ppo_mini_batch_size=128", "~grpo.val_files")
 
 
 def _words(script: str) -> list[str]:
@@ -84,11 +86,11 @@ def test_sft_for_swift_4_differs_only_by_translations(recipe):
     env, pairs = seed_sft()
     expected = sorted(("tuner_type" if k == "train_type" else k, v) for k, v in pairs)
     assert sorted(_flag_pairs(plan.argv[2:])) == expected
-    env["IMAGE_FACTOR"] = env.pop("SIZE_FACTOR")
-    assert plan.env == env
+    del env["SIZE_FACTOR"]  # read by nothing in ms-swift 4 / qwen-vl-utils 0.0.14 (tests/engines/test_translations.py)
+    assert plan.env == env and "IMAGE_FACTOR" not in plan.env
     assert len(plan.translations) == 2
     assert any("train_type -> tuner_type" in t for t in plan.translations)
-    assert any("SIZE_FACTOR -> IMAGE_FACTOR" in t for t in plan.translations)
+    assert any("SIZE_FACTOR dropped" in t and "no effect" in t for t in plan.translations)
 
 
 def test_grpo_for_verl_0_8_is_the_seed_exactly():
@@ -108,6 +110,12 @@ def test_grpo_for_verl_0_9_moves_only_the_reward_keys():
     moved = sorted("reward." + o if o.startswith("custom_reward_function.") else o for o in overrides)
     assert sorted(plan.argv[3:]) == moved
     assert plan.translations and all("custom_reward_function" in t for t in plan.translations)
+
+
+def test_shipped_grpo_sets_verls_val_files(recipe):
+    plan = render(recipe, "grpo", {"verl": "0.9"})
+    assert "data.val_files=data/fake_hr1/grpo_val.parquet" in plan.argv
+    assert plan.origin("data.val_files", "?") == "grpo.val_files"
 
 
 def test_shipped_grpo_uses_our_plugin_and_hybrid_manager(recipe):

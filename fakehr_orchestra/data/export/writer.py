@@ -14,7 +14,18 @@ from . import evaljsonl, swift, verl
 from .settings import ExportSettings
 from .targets import sft_target
 
-FILES = {"sft": "sft.jsonl", "grpo": "grpo.jsonl", "parquet": "grpo.parquet", "eval": "eval.jsonl"}
+# val_parquet: the test split for verl's validation set (verl builds it from data.val_files whatever test_freq says)
+FILES = {"sft": "sft.jsonl", "grpo": "grpo.jsonl", "parquet": "grpo.parquet", "val_parquet": "grpo_val.parquet",
+         "eval": "eval.jsonl"}
+PARQUETS = ("parquet", "val_parquet")
+
+
+def stage_inputs(grpo_engine: str) -> dict[str, str]:
+    """Which export feeds which recipe key when the data stage runs before training (the pipeline's wiring, and what
+    `validate` checks for a pipeline run): recipe key -> export name (a key of FILES and of artifacts.json)."""
+    if grpo_engine == "verl":
+        return {"sft.dataset": "sft", "grpo.train_files": "parquet", "grpo.val_files": "val_parquet"}
+    return {"sft.dataset": "sft", "grpo.train_files": "grpo"}
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -38,11 +49,12 @@ def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportS
     counts: dict[str, int] = {name: 0 for name in names}
     samples: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        handles = {n: stack.enter_context(atomic_open(p, "wb" if n == "parquet" else "w")) for n, p in paths.items()}
-        sink = None
-        if "parquet" in handles:
-            sink = verl.ParquetSink(handles["parquet"], settings.images, settings.chunk_size)
-            stack.callback(sink.close)  # runs before the handle is renamed into place
+        handles = {n: stack.enter_context(atomic_open(p, "wb" if n in PARQUETS else "w")) for n, p in paths.items()}
+        sinks = {}
+        for name in PARQUETS:
+            if name in handles:
+                sinks[name] = verl.ParquetSink(handles[name], settings.images, settings.chunk_size)
+                stack.callback(sinks[name].close)  # runs before the handle is renamed into place
         for rec in iter_manifest(manifest):
             if not rec.ok:
                 counts["skipped_" + rec.status] = counts.get("skipped_" + rec.status, 0) + 1
@@ -51,6 +63,8 @@ def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportS
             if rec.split == "test":
                 if "eval" in handles:
                     rows["eval"] = evaljsonl.row(rec)
+                if "val_parquet" in sinks:
+                    rows["val_parquet"] = verl.row(rec, settings)
             else:
                 if "sft" in handles:
                     target, tag = sft_target(rec, settings.answer_format, settings.think_fraction, settings.seed)
@@ -59,18 +73,18 @@ def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportS
                         rows["sft"] = swift.sft_row(rec, settings, target)
                 if "grpo" in handles:
                     rows["grpo"] = swift.grpo_row(rec, settings)
-                if sink is not None:
+                if "parquet" in sinks:
                     rows["parquet"] = verl.row(rec, settings)
             for name, row in rows.items():
                 counts[name] += 1
                 samples.setdefault(name, row)
-                if name == "parquet":
-                    sink.add(row)  # type: ignore[union-attr]
+                if name in sinks:
+                    sinks[name].add(row)
                 else:
                     handles[name].write(_line(row))
     for name in names:
         sample = samples.get(name)
-        if name == "parquet" and sample and settings.images == "bytes":
+        if name in PARQUETS and sample and settings.images == "bytes":
             sample = {**sample, "images": [{"bytes": f"<{len(sample['images'][0]['bytes'])} bytes>"}]}
         log(f"{FILES[name]}: {counts[name]} rows -> {paths[name]}")
         log(f"  sample: {json.dumps(sample, ensure_ascii=False, default=str)[:600] if sample else '(no rows)'}")

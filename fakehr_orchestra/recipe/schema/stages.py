@@ -35,6 +35,9 @@ class GrpoSection(Strict):
     engine: Literal["verl", "swift"] = "verl"
     model: str  # actor_rollout_ref.model.path
     train_files: list[str] | str  # data.train_files
+    # data.val_files: verl builds a validation set from it whatever trainer.test_freq says (its default is an example
+    # path, ~/data/rlhf/gsm8k/test.parquet); the pipeline passes the data stage's grpo_val.parquet. ms-swift: unused.
+    val_files: Optional[list[str] | str] = None
     output_dir: str  # trainer.default_local_dir
     env: dict[str, Any] = Field(default_factory=dict)
     overrides: FreeForm = Field(default_factory=dict)  # verl Hydra overrides, `key: value`
