@@ -48,7 +48,7 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
            requeue: Optional[bool], resume: bool, force: bool, sweep_specs: tuple[str, ...], run_dir: Optional[str],
            dry_run: bool, skip_validate: bool) -> None:
     """Submit RECIPE to Slurm: the pipeline as chained jobs, or one --stage. OVERRIDES are key.path=value."""
-    from ..launch.slurm import SlurmError
+    from ..launch.slurm import SlurmError, SlurmOptionError
 
     loaded = load(recipe, overrides, profile)
     try:
@@ -61,6 +61,8 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
         else:
             _submit_chain(recipe, overrides, profile, loaded, stages_text, nodes, partition, time_limit, requeue,
                           resume, force, sweep_specs, run_dir, dry_run, skip_validate)
+    except SlurmOptionError as exc:
+        fail(f"error: {exc}")
     except SlurmError as exc:
         fail(f"error: {exc}", code=1)
 

@@ -49,6 +49,10 @@ class SlurmError(RuntimeError):
     """Something the user can fix: a bad option value, sbatch missing or refusing the job, an unknown run dir."""
 
 
+class SlurmOptionError(SlurmError):
+    """A recipe value or command-line option a job cannot be made from (exit code 2, like other recipe errors)."""
+
+
 @dataclass(frozen=True)
 class SbatchOptions:
     nodes: int
@@ -102,12 +106,12 @@ def training_nodes(cluster: Any, nodes: Optional[int]) -> int:
     """The training allocation's node count: --nodes, else cluster.nodes (null: one node)."""
     if nodes is not None:
         if nodes < 1:
-            raise SlurmError(f"--nodes {nodes}: need at least 1 node")
+            raise SlurmOptionError(f"--nodes {nodes}: need at least 1 node")
         return nodes
     if cluster.nodes is None:
         return 1
     if not isinstance(cluster.nodes, int):
-        raise SlurmError(f"how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm cannot read "
+        raise SlurmOptionError(f"how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm cannot read "
                          "at submit time; pass --nodes N")
     return cluster.nodes
 
@@ -121,7 +125,7 @@ def stage_gpus(cluster: Any, stage: str) -> int:
     if cluster.device != "cuda":
         return 0
     if not isinstance(cluster.gpus_per_node, int):
-        raise SlurmError(f"{stage}: how many GPUs per node should its job ask for? cluster.gpus_per_node is "
+        raise SlurmOptionError(f"{stage}: how many GPUs per node should its job ask for? cluster.gpus_per_node is "
                          f"{cluster.gpus_per_node!r}; set it to a number, or set "
                          f"cluster.slurm.stages.{stage}.gpus_per_node")
     return cluster.gpus_per_node
@@ -150,13 +154,13 @@ def stage_options(model: Any, stage: str, *, nodes: Optional[int], job_name: str
 def _sbatch_value(name: str, value: Any) -> str:
     text = str(value)
     if not text or re.search(r"\s", text):
-        raise SlurmError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain whitespace")
+        raise SlurmOptionError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain whitespace")
     return text
 
 
 def sbatch_lines(opts: SbatchOptions) -> list[str]:
     if opts.nodes < 1:
-        raise SlurmError(f"--nodes {opts.nodes}: need at least 1 node")
+        raise SlurmOptionError(f"--nodes {opts.nodes}: need at least 1 node")
     lines = [f"--job-name={_sbatch_value('job_name', opts.job_name)}", f"--nodes={opts.nodes}",
              "--ntasks-per-node=1", f"--output={_sbatch_value('run_dir', opts.output or f'{opts.run_dir}/slurm-%j.out')}",
              "--open-mode=append"]
@@ -169,7 +173,7 @@ def sbatch_lines(opts: SbatchOptions) -> list[str]:
         lines += ["--requeue", f"--signal=B:USR1@{int(opts.signal_before_end_s)}"]
     for extra in opts.extra_sbatch:
         if not extra.startswith("-") or "\n" in extra:
-            raise SlurmError(f"cluster.slurm.extra_sbatch: {extra!r} is not an sbatch option (like --mem=64G)")
+            raise SlurmOptionError(f"cluster.slurm.extra_sbatch: {extra!r} is not an sbatch option (like --mem=64G)")
         lines.append(extra)
     return [f"#SBATCH {line}" for line in lines]
 
@@ -181,12 +185,12 @@ def gpu_lines(opts: SbatchOptions) -> list[str]:
         _sbatch_value("gres", opts.gres)
     asks_gpus = [g for g in gres if g.split(":")[0] == "gpu"]
     if opts.gpus_per_node and asks_gpus:
-        raise SlurmError(f"cluster.slurm.gres = {opts.gres!r} asks for GPUs, and the stage's job asks for "
+        raise SlurmOptionError(f"cluster.slurm.gres = {opts.gres!r} asks for GPUs, and the stage's job asks for "
                          f"{opts.gpus_per_node} per node (cluster.gpus_per_node / cluster.slurm.stages): ask once: "
                          "remove the gpu entry from cluster.slurm.gres (set cluster.slurm.gpu_request: gres to "
                          "have the GPUs requested as --gres=gpu:N)")
     if opts.gpu_request not in ("gpus-per-node", "gres"):
-        raise SlurmError(f"cluster.slurm.gpu_request = {opts.gpu_request!r}: use gpus-per-node or gres")
+        raise SlurmOptionError(f"cluster.slurm.gpu_request = {opts.gpu_request!r}: use gpus-per-node or gres")
     lines = []
     if opts.gpus_per_node and opts.gpu_request == "gres":
         gres = [f"gpu:{int(opts.gpus_per_node)}"] + gres
