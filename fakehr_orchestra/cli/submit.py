@@ -211,30 +211,21 @@ def _links(recipe: Any, rd: Any, stages: tuple[str, ...], *, prefix: str, nodes:
     """The jobs of one chain: its stages grouped into jobs, each sized from its main stage, each after the last."""
     from ..launch.local import venv_bin
     from ..launch.slurm import stage_options
-    from ..launch.slurm_chain import SCRIPTS, Link, companion_plans, env_refs, group_stages, stage_launcher
+    from ..launch.slurm_chain import chain_links, companion_plans
     from ..pipeline.runner import Options, plan_all
 
     if not stages:
         return []
     model = recipe.model
-    manifest = rd.load() if rd.exists() else None
-    plans = plan_all(recipe, rd, Options(stages=stages), manifest)
-    links: list[Any] = []
-    for group, main in group_stages(plans):
-        name = "+".join(group)
-        key = f"{prefix}/{name}" if prefix else name
-        opts = stage_options(model, main.stage, nodes=nodes, job_name=f"fakehr-{model.name}-"
+    plans = plan_all(recipe, rd, Options(stages=stages), rd.load() if rd.exists() else None)
+
+    def options(stage: str, name: str) -> Any:
+        return stage_options(model, stage, nodes=nodes, job_name=f"fakehr-{model.name}-"
                              + (f"{prefix}-" if prefix else "") + name, run_dir=str(rd.path), chdir=os.getcwd(),
                              venv_bin=venv_bin(), recipe=label, partition=partition, time=time_limit,
                              requeue=requeue)
-        opts = _with_output(opts, str(rd.path / SCRIPTS / f"{name}-%j.out"))
-        in_group = [sp for sp in plans if sp.stage in group]
-        links.append(Link(key=key, stages=group, launcher=stage_launcher(main.steps), opts=opts,
-                          command=command.plan(group),
-                          env_refs=env_refs(in_group, opts.export_cuda_visible_devices),
-                          companions=[c for s in group for c in companion_plans(recipe, s)],
-                          after=[links[-1].key] if links else [], run_dir=str(rd.path)))
-    return links
+    return chain_links(plans, options, command, run_dir=str(rd.path), prefix=prefix,
+                       companions=lambda stage: companion_plans(recipe, stage))
 
 
 def _with_output(opts: Any, output: str) -> Any:

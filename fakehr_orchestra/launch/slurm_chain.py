@@ -24,9 +24,9 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ..engines.plan import Plan
 from ..io import write_json_atomic, write_text_atomic
@@ -126,6 +126,24 @@ def group_stages(stage_plans: list[Any]) -> list[tuple[tuple[str, ...], Any]]:
         else:  # nothing but empty stages: one job records them
             groups.append((pending, stage_plans[-1]))
     return [(tuple(stages), sp) for stages, sp in groups]
+
+
+def chain_links(stage_plans: list[Any], options: Callable[[str, str], SbatchOptions], command: RunCommand, *,
+                run_dir: str, prefix: str = "",
+                companions: Callable[[str], list[Plan]] = lambda stage: []) -> list[Link]:
+    """The jobs of one chain, in order, each after the one before: the stages grouped into jobs (group_stages), each
+    sized by `options(main stage, link name)`, its log in RUN_DIR/slurm/<link>-<job id>.out."""
+    links: list[Link] = []
+    for group, main in group_stages(stage_plans):
+        name = "+".join(group)
+        opts = replace(options(main.stage, name), output=str(Path(run_dir) / SCRIPTS / f"{name}-%j.out"))
+        in_group = [sp for sp in stage_plans if sp.stage in group]
+        links.append(Link(key=f"{prefix}/{name}" if prefix else name, stages=group,
+                          launcher=stage_launcher(main.steps), opts=opts, command=command.plan(group),
+                          env_refs=env_refs(in_group, opts.export_cuda_visible_devices),
+                          companions=[c for stage in group for c in companions(stage)],
+                          after=[links[-1].key] if links else [], run_dir=run_dir))
+    return links
 
 
 def env_refs(stage_plans: Iterable[Any], export_cuda_visible_devices: bool) -> list[str]:
