@@ -84,7 +84,7 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
                   skip_validate: bool) -> None:
     from ..engines import render
     from ..launch.local import venv_bin
-    from ..launch.slurm import SCRIPT_SET, render_sbatch, slurm_plan, stage_options, training_nodes
+    from ..launch.slurm import SCRIPT_SET, job_warnings, render_sbatch, slurm_plan, stage_options, training_nodes
     from ..launch.slurm import submit as sbatch_submit
 
     model = loaded.model
@@ -96,6 +96,8 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
                          chdir=os.getcwd(), venv_bin=venv_bin(), recipe=_label(recipe, profile),
                          partition=partition, time=time_limit, requeue=requeue, resume=resume)
     script = render_sbatch(plan, opts)
+    for warning in job_warnings(opts, plan.launcher, f"stage {stage}"):
+        click.echo(warning, err=True)
     if dry_run:
         click.echo(script, nl=False)
         return
@@ -173,6 +175,10 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         report_link = _report_link(loaded, target, reports, stages, resume, **common)
         if report_link is not None:
             links.append(report_link)
+    from ..launch.slurm import job_warnings
+    for link in links:
+        for warning in job_warnings(link.opts, link.launcher, f"job {link.key}"):
+            click.echo(warning, err=True)
     if not links:
         click.echo(f"nothing to submit: every stage is finished (fakehr-orchestra status {target})")
         return

@@ -111,8 +111,8 @@ def training_nodes(cluster: Any, nodes: Optional[int]) -> int:
     if cluster.nodes is None:
         return 1
     if not isinstance(cluster.nodes, int):
-        raise SlurmOptionError(f"how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm cannot read "
-                         "at submit time; pass --nodes N")
+        raise SlurmOptionError(f"how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm "
+                               "cannot read at submit time; pass --nodes N")
     return cluster.nodes
 
 
@@ -151,18 +151,30 @@ def stage_options(model: Any, stage: str, *, nodes: Optional[int], job_name: str
         ray_port=cluster.ray.head_port, ray_wait_s=cluster.ray.wait_timeout_s, resume=resume)
 
 
+def job_warnings(opts: SbatchOptions, launcher: str, what: str) -> list[str]:
+    """What is legal but likely wrong about a job: a GPU job given no CPUs (Slurm grants one per task, and Ray would
+    be told it has one CPU per node)."""
+    if opts.gpus_per_node and opts.cpus_per_task is None:
+        return [f"warning: {what}: {opts.gpus_per_node} GPU(s) per node but no cluster.slurm.cpus_per_task: Slurm "
+                "grants one CPU per task" + (", and Ray is started with it" if launcher == "ray" else "")
+                + "; set cluster.slurm.cpus_per_task (or cluster.slurm.stages.<stage>.cpus_per_task)"]
+    return []
+
+
 def _sbatch_value(name: str, value: Any) -> str:
     text = str(value)
     if not text or re.search(r"\s", text):
-        raise SlurmOptionError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain whitespace")
+        raise SlurmOptionError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain "
+                               "whitespace")
     return text
 
 
 def sbatch_lines(opts: SbatchOptions) -> list[str]:
     if opts.nodes < 1:
         raise SlurmOptionError(f"--nodes {opts.nodes}: need at least 1 node")
+    output = opts.output or f"{opts.run_dir}/slurm-%j.out"
     lines = [f"--job-name={_sbatch_value('job_name', opts.job_name)}", f"--nodes={opts.nodes}",
-             "--ntasks-per-node=1", f"--output={_sbatch_value('run_dir', opts.output or f'{opts.run_dir}/slurm-%j.out')}",
+             "--ntasks-per-node=1", f"--output={_sbatch_value('run_dir', output)}",
              "--open-mode=append"]
     for name in ("partition", "time", "account", "qos", "cpus_per_task"):
         value = getattr(opts, name)
@@ -203,7 +215,7 @@ def gpu_lines(opts: SbatchOptions) -> list[str]:
 
 # Slurm 22.05: an srun step no longer inherits the job's --cpus-per-task (RELEASE_NOTES); without this each step
 # (a torchrun node, a Ray node) would be confined to one CPU.
-SRUN_CPUS = """# Slurm 22.05's srun does not pass the job's --cpus-per-task on to its steps; give each step the job's CPUs per task.
+SRUN_CPUS = """# Slurm 22.05's srun does not pass the job's --cpus-per-task on to its steps: give each step the job's CPUs.
 if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"; fi"""
 
 # Background steps of a job (Ray nodes, companion services) are stopped when the script exits.

@@ -133,7 +133,8 @@ def test_sweep_of_two_points_ends_in_one_side_by_side_report(env, tiny, tmp_path
     fixtures = tiny["model"].rsplit("/model", 1)[0]
     sweep_dir = tmp_path / "sweep"
     proc = _cli(["submit", "recipes/fake_hr1.yaml", "-p", "smoke", f"vars.fixtures={fixtures}",
-                 f"vars.out={tmp_path / 'out'}", "--sweep", "sft.args.learning_rate=1e-4,2e-4", "--stages", "data,sft,eval",
+                 f"vars.out={tmp_path / 'out'}", "--sweep", "sft.args.learning_rate=1e-4,2e-4",
+                 "--stages", "data,sft,eval",
                  "--run-dir", str(sweep_dir)], env)
     assert "submitted 7 job(s) for 2 sweep point(s)" in proc.stdout, proc.stdout
     assert "report " in proc.stdout

@@ -43,7 +43,8 @@ def golden_chain(nodes: int) -> str:
         merger = Plan(stage="merge", argv=["python3", "-m", "verl.model_merger", "merge"], engine="verl")
         stages += [StagePlan("grpo", [Step("grpo", golden_plan("grpo", nodes))]),
                    StagePlan("merge", [Step("merge", merger)])]
-    stages.append(StagePlan("eval", [_local("eval-infer-sft", "eval", "infer"), _local("eval-report", "eval", "report")]))
+    stages.append(StagePlan("eval", [_local("eval-infer-sft", "eval", "infer"),
+                                     _local("eval-report", "eval", "report")]))
     sizes = {"data": (1, None), "sft": (nodes, 8), "grpo": (nodes, 8), "merge": (1, None), "eval": (1, 8)}
 
     def options(stage: str, name: str) -> SbatchOptions:
@@ -203,3 +204,30 @@ def test_sweep_points_labels_and_errors():
         sweep.points(["a=1,2", "+a=3"])
     with pytest.raises(sweep.SweepError, match="cannot hold a comma"):
         sweep.report_plan(Path("/s"), [("a", {"x,y": "/m.json"})])
+
+
+def test_status_of_a_chain_before_its_first_job_ran(tmp_path, monkeypatch):
+    """status joins the chain's record with the manifest; before the data job has run there is no manifest yet."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fakehr_orchestra.cli import cli
+    from fakehr_orchestra.launch import slurm_chain
+
+    states = {"11": ("RUNNING", "None"), "12": ("PENDING", "Dependency")}
+    monkeypatch.setattr(slurm_chain, "query_job", lambda job_id: {"state": states[job_id][0],
+                                                                  "reason": states[job_id][1]})
+    jobs = [{"job_id": "11", "link": "data", "stages": ["data"], "log": str(tmp_path / "slurm/data-11.out")},
+            {"job_id": "12", "link": "merge+eval", "stages": ["merge", "eval"], "log": "/x/merge+eval-12.out"}]
+    (tmp_path / "slurm.json").write_text(json.dumps({"kind": "chain", "recipe": "/r.yaml", "profile": "smoke",
+                                                     "overrides": [], "submissions": [{"jobs": jobs}]}))
+    result = CliRunner().invoke(cli, ["status", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert re.match(r"  data\s+not started\s+11\s+RUNNING\s+\S+data-11.out", lines[2]), result.output
+    assert re.match(r"  merge\s+not started\s+12\s+PENDING \(Dependency\)", lines[3]), result.output
+    assert "2 job(s) queued or running" in result.output
+    out = json.loads(CliRunner().invoke(cli, ["status", str(tmp_path), "--json"]).output)
+    assert out["live_jobs"] == 2 and out["pipeline"] is None and [s["stage"] for s in out["stages"]] == \
+        ["data", "merge", "eval"]

@@ -213,8 +213,8 @@ def test_grpo_asks_slurm_for_gpus_and_ray_is_told_what_slurm_granted(recipe_scri
 
 
 def test_gpu_request_as_gres_and_cuda_visible_devices_on_request():
-    proc = dry_run("--stage", "sft", "--nodes", "2", "+cluster.slurm={gpu_request: gres, export_cuda_visible_devices: true}",
-                   "--run-dir", "/r")
+    proc = dry_run("--stage", "sft", "--nodes", "2",
+                   "+cluster.slurm={gpu_request: gres, export_cuda_visible_devices: true}", "--run-dir", "/r")
     assert proc.returncode == 0, proc.stderr
     assert "#SBATCH --gres=gpu:16\n" in proc.stdout and "--gpus-per-node" not in proc.stdout
     assert "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15" in proc.stdout
