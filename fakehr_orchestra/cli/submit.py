@@ -119,7 +119,8 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
                   stages_text: Optional[str], nodes: Optional[int], partition: Optional[str],
                   time_limit: Optional[str], requeue: Optional[bool], resume: bool, force: bool,
                   sweep_specs: tuple[str, ...], run_dir: Optional[str], dry_run: bool, skip_validate: bool) -> None:
-    from ..launch.slurm_chain import RunCommand, live_jobs, submit_links
+    from ..launch.slurm import job_warnings
+    from ..launch.slurm_chain import RunCommand, dry_run_text, live_jobs, submit_links
     from ..pipeline import sweep
     from ..pipeline.rundir import RunDir
     from ..pipeline.runner import PipelineError, check_recipe
@@ -134,7 +135,7 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         fail("error: --resume needs --run-dir (the chain to continue)")
     common = dict(nodes=nodes, partition=partition, time_limit=time_limit, requeue=requeue,
                   label=_label(recipe, profile))
-    # (point label or "", its recipe, its run dir)
+    # (point label, its run dir's name, its recipe, its run dir); one run with empty names without a sweep
     runs: list[tuple[str, str, Any, Path]] = []
     if sweep_specs:
         try:
@@ -175,7 +176,6 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         report_link = _report_link(loaded, target, reports, stages, resume, **common)
         if report_link is not None:
             links.append(report_link)
-    from ..launch.slurm import job_warnings
     for link in links:
         for warning in job_warnings(link.opts, link.launcher, f"job {link.key}"):
             click.echo(warning, err=True)
@@ -183,7 +183,6 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         click.echo(f"nothing to submit: every stage is finished (fakehr-orchestra status {target})")
         return
     if dry_run:
-        from ..launch.slurm_chain import dry_run_text
         click.echo(dry_run_text(links), nl=False)
         return
     if not skip_validate:
@@ -193,8 +192,7 @@ def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         _missing_env(link.env_refs, f"{link.key}")
     if sweep_specs:
         sweep.open_sweep(loaded, list(sweep_specs), target, resume, write=True)
-    meta = {"recipe": str(Path(recipe).resolve()), "profile": profile, "overrides": list(overrides)}
-    jobs = submit_links(links, meta, resume)
+    jobs = submit_links(links, resume)
     click.echo(f"submitted {len(jobs)} job(s)" + (f" for {len(runs)} sweep point(s)" if sweep_specs else ""))
     for key, job in jobs.items():
         after = f" after {','.join(job['after'])}" if job["after"] else ""
@@ -261,4 +259,5 @@ def _report_link(loaded: Any, sweep_dir: Path, reports: list[tuple[str, Optional
                          partition=partition, time=time_limit, requeue=requeue)
     opts = _with_output(opts, str(sweep_dir / SCRIPTS / "report-%j.out"))
     return Link(key="report", stages=("report",), launcher="local", opts=opts, command=plan, after=after,
-                run_dir=str(sweep_dir))
+                run_dir=str(sweep_dir), meta={"recipe": str(Path(loaded.path).resolve()), "profile": loaded.profile,
+                                              "overrides": list(loaded.overrides)})

@@ -94,6 +94,7 @@ class Link:
     companions: list[Plan] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # keys of the links it depends on (afterok)
     run_dir: str = ""  # where its script and record go
+    meta: dict[str, Any] = field(default_factory=dict)  # the recipe as submitted (path, profile, overrides)
 
     @property
     def name(self) -> str:
@@ -142,7 +143,9 @@ def chain_links(stage_plans: list[Any], options: Callable[[str, str], SbatchOpti
                           launcher=stage_launcher(main.steps), opts=opts, command=command.plan(group),
                           env_refs=env_refs(in_group, opts.export_cuda_visible_devices),
                           companions=[c for stage in group for c in companions(stage)],
-                          after=[links[-1].key] if links else [], run_dir=run_dir))
+                          after=[links[-1].key] if links else [], run_dir=run_dir,
+                          meta={"recipe": command.recipe, "profile": command.profile,
+                                "overrides": list(command.overrides)}))
     return links
 
 
@@ -213,7 +216,7 @@ def _sbatch(argv: list[str]) -> str:
     return job_id
 
 
-def submit_links(links: list[Link], meta: dict[str, Any], resume: bool) -> dict[str, dict[str, Any]]:
+def submit_links(links: list[Link], resume: bool) -> dict[str, dict[str, Any]]:
     """sbatch every link in order, each after the links it depends on; record each run dir's jobs. If sbatch
     refuses one, the jobs already submitted in this call are cancelled, so no half chain is left queued."""
     sbatch = shutil.which("sbatch")
@@ -236,10 +239,11 @@ def submit_links(links: list[Link], meta: dict[str, Any], resume: bool) -> dict[
         cancel([j["job_id"] for j in jobs.values()])
         raise SlurmError(f"{exc}" + (f" (cancelled the {len(jobs)} job(s) submitted before it)" if jobs else ""))
     by_dir: dict[str, list[dict[str, Any]]] = {}
+    meta = {link.run_dir: link.meta for link in links}
     for job in jobs.values():
         by_dir.setdefault(job["run_dir"], []).append(job)
     for run_dir, dir_jobs in by_dir.items():
-        record_submission(Path(run_dir), dir_jobs, meta, resume)
+        record_submission(Path(run_dir), dir_jobs, meta[run_dir], resume)
     return jobs
 
 
