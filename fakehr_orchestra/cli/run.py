@@ -1,14 +1,17 @@
 """`fakehr-orchestra run`: the stages of a recipe in order (all by default), in a run dir, resumable.
 
 On one node of a multi-node job, `--stages sft --nodes N --node-rank R --master-addr A` launches this node's share
-(ms-swift turns those into torchrun's rendezvous).
+(ms-swift turns those into torchrun's rendezvous). `--slurm` is how the jobs of `submit` run their stages: as the
+batch step of the job, spreading a torchrun stage over the job's nodes with srun. `--sweep KEY=V1,V2` runs one
+pipeline per point, one after the other, in run dirs under the sweep dir, then one report of all points.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -44,11 +47,18 @@ def _stages(text: str) -> tuple[str, ...]:
 @click.option("--master-addr", default=None, help="SFT: rank 0's address (MASTER_ADDR).")
 @click.option("--master-port", type=int, default=None, help="SFT: rendezvous port (MASTER_PORT).")
 @click.option("--nproc-per-node", type=int, default=None, help="SFT: processes per node (NPROC_PER_NODE).")
+@click.option("--slurm", "in_slurm", is_flag=True,
+              help="Run as the batch step of a Slurm job (what `submit` writes into its scripts): a torchrun stage "
+              "runs as one srun task per node of the job, verl's trainer.nnodes is the job's node count and its "
+              "driver joins the job's Ray cluster (RAY_ADDRESS).")
+@click.option("--sweep", "sweep_specs", multiple=True, metavar="KEY=V1,V2",
+              help="Run the pipeline once per point of the product of these values (repeatable), one after the "
+              "other, each in its own run dir under --run-dir; then one report of every point side by side.")
 @friendly_errors
 def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_text: str, run_dir: str | None,
         resume: bool, force: bool, dry_run: bool, versions: str | None, skip_validate: bool, nodes: int | None,
         node_rank: int | None, master_addr: str | None, master_port: int | None,
-        nproc_per_node: int | None) -> None:
+        nproc_per_node: int | None, in_slurm: bool, sweep_specs: tuple[str, ...]) -> None:
     """Run RECIPE's stages. OVERRIDES are key.path=value, +key.path=value or ~key.path."""
     from ..pipeline.rundir import RunDir
     from ..pipeline.runner import Options, PipelineError, plan_all, run_pipeline
@@ -57,8 +67,21 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
     node_opts = {k: v for k, v in dict(nodes=nodes, node_rank=node_rank, master_addr=master_addr,
                                        master_port=master_port, nproc_per_node=nproc_per_node).items()
                  if v is not None}
+    slurm_nodes = None
+    if in_slurm:
+        if node_opts or sweep_specs:
+            fail("error: --slurm takes the nodes from the Slurm job; drop --nodes/--node-rank/--master-addr/"
+                 "--master-port/--nproc-per-node/--sweep")
+        job_nodes = os.environ.get("SLURM_JOB_NUM_NODES", "")
+        if not job_nodes.isdigit():
+            fail("error: --slurm runs inside a Slurm job (SLURM_JOB_NUM_NODES is not set here); to run on this "
+                 "machine leave --slurm out, to run on Slurm use `fakehr-orchestra submit`")
+        slurm_nodes = int(job_nodes)
     opts = Options(stages=_stages(stages_text), resume=resume, force=force, dry_run=dry_run,
-                   versions=parse_versions(versions), nodes=node_opts)
+                   versions=parse_versions(versions), nodes=node_opts, slurm_nodes=slurm_nodes)
+    if sweep_specs:
+        _run_sweep(recipe, overrides, profile, loaded, opts, run_dir, sweep_specs, skip_validate)
+        return
     if run_dir is None:
         if resume:
             fail("error: --resume needs --run-dir (the run to continue)")
@@ -72,7 +95,6 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
             _print_stage(sp)
         return
     if not skip_validate:
-        import os
         preflight(loaded, opts.stages, opts.versions, environ=os.environ)
     try:
         code = run_pipeline(loaded, rd, opts)
@@ -84,6 +106,63 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
     if code == 0 and report.exists():
         click.echo(f"fakehr-orchestra: report {report}")
     raise SystemExit(code)
+
+
+def _run_sweep(recipe: str, overrides: tuple[str, ...], profile: str | None, loaded: Any, opts: Any,
+               run_dir: str | None, specs: tuple[str, ...], skip_validate: bool) -> None:
+    """Every point of the sweep, one after the other (a failed point does not stop the others), then the report."""
+    from ..launch.local import run_plan
+    from ..pipeline import sweep
+    from ..pipeline.rundir import RunDir
+    from ..pipeline.runner import PipelineError, plan_all, run_pipeline
+
+    if run_dir is None:
+        if opts.resume:
+            fail("error: --resume needs --run-dir (the sweep to continue)")
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = f"runs/{loaded.model.name}-{profile or 'full'}-sweep-{stamp}"
+    sweep_dir = Path(run_dir).resolve()
+    try:
+        points = sweep.open_sweep(loaded, list(specs), sweep_dir, opts.resume, write=not opts.dry_run)
+    except sweep.SweepError as exc:
+        fail(f"error: {exc}")
+        return
+    recipes = [(p, load(recipe, overrides + p.overrides, profile)) for p in points]
+    metrics = [(p.label, sweep.eval_metrics(r, sweep_dir / p.dirname, opts.stages, opts.versions))
+               for p, r in recipes]
+    report = sweep.report_plan(sweep_dir, metrics) if any(m for _, m in metrics) else None
+    if opts.dry_run:
+        for point, point_recipe in recipes:
+            click.echo(f"#### point {point.label}: {' '.join(point.overrides)} -> {sweep_dir / point.dirname}\n")
+            rd = RunDir(sweep_dir / point.dirname)
+            for sp in plan_all(point_recipe, rd, opts, rd.load() if rd.exists() else None):
+                _print_stage(sp)
+        if report is not None:
+            click.echo(f"#### report of the sweep\n{report.to_shell()}")
+        return
+    if not skip_validate:
+        for _, point_recipe in recipes:
+            preflight(point_recipe, opts.stages, opts.versions, environ=os.environ)
+    failed = []
+    for point, point_recipe in recipes:
+        click.echo(f"fakehr-orchestra: sweep point {point.label} ({' '.join(point.overrides)})")
+        try:
+            code = run_pipeline(point_recipe, RunDir(sweep_dir / point.dirname), opts)
+        except PipelineError as exc:
+            click.echo(f"error: point {point.label}: {exc}", err=True)
+            code = 2
+        if code != 0:
+            failed.append(f"{point.label} (exit {code}, run dir {sweep_dir / point.dirname})")
+    if failed:
+        fail(f"error: sweep {sweep_dir}: {len(failed)} of {len(points)} point(s) did not complete: "
+             f"{'; '.join(failed)}; no report. Continue with --resume", code=1)
+    if report is None:
+        click.echo(f"fakehr-orchestra: sweep {sweep_dir} done; no report (eval is not among the stages)")
+        return
+    code = run_plan(report, sweep_dir / "logs" / "report.log", echo=opts.echo)
+    if code != 0:
+        fail(f"error: the sweep's report failed (exit {code}); see {sweep_dir / 'logs' / 'report.log'}", code=1)
+    click.echo(f"fakehr-orchestra: sweep {sweep_dir}: {len(points)} point(s); report {sweep_dir / sweep.REPORT}")
 
 
 def _print_stage(sp) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Launchers: one node (local.py), a Ray cluster for verl (ray_cluster.py), Slurm batch jobs (slurm.py).
+"""Launchers: one node (local.py), a Ray cluster for verl (ray_cluster.py), Slurm batch jobs (slurm.py), the
+pipeline as chained Slurm jobs (slurm_chain.py), a plan on every node of a Slurm job (srun.py).
 
 Everything here executes a rendered Plan; nothing re-derives a command from the recipe.
 """

@@ -117,6 +117,16 @@ def run_plan(plan: Plan, log_path: Path, environ: Optional[Mapping[str, str]] = 
         return _supervise(child, log, echo)
 
 
+def exec_plan(plan: Plan, environ: Optional[Mapping[str, str]] = None) -> None:
+    """Replace this process with `plan` (launch-time references filled from the environment): how one srun task of
+    a Slurm job runs its node's share of a plan; srun, not us, supervises it and forwards signals."""
+    lookup = dict(os.environ) if environ is None else {**os.environ, **environ}
+    resolved = plan.resolve(lookup)
+    env = child_environ(resolved, environ)
+    os.chdir(resolved.cwd or ".")
+    os.execvpe(resolved.argv[0], resolved.argv, env)
+
+
 def _supervise(child: subprocess.Popen, log: IO[bytes], echo: bool) -> int:
     pgid = child.pid  # start_new_session: the child leads its own group
     received: list[int] = []

@@ -5,6 +5,14 @@ Two shapes:
   env is set to launch-time references (`NODE_RANK="${SLURM_NODEID}"`, `MASTER_ADDR="${MASTER_ADDR}"`, ...) that
   the shell expands inside each task, so the same text is correct on every node.
 - ray (verl GRPO): a Ray head and workers as srun steps, a poll until all have joined, the driver on the head.
+The chained submission (`submit` without --stage, slurm_chain.py) reuses the same pieces.
+
+GPUs: a job asks Slurm for its stage's GPUs per node (`--gpus-per-node=N`, or `--gres=gpu:N` with
+cluster.slurm.gpu_request: gres), and Ray is told what Slurm granted each step (SLURM_CPUS_ON_NODE,
+SLURM_GPUS_ON_NODE: set by Slurm 22.05 in the batch step and in every srun step). Slurm also sets
+CUDA_VISIBLE_DEVICES to the granted GPUs, so the recipe's cluster.cuda_visible_devices is left out of a job unless
+cluster.slurm.export_cuda_visible_devices says otherwise. Slurm 22.05's srun no longer inherits --cpus-per-task, so
+the scripts export SRUN_CPUS_PER_TASK.
 
 Commands inside scripts are the rendered Plan's own `to_shell()` text (shlex-quoted, launch-time references left as
 expansions); nothing is re-derived from the recipe here. The `#SBATCH` values cannot be quoted (sbatch splits them
@@ -19,7 +27,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,6 +37,8 @@ from .local import with_nodes, without_torchrun_env
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "launch"
 TEMPLATE_FILES = {"torchrun": "sbatch_torchrun.sh.tmpl", "ray": "sbatch_ray.sh.tmpl"}
+RAY_CLUSTER_PART = "ray_cluster.sh.part"  # the Ray bring-up both the single-stage and the chained scripts use
+CUDA_VISIBLE_DEVICES_KEY = "cluster.cuda_visible_devices"
 JOB_FILE = "slurm.json"
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 # A port per job, so two jobs sharing a node do not collide on torchrun's rendezvous port.
@@ -37,6 +47,10 @@ JOB_PORT = "$((20000 + SLURM_JOB_ID % 20000))"
 
 class SlurmError(RuntimeError):
     """Something the user can fix: a bad option value, sbatch missing or refusing the job, an unknown run dir."""
+
+
+class SlurmOptionError(SlurmError):
+    """A recipe value or command-line option a job cannot be made from (exit code 2, like other recipe errors)."""
 
 
 @dataclass(frozen=True)
@@ -53,49 +67,163 @@ class SbatchOptions:
     qos: Optional[str] = None
     cpus_per_task: Optional[int] = None
     gres: Optional[str] = None
+    gpus_per_node: Optional[int] = None  # GPUs asked for on each node (Ray: wait for nodes * gpus_per_node)
+    gpu_request: str = "gpus-per-node"  # or "gres": --gres=gpu:N
+    export_cuda_visible_devices: bool = False  # keep the recipe's CUDA_VISIBLE_DEVICES inside the job
     requeue: bool = True
     signal_before_end_s: int = 300
     extra_sbatch: tuple[str, ...] = field(default_factory=tuple)
     master_port: Optional[int] = None  # null: a port derived from the job id
-    gpus_per_node: Optional[int] = None  # Ray: wait for nodes * gpus_per_node GPUs
     ray_port: int = 6379
     ray_wait_s: int = 600
     resume: bool = False  # resume even on the first run (a new job continuing an old output dir)
+    output: str = ""  # the job's log (sbatch --output, %j: the job id); empty: run_dir/slurm-%j.out
 
 
-def slurm_plan(plan: Plan) -> Plan:
+def slurm_plan(plan: Plan, export_cuda_visible_devices: bool = False) -> Plan:
     """The plan as it runs inside the job: ms-swift's torchrun env from Slurm's variables; a verl driver drops the
-    torchrun env (its node count is rendered into trainer.nnodes: `render(..., nodes=N)`)."""
+    torchrun env (its node count is rendered into trainer.nnodes: `render(..., nodes=N)`). The recipe's
+    cluster.cuda_visible_devices is dropped (Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it granted) unless
+    `export_cuda_visible_devices`; a CUDA_VISIBLE_DEVICES the stage's own env sets is kept."""
+    if not export_cuda_visible_devices:
+        plan = without_env_from(plan, CUDA_VISIBLE_DEVICES_KEY)
     if plan.launcher == "torchrun":
         return with_nodes(plan, nodes="${SLURM_JOB_NUM_NODES}", node_rank="${SLURM_NODEID}",
                           master_addr="${MASTER_ADDR}", master_port="${MASTER_PORT}")
     return without_torchrun_env(plan)
 
 
+def without_env_from(plan: Plan, recipe_key: str) -> Plan:
+    """The plan minus the env vars the renderer took from `recipe_key` (the plan's origins say which)."""
+    names = [k for k in plan.env if plan.origin(f"env:{k}", "") == recipe_key]
+    if not names:
+        return plan
+    return replace(plan, env={k: v for k, v in plan.env.items() if k not in names},
+                   origins={k: v for k, v in plan.origins.items() if k not in {f"env:{n}" for n in names}})
+
+
+def training_nodes(cluster: Any, nodes: Optional[int]) -> int:
+    """The training allocation's node count: --nodes, else cluster.nodes (null: one node)."""
+    if nodes is not None:
+        if nodes < 1:
+            raise SlurmOptionError(f"--nodes {nodes}: need at least 1 node")
+        return nodes
+    if cluster.nodes is None:
+        return 1
+    if not isinstance(cluster.nodes, int):
+        raise SlurmOptionError(f"how many nodes? the recipe's cluster.nodes is {cluster.nodes!r}, which Slurm "
+                               "cannot read at submit time; pass --nodes N")
+    return cluster.nodes
+
+
+def stage_gpus(cluster: Any, stage: str) -> int:
+    """GPUs per node the stage's job asks for: cluster.slurm.stages.<stage>.gpus_per_node ("cluster": the cluster
+    section's GPUs per node on a cuda cluster, none on a CPU one)."""
+    value = getattr(cluster.slurm.stages, stage).gpus_per_node
+    if value != "cluster":
+        return int(value)
+    if cluster.device != "cuda":
+        return 0
+    if not isinstance(cluster.gpus_per_node, int):
+        raise SlurmOptionError(f"{stage}: how many GPUs per node should its job ask for? cluster.gpus_per_node is "
+                         f"{cluster.gpus_per_node!r}; set it to a number, or set "
+                         f"cluster.slurm.stages.{stage}.gpus_per_node")
+    return cluster.gpus_per_node
+
+
+def stage_options(model: Any, stage: str, *, nodes: Optional[int], job_name: str, run_dir: str, chdir: str,
+                  venv_bin: str, recipe: str, partition: Optional[str] = None, time: Optional[str] = None,
+                  requeue: Optional[bool] = None, resume: bool = False) -> SbatchOptions:
+    """A stage's job from the recipe's cluster section: cluster.slurm, overridden by cluster.slurm.stages.<stage>,
+    overridden by the command line's --partition / --time (for every job it submits)."""
+    cluster, slurm = model.cluster, model.cluster.slurm
+    job = getattr(slurm.stages, stage)
+    count = training_nodes(cluster, nodes) if job.nodes == "cluster" else int(job.nodes)
+    return SbatchOptions(
+        nodes=count, job_name=job_name, run_dir=run_dir, chdir=chdir, venv_bin=venv_bin, recipe=recipe,
+        partition=partition or job.partition or slurm.partition, time=time or job.time or slurm.time,
+        account=slurm.account, qos=slurm.qos, cpus_per_task=job.cpus_per_task or slurm.cpus_per_task,
+        gres=slurm.gres, gpus_per_node=stage_gpus(cluster, stage) or None, gpu_request=slurm.gpu_request,
+        export_cuda_visible_devices=slurm.export_cuda_visible_devices,
+        requeue=slurm.requeue if requeue is None else requeue, signal_before_end_s=slurm.signal_before_end_s,
+        extra_sbatch=tuple(slurm.extra_sbatch) + tuple(job.extra_sbatch),
+        master_port=cluster.master_port if isinstance(cluster.master_port, int) else None,
+        ray_port=cluster.ray.head_port, ray_wait_s=cluster.ray.wait_timeout_s, resume=resume)
+
+
+def job_warnings(opts: SbatchOptions, launcher: str, what: str) -> list[str]:
+    """What is legal but likely wrong about a job: a GPU job given no CPUs (Slurm grants one per task, and Ray would
+    be told it has one CPU per node)."""
+    if opts.gpus_per_node and opts.cpus_per_task is None:
+        return [f"warning: {what}: {opts.gpus_per_node} GPU(s) per node but no cluster.slurm.cpus_per_task: Slurm "
+                "grants one CPU per task" + (", and Ray is started with it" if launcher == "ray" else "")
+                + "; set cluster.slurm.cpus_per_task (or cluster.slurm.stages.<stage>.cpus_per_task)"]
+    return []
+
+
 def _sbatch_value(name: str, value: Any) -> str:
     text = str(value)
     if not text or re.search(r"\s", text):
-        raise SlurmError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain whitespace")
+        raise SlurmOptionError(f"cluster.slurm.{name} = {text!r}: an #SBATCH value cannot be empty or contain "
+                               "whitespace")
     return text
 
 
 def sbatch_lines(opts: SbatchOptions) -> list[str]:
     if opts.nodes < 1:
-        raise SlurmError(f"--nodes {opts.nodes}: need at least 1 node")
+        raise SlurmOptionError(f"--nodes {opts.nodes}: need at least 1 node")
+    output = opts.output or f"{opts.run_dir}/slurm-%j.out"
     lines = [f"--job-name={_sbatch_value('job_name', opts.job_name)}", f"--nodes={opts.nodes}",
-             "--ntasks-per-node=1", f"--output={_sbatch_value('run_dir', opts.run_dir)}/slurm-%j.out",
+             "--ntasks-per-node=1", f"--output={_sbatch_value('run_dir', output)}",
              "--open-mode=append"]
-    for name in ("partition", "time", "account", "qos", "cpus_per_task", "gres"):
+    for name in ("partition", "time", "account", "qos", "cpus_per_task"):
         value = getattr(opts, name)
         if value is not None:
             lines.append(f"--{name.replace('_', '-')}={_sbatch_value(name, value)}")
+    lines += gpu_lines(opts)
     if opts.requeue:
         lines += ["--requeue", f"--signal=B:USR1@{int(opts.signal_before_end_s)}"]
     for extra in opts.extra_sbatch:
         if not extra.startswith("-") or "\n" in extra:
-            raise SlurmError(f"cluster.slurm.extra_sbatch: {extra!r} is not an sbatch option (like --mem=64G)")
+            raise SlurmOptionError(f"cluster.slurm.extra_sbatch: {extra!r} is not an sbatch option (like --mem=64G)")
         lines.append(extra)
     return [f"#SBATCH {line}" for line in lines]
+
+
+def gpu_lines(opts: SbatchOptions) -> list[str]:
+    """The GPU request (from the stage's GPUs per node) and cluster.slurm.gres, which must not ask for GPUs too."""
+    gres = [g for g in (opts.gres or "").split(",") if g]
+    if opts.gres is not None:
+        _sbatch_value("gres", opts.gres)
+    asks_gpus = [g for g in gres if g.split(":")[0] == "gpu"]
+    if opts.gpus_per_node and asks_gpus:
+        raise SlurmOptionError(f"cluster.slurm.gres = {opts.gres!r} asks for GPUs, and the stage's job asks for "
+                         f"{opts.gpus_per_node} per node (cluster.gpus_per_node / cluster.slurm.stages): ask once: "
+                         "remove the gpu entry from cluster.slurm.gres (set cluster.slurm.gpu_request: gres to "
+                         "have the GPUs requested as --gres=gpu:N)")
+    if opts.gpu_request not in ("gpus-per-node", "gres"):
+        raise SlurmOptionError(f"cluster.slurm.gpu_request = {opts.gpu_request!r}: use gpus-per-node or gres")
+    lines = []
+    if opts.gpus_per_node and opts.gpu_request == "gres":
+        gres = [f"gpu:{int(opts.gpus_per_node)}"] + gres
+    elif opts.gpus_per_node:
+        lines.append(f"--gpus-per-node={int(opts.gpus_per_node)}")
+    if gres:
+        lines.append(f"--gres={','.join(gres)}")
+    return lines
+
+
+# Slurm 22.05: an srun step no longer inherits the job's --cpus-per-task (RELEASE_NOTES); without this each step
+# (a torchrun node, a Ray node) would be confined to one CPU.
+SRUN_CPUS = """# Slurm 22.05's srun does not pass the job's --cpus-per-task on to its steps: give each step the job's CPUs.
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"; fi"""
+
+# Background steps of a job (Ray nodes, companion services) are stopped when the script exits.
+JOB_STEPS = """job_steps=()
+stop_job_steps() {
+  if [ ${#job_steps[@]} -gt 0 ]; then kill "${job_steps[@]}" 2>/dev/null || true; fi
+}
+trap stop_job_steps EXIT"""
 
 
 REQUEUE_TRAP = """
@@ -114,33 +242,43 @@ def render_sbatch(plan: Plan, opts: SbatchOptions) -> str:
     launcher = plan.launcher
     if launcher not in TEMPLATE_FILES:
         raise SlurmError(f"stage {plan.stage}: no Slurm script for a {launcher!r} plan")
-    job_plan = slurm_plan(plan)
+    job_plan = slurm_plan(plan, opts.export_cuda_visible_devices)
     command = job_plan.to_shell().replace("\n", "\n  ")
-    values = {
-        "TITLE": f"stage {plan.stage} on {opts.nodes} node(s) ({launcher})",
-        "RECIPE": opts.recipe or "a recipe",
-        "SBATCH": "\n".join(sbatch_lines(opts)),
-        "VENV_BIN": shlex.quote(opts.venv_bin),
-        "CHDIR": shlex.quote(opts.chdir),
-        "RESUME": "1" if opts.resume else "0",
-        "REQUEUE_TRAP": REQUEUE_TRAP.format(s=int(opts.signal_before_end_s)) if opts.requeue else "",
-        "COMMAND": command,
-        "MASTER_PORT": str(opts.master_port) if opts.master_port else f'"{JOB_PORT}"',
-        "RAY_PORT": str(int(opts.ray_port)),
-        "WAIT_S": str(int(opts.ray_wait_s)),
-        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",
-        "ENV_CHECKS": env_checks(job_plan),
-    }
+    values = {**common_values(opts), "TITLE": f"stage {plan.stage} on {opts.nodes} node(s) ({launcher})",
+              "RESUME": "1" if opts.resume else "0", "COMMAND": command, "ENV_CHECKS": env_checks(job_plan)}
     if launcher == "torchrun":
         values["PLAN_CWD"] = job_plan._quote(job_plan.cwd or ".")
         if not job_plan.output_dir:
             raise SlurmError(f"stage {plan.stage}: the plan has no output dir; cannot locate checkpoints to resume")
         values["OUTPUT_DIR"] = job_plan._quote(job_plan.output_dir)
-    template = (TEMPLATES / TEMPLATE_FILES[launcher]).read_text()
+    return fill_template(TEMPLATE_FILES[launcher], values)
+
+
+def common_values(opts: SbatchOptions) -> dict[str, str]:
+    """Template values every job script shares: its #SBATCH header, environment, requeue trap, rendezvous, Ray."""
+    values = {
+        "RECIPE": opts.recipe or "a recipe",
+        "SBATCH": "\n".join(sbatch_lines(opts)),
+        "VENV_BIN": shlex.quote(opts.venv_bin),
+        "CHDIR": shlex.quote(opts.chdir),
+        "SRUN_CPUS": SRUN_CPUS,
+        "JOB_STEPS": JOB_STEPS,
+        "REQUEUE_TRAP": REQUEUE_TRAP.format(s=int(opts.signal_before_end_s)) if opts.requeue else "",
+        "MASTER_PORT": str(opts.master_port) if opts.master_port else f'"{JOB_PORT}"',
+        "RAY_PORT": str(int(opts.ray_port)),
+        "WAIT_S": str(int(opts.ray_wait_s)),
+        "WAIT_GPUS": f" --gpus {opts.nodes * opts.gpus_per_node}" if opts.gpus_per_node else "",
+    }
+    values["RAY_CLUSTER"] = fill_template(RAY_CLUSTER_PART, values).rstrip("\n")
+    return values
+
+
+def fill_template(name: str, values: dict[str, str]) -> str:
+    template = (TEMPLATES / name).read_text()
 
     def fill(match: re.Match[str]) -> str:
         if match.group(1) not in values:
-            raise SlurmError(f"template {TEMPLATE_FILES[launcher]}: no value for @@{match.group(1)}@@")
+            raise SlurmError(f"template {name}: no value for @@{match.group(1)}@@")
         return values[match.group(1)]
     return _PLACEHOLDER.sub(fill, template)
 

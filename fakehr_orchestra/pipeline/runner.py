@@ -50,6 +50,9 @@ class Options:
     versions: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, Any] = field(default_factory=dict)  # per-node torchrun settings for the sft stage
     echo: bool = True
+    # set inside a Slurm job of that many nodes (`run --slurm`, what submit's scripts run): torchrun steps run as
+    # one srun task per node, verl's trainer.nnodes is the job's node count and its driver joins the job's Ray
+    slurm_nodes: int | None = None
 
 
 def resolved_recipe_text(recipe: Any) -> str:
@@ -110,12 +113,8 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
     for stage in opts.stages:
         record = manifest["stages"].setdefault(stage, {"status": "pending"})
-        unchanged = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions, live=True)
-        upstream = {s: r.get("artifacts", {}) for s, r in manifest["stages"].items()
-                    if STAGES.index(s) < STAGES.index(stage)}
-        plan_digest = _plan_digest(build(stage, unchanged, opts.stages), upstream)
-        if opts.resume and record.get("status") in ("done", "skipped") and _verified(record) \
-                and record.get("plan_digest") == plan_digest:
+        plan_digest = _stage_digest(recipe, run, opts, manifest, stage, artifacts)
+        if opts.resume and _finished(record, plan_digest):
             artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
             _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
             continue
@@ -124,7 +123,8 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             # an interrupted attempt of the same plan keeps them, to resume from
             _set_aside(run, stage, record, opts)
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
-                        resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True)
+                        resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True,
+                        nodes=opts.slurm_nodes)
         sp = build(stage, wiring, opts.stages)
         if stage == "sft" and opts.nodes:
             from ..launch.local import with_nodes
@@ -154,7 +154,7 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         started = time.monotonic()
         for step in sp.steps:
             _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
-            runner = launch or _launcher(step, recipe)
+            runner = launch or _launcher(step, recipe, opts)
             code = runner(step.plan, run.log(step.name), echo=opts.echo)
             if code != 0:
                 record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
@@ -179,20 +179,73 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
     return 0
 
 
-def _launcher(step: Any, recipe: Any) -> Callable[..., int]:
-    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan says."""
-    from ..launch.local import run_plan
-    if step.plan.launcher != "ray":
-        return run_plan
+def _launcher(step: Any, recipe: Any, opts: Options) -> Callable[..., int]:
+    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan says (in a Slurm job:
+    the job's own Ray cluster, RAY_ADDRESS); in a Slurm job, a torchrun step on every node of the job."""
     import functools
     import os
+
+    from ..launch.local import run_plan
+    if opts.slurm_nodes and step.plan.launcher == "torchrun":
+        from ..launch.srun import run_on_allocation
+        return functools.partial(run_on_allocation, export_cuda_visible_devices=(
+            recipe.model.cluster.slurm.export_cuda_visible_devices))
+    if step.plan.launcher != "ray":
+        return run_plan
 
     from ..launch.ray_cluster import run_on_ray
 
     nodes, gpus_per_node = step.plan.world(os.environ)
     ray = recipe.model.cluster.ray
+    address = (os.environ.get("RAY_ADDRESS") or ray.address) if opts.slurm_nodes else ray.address
     return functools.partial(run_on_ray, nodes=nodes, gpus_per_node=gpus_per_node,
-                             address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
+                             address=address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
+
+
+def _stage_digest(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any], stage: str,
+                  artifacts: dict[str, dict[str, str]]) -> str:
+    unchanged = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions, live=True)
+    upstream = {s: r.get("artifacts", {}) for s, r in manifest["stages"].items()
+                if STAGES.index(s) < STAGES.index(stage)}
+    return _plan_digest(build(stage, unchanged, opts.stages), upstream)
+
+
+def _finished(record: dict[str, Any], plan_digest: str) -> bool:
+    """What `--resume` skips: done (or skipped), outputs still as recorded, and the same plan on the same inputs."""
+    return record.get("status") in ("done", "skipped") and _verified(record) \
+        and record.get("plan_digest") == plan_digest
+
+
+def finished_stages(recipe: Any, run: RunDir, opts: Options) -> list[str]:
+    """The leading stages of `opts.stages` that `run --resume` would not run again; the first one it would run, and
+    every stage after it, are what is left. Reads the manifest, writes nothing (what `submit --resume` asks)."""
+    if not run.exists():
+        return []
+    manifest = run.load()
+    artifacts: dict[str, dict[str, str]] = {
+        s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
+        for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
+    done = []
+    for stage in opts.stages:
+        record = manifest["stages"].get(stage, {"status": "pending"})
+        if not _finished(record, _stage_digest(recipe, run, opts, manifest, stage, artifacts)):
+            break
+        artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
+        done.append(stage)
+    return done
+
+
+def check_recipe(recipe: Any, run: RunDir, force: bool = False) -> None:
+    """Refuse a recipe that differs from the one the run in `run` was started with (unless forced)."""
+    if not run.exists():
+        return
+    manifest = run.load()
+    was, now_digest = manifest["recipe"]["digest"], recipe.digest()
+    if was != now_digest and not force:
+        raise PipelineError(
+            f"the recipe changed since this run started (digest {was} -> {now_digest}; it was "
+            f"{manifest['recipe']['path']} profile={manifest['recipe']['profile']} "
+            f"overrides={manifest['recipe']['overrides']}); resume with the same recipe, or pass --force")
 
 
 def _plan_digest(sp: StagePlan, upstream: dict[str, Any]) -> str:
@@ -241,12 +294,8 @@ def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
         if not opts.resume:
             raise PipelineError(f"{run.path} already holds a run; continue it with --resume, or choose another "
                                 f"--run-dir")
+        check_recipe(recipe, run, opts.force)
         was, now_digest = manifest["recipe"]["digest"], recipe.digest()
-        if was != now_digest and not opts.force:
-            raise PipelineError(
-                f"the recipe changed since this run started (digest {was} -> {now_digest}; it was "
-                f"{manifest['recipe']['path']} profile={manifest['recipe']['profile']} "
-                f"overrides={manifest['recipe']['overrides']}); resume with the same recipe, or pass --force")
         if was != now_digest:
             manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides))
         manifest["versions"] = versions

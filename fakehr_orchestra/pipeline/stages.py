@@ -40,6 +40,7 @@ class StagePlan:
     inputs: dict[str, str] = field(default_factory=dict)  # recipe key or role -> value taken from upstream
     skip_reason: str | None = None  # set when the stage cannot or need not run here
     passthrough: dict[str, str] = field(default_factory=dict)  # artifacts of a skipped stage (e.g. merge)
+    metrics: dict[str, str] = field(default_factory=dict)  # eval: model name -> the metrics file it will write
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
@@ -57,6 +58,7 @@ class Wiring:
     versions: dict[str, str] = field(default_factory=dict)
     resume_from: dict[str, str] = field(default_factory=dict)  # stage -> checkpoint to resume from
     live: bool = False  # running for real: only artifacts that exist are wired (a dry run shows placeholders)
+    nodes: int | None = None  # a Slurm job's node count: verl's trainer.nnodes (ms-swift takes it from its env)
 
     def get(self, stage: str, name: str) -> str:
         return self.artifacts.get(stage, {}).get(name) or f"<{stage}.{name}>"
@@ -115,7 +117,7 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = recipe.with_section("grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
-    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions))], inputs)
+    stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions, nodes=w.nodes))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
                              "use grpo.engine=swift (ms-swift's GRPO with the same reward plugin)")
@@ -173,7 +175,7 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         CLI, "eval", "report", *metrics, "--names", ",".join(models), "--out", str(out / "report")])))
     inputs = {f"model.{name}": path for name, path in models.items()}
     inputs["data"] = data
-    return StagePlan("eval", steps, inputs)
+    return StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)))
 
 
 BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}

@@ -2,6 +2,10 @@
 
 Nothing is written outside that dir (munge gets its own key and socket; Slurm finds the socket via AuthInfo), the
 daemons run in the foreground as our children and are stopped by pid. See FRAMEWORKS.md "Slurm on one machine".
+
+The node declares FAKE_GPUS generic resources of type gpu, backed by plain files in the temp dir (no device): Slurm
+grants them like GPUs and sets SLURM_GPUS_ON_NODE in the job, which is what the job scripts read; nothing can compute
+on them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Iterator, Optional
+
+FAKE_GPUS = 2
 
 
 def _free_port() -> int:
@@ -44,6 +50,9 @@ class SlurmCluster:
         os.chmod(key, 0o400)
         cpus = os.cpu_count() or 1
         r = self.root
+        for i in range(FAKE_GPUS):
+            (r / f"gpu{i}").touch()
+        (r / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File={r}/gpu[0-{FAKE_GPUS - 1}]\n")
         self.conf.write_text(f"""ClusterName=fakehrtest
 SlurmctldHost={self.host}(127.0.0.1)
 SlurmctldPort={_free_port()}
@@ -66,10 +75,11 @@ SelectTypeParameters=CR_Core
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
+GresTypes=gpu
 ReturnToService=2
 SchedulerType=sched/backfill
 MinJobAge=3600
-NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
+NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} Gres=gpu:{FAKE_GPUS} State=UNKNOWN
 PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 """)
 
@@ -119,7 +129,25 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
                 parts.append(f"== {path.name}\n" + path.read_text(errors="replace")[-3000:])
         return "\n".join(parts)
 
+    def cancel_all(self, timeout_s: float = 60) -> None:
+        """Cancel every job of this (private) cluster and wait until none is left, so no job step outlives the
+        daemons (slurmstepd is not a child of slurmd)."""
+        env = {**os.environ, **self.env}
+        if not any(proc.poll() is None for proc in self.procs):
+            return
+        subprocess.run(["scancel", "--user", str(os.getuid())], env=env, capture_output=True, timeout=30)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            out = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0 or not out.stdout.strip():
+                return
+            time.sleep(1)
+
     def stop(self, grace_s: float = 15) -> None:
+        try:
+            self.cancel_all()
+        except (OSError, subprocess.SubprocessError):
+            pass
         for proc in reversed(self.procs):  # slurmd, slurmctld, then munged
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

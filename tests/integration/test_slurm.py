@@ -1,20 +1,26 @@
 """Real Slurm: a one-node cluster (slurmctld + slurmd + munge, configured under a temp dir by the fixture), the
 smoke SFT submitted with `fakehr-orchestra submit`, waited for through `fakehr-orchestra status`, then the
-checkpoint and the job log checked. Needs root and Debian's slurm-wlm (launch/install_test_deps.sh)."""
+checkpoint and the job log checked; the Ray script on Slurm sees the GPUs the job asked for. Needs root and Debian's
+slurm-wlm (launch/install_test_deps.sh)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from fakehr_orchestra.engines.plan import Plan
+from fakehr_orchestra.launch.ray_cluster import free_port
+from fakehr_orchestra.launch.slurm import SbatchOptions, render_sbatch
 from tests.conftest import IN_CI, ROOT, VENV_BIN, framework_env, require_executable, require_module
-from tests.integration.slurm_cluster import available, slurm_cluster
+from tests.integration.slurm_cluster import FAKE_GPUS, available, slurm_cluster
 
 pytestmark = pytest.mark.integration
 CLI = os.path.join(VENV_BIN, "fakehr-orchestra")
@@ -97,3 +103,48 @@ def test_status_of_a_dir_that_is_no_run_dir_is_a_clear_error(tmp_path):
     proc = subprocess.run([CLI, "status", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "no slurm.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _wait_final(run_dir: Path, env: dict[str, str], timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = json.loads(_cli(["status", str(run_dir), "--json"], env).stdout)
+        if status["state"] in FINAL:
+            return status
+        time.sleep(2)
+    raise AssertionError(f"job in {run_dir} not finished after {timeout_s} s: {status}")
+
+
+def test_ray_script_on_slurm_starts_ray_with_the_gpus_the_job_was_granted(slurm, tmp_path):
+    """Issue 11: the job asks Slurm for its GPUs per node and every Ray node is started with what Slurm granted
+    (SLURM_GPUS_ON_NODE, SLURM_CPUS_ON_NODE). The node's GPUs are fake gres (plain files; see slurm_cluster.py), so
+    the driver is a stand-in for verl's (whose workers need a real GPU): it prints what the Ray cluster offers."""
+    require_executable("ray")
+    run_dir = tmp_path / "ray"
+    driver = ("import json, os, ray; ray.init(); "
+              "print('RESOURCES', json.dumps(ray.cluster_resources()), os.environ.get('SLURM_GPUS_ON_NODE'))")
+    plan = Plan(stage="grpo", argv=["python3", "-c", driver], engine="verl", launcher="ray")
+    opts = SbatchOptions(nodes=1, job_name="ray-gpus", run_dir=str(run_dir), chdir=str(ROOT), venv_bin=VENV_BIN,
+                         gpus_per_node=1, ray_port=free_port(), ray_wait_s=120)
+    script = render_sbatch(plan, opts)
+    assert "#SBATCH --gpus-per-node=1\n" in script
+    ray_tmp = tempfile.mkdtemp(prefix="frs-")  # short: Ray's socket paths must stay under 107 bytes
+    try:
+        env = framework_env(**slurm.env, RAY_TMPDIR=ray_tmp)
+        run_dir.mkdir()
+        (run_dir / "grpo.sbatch").write_text(script)
+        job_id = subprocess.run(["sbatch", "--parsable", str(run_dir / "grpo.sbatch")], env=env, text=True,
+                                capture_output=True, check=True, timeout=60).stdout.strip()
+        (run_dir / "slurm.json").write_text(json.dumps({"job_id": job_id, "stage": "grpo", "nodes": 1}))
+        status = _wait_final(run_dir, env, 300)
+        log = (run_dir / f"slurm-{job_id}.out").read_text(errors="replace")
+        assert status["state"] == "COMPLETED", log[-4000:]
+        line = next(ln for ln in log.splitlines() if ln.startswith("RESOURCES "))
+        payload, granted = line.split(" ", 1)[1].rsplit(" ", 1)
+        resources = json.loads(payload)
+        # one of the node's FAKE_GPUS GPUs, as granted; Ray's own detection would find none on this machine
+        assert FAKE_GPUS > 1 and granted == "1" and resources["GPU"] == 1.0, line
+        assert resources["CPU"] == 1.0, line  # the one CPU Slurm granted the job (no --cpus-per-task)
+        assert '"gpus": 1.0' in log  # the readiness poll waited for nodes x GPUs
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)

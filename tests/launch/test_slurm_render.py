@@ -1,7 +1,7 @@
 """Rendered sbatch scripts: golden files for 1, 2 and 4 nodes (SFT via torchrun, GRPO via Ray) from fixed plans with
 awkward quoting, plus the full Fake-HR1 recipe's scripts embedding its rendered plan verbatim; all pass `bash -n`
-and shellcheck; option errors; the resume helper. Regenerate the goldens
-after an intended change with UPDATE_GOLDEN=1."""
+and shellcheck; the GPU request and Ray's view of the granted GPUs; option errors; the resume helper. Regenerate the
+goldens after an intended change with UPDATE_GOLDEN=1."""
 
 from __future__ import annotations
 
@@ -36,9 +36,11 @@ def golden_plan(stage: str, nodes: int) -> Plan:
     if stage == "sft":
         return Plan(stage="sft", argv=["swift", "sft", "--model", "/m", "--system", "It's \\n <think>", "--dataset",
                                        "${train_file_path}", "--output_dir", "out/sft"],
-                    env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}", "NPROC_PER_NODE": "8", "HF_HUB_OFFLINE": "1"},
+                    env={"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}",
+                         "NPROC_PER_NODE": "8", "HF_HUB_OFFLINE": "1"},
                     env_refs=["WORLD_SIZE", "RANK", "train_file_path"], engine="swift", entrypoint="swift sft", head=2,
-                    launcher="torchrun", output_dir="out/sft", nnodes="${WORLD_SIZE}", procs_per_node="8")
+                    launcher="torchrun", output_dir="out/sft", nnodes="${WORLD_SIZE}", procs_per_node="8",
+                    origins={"env:CUDA_VISIBLE_DEVICES": "cluster.cuda_visible_devices"})
     return Plan(stage="grpo", argv=["python3", "-m", "verl.trainer.main_ppo", "data.train_files=${train_file_path}",
                                     "+reward.custom_reward_function.reward_kwargs.p='<think>\\n'",
                                     "trainer.n_gpus_per_node=8", f"trainer.nnodes={nodes}"],
@@ -48,9 +50,11 @@ def golden_plan(stage: str, nodes: int) -> Plan:
 
 
 def golden_script(stage: str, nodes: int) -> str:
+    # SFT asks for its GPUs as gres (cluster.slurm.gpu_request: gres) next to another generic resource
     opts = SbatchOptions(nodes=nodes, job_name=f"fakehr-demo-{stage}", run_dir="/runs/job", chdir="/REPO",
                          venv_bin="/VENV/bin", recipe="recipes/demo.yaml", partition="gpu", time="2-00:00:00",
-                         gres="gpu:8", cpus_per_task=32, gpus_per_node=8)
+                         cpus_per_task=32, gpus_per_node=8, gres="nvme:1" if stage == "sft" else None,
+                         gpu_request="gres" if stage == "sft" else "gpus-per-node")
     return render_sbatch(golden_plan(stage, nodes), opts)
 
 
@@ -122,7 +126,8 @@ def test_grpo_structure_ray_head_workers_driver_overlap(recipe_scripts):
     script = rendered[("grpo", 4)]
     assert 'mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
     assert 'for worker in "${nodes[@]:1}"; do' in script  # one element per host, unlike verl's example
-    assert "ray start --head" in script and 'ray start --address="$RAY_ADDRESS"' in script
+    assert "ray_node \\\"\\$@\\\"\" ray_head \\\n  --head" in script
+    assert 'ray_node \\"\\$@\\"" ray_worker \\\n    --address="$RAY_ADDRESS"' in script
     assert re.search(r"launch\.ray_cluster wait .*--nodes \"\$\{#nodes\[@\]\}\" --gpus 64", script)
     assert "sleep" not in script
     assert 'srun --overlap --nodes=1 --ntasks=1 -w "$head_node"' in script
@@ -194,3 +199,41 @@ def test_latest_swift_checkpoint_picks_highest_complete_step(tmp_path):
     out = subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "fakehr_orchestra.launch.resume", "swift",
                           "--cwd", str(tmp_path.parent), tmp_path.name], capture_output=True, text=True)
     assert out.stdout.strip() == str(tmp_path / "v1-b/checkpoint-300")
+
+
+def test_grpo_asks_slurm_for_gpus_and_ray_is_told_what_slurm_granted(recipe_scripts):
+    """Issue 11: the job requests the recipe's GPUs per node and every Ray node gets the CPUs/GPUs of its step."""
+    script = recipe_scripts[("grpo", 2)]
+    assert "#SBATCH --gpus-per-node=16\n" in script  # cluster.gpus_per_node, cluster.device cuda
+    assert 'exec ray start "$@" --num-cpus="$SLURM_CPUS_ON_NODE" --num-gpus="${SLURM_GPUS_ON_NODE:-0}"' in script
+    assert re.search(r'--nodes "\$\{#nodes\[@\]\}" --gpus 32', script)
+    assert 'export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"' in script
+    # a job sees the GPUs Slurm granted: the recipe's cuda_visible_devices stays out of every job
+    assert "CUDA_VISIBLE_DEVICES" not in script and "CUDA_VISIBLE_DEVICES" not in recipe_scripts[("sft", 2)]
+
+
+def test_gpu_request_as_gres_and_cuda_visible_devices_on_request():
+    proc = dry_run("--stage", "sft", "--nodes", "2",
+                   "+cluster.slurm={gpu_request: gres, export_cuda_visible_devices: true}", "--run-dir", "/r")
+    assert proc.returncode == 0, proc.stderr
+    assert "#SBATCH --gres=gpu:16\n" in proc.stdout and "--gpus-per-node" not in proc.stdout
+    assert "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15" in proc.stdout
+    cpu = dry_run("-p", "smoke", "--stage", "sft", "--run-dir", "/r")  # cluster.device cpu, cluster.nodes null
+    assert cpu.returncode == 0, cpu.stderr
+    assert "--gpus-per-node" not in cpu.stdout and "--gres" not in cpu.stdout and "#SBATCH --nodes=1\n" in cpu.stdout
+
+
+def test_a_gpu_request_twice_is_refused():
+    proc = dry_run("--stage", "sft", "--nodes", "2", "+cluster.slurm={gres: 'gpu:8'}", "--run-dir", "/r")
+    assert proc.returncode == 2 and "asks for GPUs" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(SlurmError, match="ask once"):
+        sbatch_lines(SbatchOptions(nodes=1, job_name="j", run_dir="/r", chdir="/c", venv_bin="/v", gres="gpu:a100:2",
+                                   gpus_per_node=2))
+
+
+def test_stage_sizes_come_from_the_recipe():
+    proc = dry_run("--stage", "grpo", "--nodes", "2", "+cluster.slurm={cpus_per_task: 64, stages: {grpo: "
+                   "{gpus_per_node: 8, time: '12:00:00'}}}", "--run-dir", "/r")
+    assert proc.returncode == 0, proc.stderr
+    assert "#SBATCH --time=12:00:00\n#SBATCH --cpus-per-task=64\n#SBATCH --gpus-per-node=8\n" in proc.stdout
+    assert "--gpus 16 " in proc.stdout

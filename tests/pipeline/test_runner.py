@@ -202,3 +202,86 @@ def test_a_stage_without_its_inputs_says_how_to_provide_them(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cannot start: no data.eval" in out and "set eval.dataset" in out
     assert run.load()["stages"]["eval"]["status"] == "failed"
+
+
+def test_finished_stages_is_what_resume_would_skip(tmp_path):
+    """`submit --resume` asks this: the leading stages `run --resume` would not run again."""
+    from fakehr_orchestra.pipeline.runner import finished_stages
+
+    run = RunDir(tmp_path / "run")
+    assert finished_stages(smoke(), run, Options()) == []
+    run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path, fail_on="swift sft"))
+    assert finished_stages(smoke(), run, Options()) == ["data"]
+    assert finished_stages(smoke(), run, Options(stages=("sft", "grpo"))) == []
+    run_pipeline(smoke(), run, Options(resume=True, echo=False), launch=FakeFrameworks(run.path))
+    assert finished_stages(smoke(), run, Options()) == list(STAGES)
+    eval_metrics = json.loads((run.path / "manifest.json").read_text())["stages"]["eval"]["artifacts"]
+    Path(eval_metrics["metrics_sft"]["path"]).write_text('{"changed": true}')  # an output no longer as recorded
+    assert finished_stages(smoke(), run, Options()) == ["data", "sft", "grpo", "merge"]
+
+
+def test_in_a_slurm_job_torchrun_steps_go_through_srun_and_verl_is_sized_to_the_job(tmp_path, monkeypatch):
+    import functools
+
+    from fakehr_orchestra.launch.srun import run_on_allocation
+    from fakehr_orchestra.pipeline import runner
+
+    launchers = []
+
+    def record(step, recipe, opts):
+        launcher = real(step, recipe, opts)
+        launchers.append((step.name, launcher))
+        return FakeFrameworks(tmp_path)
+
+    real = runner._launcher
+    monkeypatch.setattr(runner, "_launcher", record)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    run = RunDir(tmp_path / "run")
+    recipe = smoke("grpo.engine=verl")
+    assert run_pipeline(recipe, run, Options(stages=("data", "sft", "grpo"), echo=False, slurm_nodes=3)) == 0
+    by_step = dict(launchers)
+    assert isinstance(by_step["sft"], functools.partial) and by_step["sft"].func is run_on_allocation
+    assert by_step["data"].__name__ == "run_plan"
+    grpo = json.loads(run.plans_path("grpo").read_text())["steps"][0]["plan"]
+    assert "trainer.nnodes=3" in grpo["argv"]  # verl sized to the job's nodes (skipped here: no CUDA GPU)
+    # the digest ignores the allocation: a resume on another node count is the same plan
+    assert runner.finished_stages(recipe, run, Options(stages=("data", "sft", "grpo"))) == ["data", "sft", "grpo"]
+
+
+def test_run_slurm_outside_a_job_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
+    result = CliRunner().invoke(cli, ["run", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "--slurm",
+                                      "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "runs inside a Slurm job" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_sweep_runs_each_point_in_its_run_dir_then_one_report(tmp_path, monkeypatch):
+    from fakehr_orchestra.launch import local
+    from fakehr_orchestra.pipeline import runner
+
+    fake = FakeFrameworks(tmp_path, fail_on="--learning_rate 2e-4")
+    monkeypatch.setattr(runner, "_launcher", lambda step, recipe, opts: fake)
+    monkeypatch.setattr(local, "run_plan", fake)
+    sweep_dir = tmp_path / "sweep"
+    args = ["run", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "--stages", "data,sft,eval", "--skip-validate",
+            "--sweep", "sft.args.learning_rate=1e-4,2e-4", "--run-dir", str(sweep_dir)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "1 of 2 point(s) did not complete: learning_rate=2e-4" in result.output
+    assert not [p for p in fake.calls if str(sweep_dir / "report") in p.argv]  # no report of an incomplete sweep
+    assert RunDir(sweep_dir / "learning_rate=1e-4").load()["stages"]["eval"]["status"] == "done"
+
+    fake.fail_on = None
+    fake.calls.clear()
+    result = CliRunner().invoke(cli, args + ["--resume"])
+    assert result.exit_code == 0, result.output
+    trained = [p for p in fake.calls if p.argv[:2] == ["swift", "sft"]]
+    assert len(trained) == 1 and "2e-4" in trained[0].argv  # the finished point is not run again
+    report = fake.calls[-1].argv
+    assert report[:3] == ["fakehr-orchestra", "eval", "report"]
+    assert report[report.index("--names") + 1] == "learning_rate=1e-4/sft,learning_rate=2e-4/sft"
+    assert report[3] == str(sweep_dir / "learning_rate=1e-4" / "eval" / "sft" / "metrics.json")
+    assert report[report.index("--out") + 1] == str(sweep_dir / "report")
+    other = CliRunner().invoke(cli, args[:-4] + ["--sweep", "sft.args.learning_rate=1e-3", "--run-dir",
+                                                  str(sweep_dir), "--resume"])
+    assert other.exit_code == 2 and "holds another sweep" in other.output

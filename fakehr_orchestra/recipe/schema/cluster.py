@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field
 
 from .base import IntOrEnv, Strict
+
+# "cluster": the value the cluster section gives (nodes: --nodes, else cluster.nodes; GPUs: cluster.gpus_per_node
+# when cluster.device is cuda, none on a CPU cluster)
+FromCluster = Literal["cluster"]
+
+
+class SlurmJob(Strict):
+    """How one stage's Slurm job is sized (`submit`: each job of a chain, and `submit --stage`).
+
+    null: the value in cluster.slurm (partition, time, cpus_per_task). A CPU job for data, the training allocation
+    with its GPUs for sft and grpo, one node for merge (CPU) and eval (GPUs): each stage's defaults below.
+    """
+
+    nodes: Union[int, FromCluster] = 1
+    gpus_per_node: Union[int, FromCluster] = 0
+    time: Optional[str] = None  # sbatch --time for this stage's job
+    partition: Optional[str] = None
+    cpus_per_task: Optional[int] = None
+    extra_sbatch: list[str] = Field(default_factory=list)  # added after cluster.slurm.extra_sbatch
+
+
+class TrainingJob(SlurmJob):
+    nodes: Union[int, FromCluster] = "cluster"
+    gpus_per_node: Union[int, FromCluster] = "cluster"
+
+
+class EvalJob(SlurmJob):
+    gpus_per_node: Union[int, FromCluster] = "cluster"
+
+
+class SlurmStages(Strict):
+    data: SlurmJob = Field(default_factory=SlurmJob)
+    sft: TrainingJob = Field(default_factory=TrainingJob)
+    grpo: TrainingJob = Field(default_factory=TrainingJob)
+    merge: SlurmJob = Field(default_factory=SlurmJob)
+    eval: EvalJob = Field(default_factory=EvalJob)
 
 
 class SlurmSection(Strict):
@@ -15,10 +51,16 @@ class SlurmSection(Strict):
     account: Optional[str] = None
     qos: Optional[str] = None
     cpus_per_task: Optional[int] = None
-    gres: Optional[str] = None  # e.g. "gpu:8"; null for CPU-only clusters
+    gres: Optional[str] = None  # other generic resources, e.g. "nvme:1"; GPUs come from gpus_per_node
+    # how a job asks for its GPUs: --gpus-per-node=N, or --gres=gpu:N on clusters configured for gres only
+    gpu_request: Literal["gpus-per-node", "gres"] = "gpus-per-node"
+    # Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it granted; the recipe's cluster.cuda_visible_devices would
+    # override that (a job confined to its GPUs then sees none), so it is left out of jobs unless this is true
+    export_cuda_visible_devices: bool = False
     requeue: bool = True
     signal_before_end_s: int = 300  # USR1 this long before the time limit, so the job can checkpoint / requeue
     extra_sbatch: list[str] = Field(default_factory=list)  # verbatim `#SBATCH` options
+    stages: SlurmStages = Field(default_factory=SlurmStages)  # each stage's job: nodes, GPUs, time limit
 
 
 class RaySection(Strict):
