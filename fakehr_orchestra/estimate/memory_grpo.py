@@ -78,13 +78,15 @@ class GrpoSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _micro_tokens(s: GrpoSettings, micro: int | None, dynamic_budget: int) -> tuple[int, int, str]:
-    """(tokens, sequences) of one micro batch: dynamic batching packs up to the token budget."""
+def _micro_tokens(s: GrpoSettings, micro: int | None, budget: int, image: int, text: int) -> tuple[int, int, str]:
+    """(tokens, visual tokens) of one micro batch. A fixed micro batch holds `micro` sequences of prompt + response,
+    each with its images. Dynamic batching packs sequences up to the token budget: at worst each is only its prompt
+    (images included) and one response token, so visual tokens are at most budget x image / (image + text + 1)."""
     if s.use_dynamic_bsz:
-        seqs = max(dynamic_budget // s.seq, 1)
-        return max(dynamic_budget, s.seq), seqs, f"use_dynamic_bsz: up to {dynamic_budget:,} tokens"
+        visual = math.ceil(budget * image / (image + text + 1)) if image else 0
+        return max(budget, s.seq), visual, f"use_dynamic_bsz: up to {budget:,} tokens"
     m = micro or 1
-    return m * s.seq, m, f"{m} x ({s.max_prompt:,} + {s.max_response:,}) tokens"
+    return m * s.seq, m * image, f"{m} x ({s.max_prompt:,} + {s.max_response:,}) tokens"
 
 
 def kv_bytes_per_token(spec: ModelSpec, tp: int) -> float:
@@ -114,7 +116,8 @@ def estimate_grpo(spec: ModelSpec, s: GrpoSettings, gpu: Gpu) -> StageEstimate:
 
     per_image = min(image_tokens(s.max_pixels, spec.family), max(s.max_prompt - s.prompt_text_tokens, 0))
     img = min(s.images_per_prompt * per_image, max(s.max_prompt - s.prompt_text_tokens, 0))
-    patches_per_seq = img * v.merge * v.merge
+    text = s.prompt_text_tokens
+    merge2 = v.merge * v.merge
 
     # ------------------------------------------------------------------ rollout engine
     util = s.gpu_memory_utilization
@@ -142,8 +145,9 @@ def estimate_grpo(spec: ModelSpec, s: GrpoSettings, gpu: Gpu) -> StageEstimate:
                          f"(max_prompt_length + max_response_length = {s.seq:,}): vLLM refuses to start",
                          OV + "rollout.gpu_memory_utilization"))
     waves = math.ceil(demand / kv_tokens) if kv_tokens else 0
-    vllm_term = Term("vLLM reservation", reserve, f"gpu_memory_utilization {util} x {gpu.memory_gib:g} GiB "
-                     f"(weights/TP {weights / GIB:.1f} GiB, activation peak, KV cache {max(kv_free, 0) / GIB:.1f} GiB)",
+    vllm_term = Term("vLLM reservation", reserve, f"gpu_memory_utilization {util} x {gpu.memory_gib:g} GiB: weights/TP "
+                     f"{weights / GIB:.1f} GiB, profiled activations {max(vit_prof, llm_prof) / GIB:.1f} GiB, sampler "
+                     f"{sampler / GIB:.1f} GiB, CUDA graphs {graphs / GIB:.1f} GiB, KV cache {max(kv_free, 0) / GIB:.1f} GiB",
                      OV + "rollout.gpu_memory_utilization")
     idle_vllm = [] if s.free_cache_engine else [vllm_term]
 
@@ -161,8 +165,8 @@ def estimate_grpo(spec: ModelSpec, s: GrpoSettings, gpu: Gpu) -> StageEstimate:
                              ("reference log-prob", s.ref_log_prob_micro, "ref.log_prob_micro_batch_size_per_gpu")):
         if name.startswith("reference") and not s.ref_needed:
             continue
-        tokens, seqs, how = _micro_tokens(s, micro, s.ppo_max_token_len_per_gpu)
-        fwd = max(act.text_forward_working(t, a) * tokens, act.vision_forward_working(v, a) * seqs * patches_per_seq)
+        tokens, visual, how = _micro_tokens(s, micro, s.ppo_max_token_len_per_gpu, img, text)
+        fwd = max(act.text_forward_working(t, a) * tokens, act.vision_forward_working(v, a) * visual * merge2)
         terms = [Term("forward working set", fwd, f"one layer at a time, {how}", OV + key),
                  Term("logits", 0.0 if s.use_fused_kernels else tokens * t.vocab * logit_bytes,
                       f"{tokens:,} tokens x vocab {t.vocab:,} x {logit_bytes} B", OV + key), gathered]
@@ -173,8 +177,8 @@ def estimate_grpo(spec: ModelSpec, s: GrpoSettings, gpu: Gpu) -> StageEstimate:
         phases.append(Phase(name, terms, contexts=idle_contexts, outside=idle_vllm))
 
     # ------------------------------------------------------------------ update
-    tokens, seqs, how = _micro_tokens(s, s.ppo_micro_batch_size_per_gpu, s.ppo_max_token_len_per_gpu)
-    patches = seqs * patches_per_seq
+    tokens, visual, how = _micro_tokens(s, s.ppo_micro_batch_size_per_gpu, s.ppo_max_token_len_per_gpu, img, text)
+    patches = visual * merge2
     llm_kept, vit_kept = act.stored_activations(spec, tokens, patches, s.gradient_checkpointing,
                                                 s.gradient_checkpointing, tr.vision_trainable, a)
     work = max(act.text_backward_working(t, a) * tokens, act.vision_backward_working(v, a) * patches)

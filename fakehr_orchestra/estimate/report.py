@@ -60,7 +60,7 @@ def stage_text(sr: StageReport, verbose: bool) -> list[str]:
     f = est.facts
     if sr.stage == "sft":
         lines.append(f"  longest sample ({f['sample']}): {f['sequence_tokens']:,} tokens, {f['image_tokens']:,} of them "
-                     f"visual, {f['label_tokens']:,} labels; batch {f['batch']} per GPU on {f['world']} GPUs; "
+                     f"visual, {f['label_tokens']:,} label tokens; batch {f['batch']} per GPU on {f['world']} GPUs; "
                      f"{f['zero']}; {f['tuner']}")
     else:
         lines.append(f"  rollout: {f['replicas']} vLLM replicas of TP {f['tp']}; KV cache {f['kv_cache_gib']:.1f} GiB = "

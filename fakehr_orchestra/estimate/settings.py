@@ -203,6 +203,8 @@ def read_sft(recipe: Any, opts: Options) -> Read:
         notes.append("sft.args.tuner_type not set: ms-swift 4.6 defaults to lora")
     max_length = as_int(arg("max_length", None, f"ms-swift uses the model's max_position_embeddings "
                                               f"({spec.text.max_positions:,})"))
+    notes.append(f"the longest SFT sample is taken as max_length ({max_length or spec.text.max_positions:,} tokens): "
+                 "ms-swift drops longer ones; override sft.args.max_length=N to see a shorter bound")
     mp = as_int(args.get("max_pixels")) or as_int(env.get("MAX_PIXELS"))
     if mp is None:
         tok = as_int(env.get("IMAGE_MAX_TOKEN_NUM"))
