@@ -1,20 +1,28 @@
 """Activation memory per token (LLM) and per patch (vision tower), as autograd keeps it in the transformers
-implementations of Qwen2.5-VL and Qwen3-VL with flash / sdpa attention (no score matrix kept) and no dropout.
+implementations of Qwen2.5-VL and Qwen3-VL(-MoE) with flash / sdpa attention (no score matrix kept) and no dropout.
 
-Derivation (bytes, a = activation dtype size, h = hidden, i = intermediate, q/kv = query/key-value widths):
-- RMSNorm (transformers Qwen2RMSNorm): pow() keeps the fp32 input (4h), weight * x keeps the normalised input
-  (a*h): 4h + a*h, twice per layer.
-- attention: flash-attention keeps q, k, v and the output: a*(2q + 2kv); Qwen3's q_norm/k_norm add fp32 copies
-  4*(q + kv). RoPE's multiplications keep only the shared cos/sin tables.
-- SwiGLU MLP: SiLU keeps its input (a*i), the product keeps both factors (2*a*i), down_proj keeps its input (a*i):
-  4*a*i. An MoE layer does this for each of its top-k experts plus a copy of the routed input (a*h each) and the
-  fp32 router logits (4 * experts).
-- vision blocks: the same terms with q = kv = h (Qwen2.5-VL: RMSNorm + SwiGLU: 20h + 8i at bf16); Qwen3-VL uses
-  LayerNorm (keeps input and output: 2*a*h) and fc1/GELU/fc2 (2*a*i): 16h + 4i at bf16.
+Every term below is a tensor that autograd saves for the backward pass (bytes; a = activation dtype size, h = hidden,
+i = intermediate, q / kv = query / key-value widths, hd = head dim). benchmarks/calibrate_memory.py --formulas
+captures what autograd saves (torch.autograd.graph.saved_tensors_hooks, parameters excluded) in one decoder layer
+and one vision block of each family, and tests/estimate/test_calibration.py checks these formulas against it
+exactly:
+- RMSNorm (transformers Qwen2RMSNorm): pow() keeps the fp32 input (4h), weight * x keeps the normalised input cast
+  back (a*h), the next linear keeps the output (a*h), plus the fp32 rsqrt (4): 4h + 2ah + 4, twice per layer.
+- attention: flash / sdpa keeps q, k, v, the output and the fp32 log-sum-exp per head: a(2q + 2kv) + 4 heads.
+  Qwen2.5-VL's multimodal RoPE cuts its cos/sin into per-layer copies (2 a hd); Qwen3's q_norm/k_norm keep fp32
+  copies and the cast results: (4 + a)(q + kv) + 4 (heads + kv heads).
+- SwiGLU MLP: the gate and up outputs, SiLU's output and the product: 4ai. An MoE layer (grouped_mm experts) keeps
+  for each of its top-k experts the routed input and output copies (2ah) and the gate/up, SiLU and product (4a *
+  moe_intermediate), plus the fp32 router softmax (4 experts) and routing indices (about 40 bytes per expert slot).
+- vision blocks: Qwen2.5-VL (RMSNorm, SwiGLU): the two norms as above, q and k after RoPE, the fused qkv output that
+  v is a view of (3ah), the output and proj's contiguous copy: 7ah + 4 heads, and 4ai; the block's RoPE cos/sin
+  (fp32, 8 x head dim). Qwen3-VL: LayerNorm keeps input and output and fp32 mean and rstd (2ah + 8 each), fc1 /
+  GELU / fc2 keep 2ai.
 - gradient checkpointing (transformers GradientCheckpointingLayer, one checkpoint per decoder layer / vision block)
   keeps only each layer's input (a*h) and recomputes one layer at a time in the backward pass.
 Eager attention keeps the softmax (fp32) and its a-byte copy: heads x s^2 x (4 + a) per layer.
-These are the formulas the calibration harness (benchmarks/calibrate_memory.py) measures on a GPU.
+What autograd saves is not all the allocator holds (gradient buffers, the caching allocator's blocks): the GPU
+calibration in docs/estimate.md measures the whole step.
 """
 
 from __future__ import annotations
@@ -28,10 +36,15 @@ def _mlp_width(t: TextSpec) -> int:
 
 def text_layer(t: TextSpec, a: int = 2) -> float:
     """Bytes kept for backward per token by one decoder layer."""
-    norms = 2 * (4 * t.hidden + a * t.hidden)
-    attn = a * (2 * t.q_dim + 2 * t.kv_dim) + (4 * (t.q_dim + t.kv_dim) if t.qk_norm else 0)
+    norms = 2 * (4 * t.hidden + 2 * a * t.hidden + 4)
+    attn = a * (2 * t.q_dim + 2 * t.kv_dim) + 4 * t.heads
+    if t.qk_norm:
+        attn += (4 + a) * (t.q_dim + t.kv_dim) + 4 * (t.heads + t.kv_heads)
+    else:
+        attn += 2 * a * t.hd  # Qwen2.5-VL's per-layer mrope cos/sin sections
     if t.experts:
-        mlp = t.experts_per_token * (4 * a * t.moe_intermediate + a * t.hidden) + 4 * t.experts
+        k = t.experts_per_token
+        mlp = k * (2 * a * t.hidden + 4 * a * t.moe_intermediate + 40) + 4 * t.experts
     else:
         mlp = 4 * a * t.intermediate
     return norms + attn + mlp
@@ -58,21 +71,28 @@ def eager_attention(t: TextSpec, seq: int, a: int = 2) -> float:
 
 
 def vision_block(v: VisionSpec, a: int = 2) -> float:
-    """Bytes kept for backward per patch by one vision block."""
+    """Bytes kept for backward per patch by one vision block (its RoPE cos/sin included: fp32, head dim wide)."""
+    h = v.hidden
     if v.layer_norm:
-        norms = 2 * (2 * a * v.hidden)
+        norms = 2 * (2 * a * h + 8)
         mlp = 2 * a * v.intermediate
     else:
-        norms = 2 * (4 * v.hidden + a * v.hidden)
+        norms = 2 * (4 * h + 2 * a * h + 4)
         mlp = 4 * a * v.intermediate
-    return norms + a * 4 * v.hidden + mlp
+    rope = 8 * (h // v.heads)
+    return norms + 7 * a * h + 4 * v.heads + mlp + rope
 
 
 def vision_extra(v: VisionSpec, a: int = 2) -> float:
-    """Per patch, kept once per image: patch-embedding input and the merger(s)."""
-    patch_in = 3 * v.temporal_patch * v.patch * v.patch
-    merger = (2 * a * v.hidden if v.layer_norm else 4 * v.hidden + a * v.hidden) + 3 * a * v.hidden
-    return a * patch_in + merger * (1 + v.deepstack)
+    """Per patch, kept once per image: the patch-embedding input and the merger(s). Qwen2.5-VL's merger: RMSNorm
+    (4h + 2ah + 4), GELU's input and output (2ah). Qwen3-VL's: LayerNorm input and output, GELU's input and output
+    (4ah), each deepstack merger 3ah (its input is a block output already kept), and the position-table
+    interpolation's indices and weights (32)."""
+    patch_in = a * 3 * v.temporal_patch * v.patch * v.patch
+    if v.layer_norm:
+        return patch_in + 4 * a * v.hidden + 2 + v.deepstack * (3 * a * v.hidden + 2) + \
+            (32 if v.position_embeddings else 0)
+    return patch_in + 4 * v.hidden + 4 * a * v.hidden + 4
 
 
 def vision_backward_working(v: VisionSpec, a: int = 2) -> float:

@@ -268,7 +268,7 @@ def from_config(cfg: dict[str, Any], name: str, source: str) -> ModelSpec:
             intermediate=int(txt.get("intermediate_size") or 0), vocab=int(txt["vocab_size"]),
             head_dim=int(txt["head_dim"]) if txt.get("head_dim") else None, tie_embeddings=tie,
             qkv_bias=bool(txt.get("attention_bias", False)) if q3 else True, qk_norm=q3,
-            experts=int(txt.get("num_experts") or 0) if family == "qwen3_vl_moe" else 0,
+            experts=int(txt.get("num_experts") or txt.get("num_local_experts") or 0) if family == "qwen3_vl_moe" else 0,
             experts_per_token=int(txt.get("num_experts_per_tok") or 0) if family == "qwen3_vl_moe" else 0,
             moe_intermediate=int(txt.get("moe_intermediate_size") or 0) if family == "qwen3_vl_moe" else 0,
             max_positions=int(txt.get("max_position_embeddings") or 32768))

@@ -21,11 +21,14 @@ def _term(est, name):
 
 
 def test_per_token_layer_bytes_follow_the_derivation():
-    t = Q7.text  # 12h + 4q + 4kv + 8i at bf16 (activations.py)
-    assert act.text_layer(t) == 12 * 3584 + 4 * 3584 + 4 * 512 + 8 * 18944
-    assert act.vision_block(Q7.vision) == 20 * 1280 + 8 * 3420
+    """activations.py at bf16 for Qwen2.5-VL-7B: two RMSNorms (4h + 4h + 4 each), q k v out (2q + 2kv) x 2, the
+    log-sum-exp (4 x 28 heads), mrope cos/sin (2 x 2 x 128), SwiGLU 8i; the vision block 20h + 14h + 8i + heads +
+    rope. (benchmarks/calibrate_memory.py --formulas checks the same formulas against autograd.)"""
+    t = Q7.text
+    assert act.text_layer(t) == 2 * (8 * 3584 + 4) + 2 * (2 * 3584 + 2 * 512) + 4 * 28 + 4 * 128 + 8 * 18944
+    assert act.vision_block(Q7.vision) == 2 * (8 * 1280 + 4) + 14 * 1280 + 4 * 16 + 8 * 3420 + 8 * 80
     q3 = KNOWN["qwen3-vl-8b-instruct"].vision
-    assert act.vision_block(q3) == 16 * 1152 + 4 * 4304
+    assert act.vision_block(q3) == 2 * (4 * 1152 + 8) + 14 * 1152 + 4 * 16 + 4 * 4304 + 8 * 72
 
 
 def test_gradient_checkpointing_keeps_only_layer_inputs():
