@@ -193,7 +193,8 @@ def formula_rows(device: str = "cpu") -> list[dict[str, Any]]:
     rows = []
     for family, (cfg_cls, model_cls, text_extra, vision_extra) in families.items():
         r = dict(rope, mrope_interleaved=True) if family != "qwen2_5_vl" else rope
-        cfg = cfg_cls(text_config=dict(text, rope_parameters=r, **text_extra), vision_config=dict(vision, **vision_extra))
+        cfg = cfg_cls(text_config=dict(text, rope_parameters=r, **text_extra),
+                      vision_config=dict(vision, **vision_extra))
         cfg._attn_implementation = "sdpa"
         for dtype, a in ((torch.float32, 4), (torch.bfloat16, 2)):
             with torch.device(device):

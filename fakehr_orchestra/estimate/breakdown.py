@@ -37,7 +37,8 @@ class Phase:
     name: str
     terms: list[Term]
     contexts: int = 1
-    outside: list[Term] = field(default_factory=list)  # other processes on the GPU (vLLM's reservation): not slack-scaled
+    # other processes on the GPU (vLLM's reservation): not scaled by the allocator slack
+    outside: list[Term] = field(default_factory=list)
 
     @property
     def allocated(self) -> float:

@@ -7,7 +7,8 @@ During actor update, the actor model, optimizer are stored on GPU"):
   whatever the actor keeps resident (FSDP shards of the fp32 parameters unless param_offload, Adam unless
   optimizer_offload). vLLM refuses to start when less memory is free than it is asked to reserve, and fails when its
   KV cache cannot hold one sequence of prompt + response.
-- log-prob passes (old policy by the actor, reference): forward only, micro batches of log_prob_micro_batch_size_per_gpu.
+- log-prob passes (old policy by the actor, reference): forward only, in micro batches of
+  log_prob_micro_batch_size_per_gpu.
 - update: the actor's FSDP states (fp32 parameters, gradients, Adam: 16 bytes/param over all GPUs), the gathered
   units, and a micro batch's activations.
 With free_cache_engine the rollout engine sleeps (KV cache discarded, weights offloaded) outside the rollout;
@@ -147,7 +148,8 @@ def estimate_grpo(spec: ModelSpec, s: GrpoSettings, gpu: Gpu) -> StageEstimate:
     waves = math.ceil(demand / kv_tokens) if kv_tokens else 0
     vllm_term = Term("vLLM reservation", reserve, f"gpu_memory_utilization {util} x {gpu.memory_gib:g} GiB: weights/TP "
                      f"{weights / GIB:.1f} GiB, profiled activations {max(vit_prof, llm_prof) / GIB:.1f} GiB, sampler "
-                     f"{sampler / GIB:.1f} GiB, CUDA graphs {graphs / GIB:.1f} GiB, KV cache {max(kv_free, 0) / GIB:.1f} GiB",
+                     f"{sampler / GIB:.1f} GiB, CUDA graphs {graphs / GIB:.1f} GiB, "
+                     f"KV cache {max(kv_free, 0) / GIB:.1f} GiB",
                      OV + "rollout.gpu_memory_utilization")
     idle_vllm = [] if s.free_cache_engine else [vllm_term]
 

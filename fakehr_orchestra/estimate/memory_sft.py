@@ -53,7 +53,8 @@ class SftSettings:
 
     @property
     def vit_checkpointing(self) -> bool:
-        return self.gradient_checkpointing if self.vit_gradient_checkpointing is None else self.vit_gradient_checkpointing
+        vgc = self.vit_gradient_checkpointing
+        return self.gradient_checkpointing if vgc is None else vgc
 
     def with_(self, **changes: object) -> "SftSettings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -138,8 +139,9 @@ def _sample_estimate(spec: ModelSpec, s: SftSettings, gpu: Gpu, tr: Trainable, b
     gc, vgc = s.gradient_checkpointing, s.vit_checkpointing
     llm_kept, vit_kept = act.stored_activations(spec, tokens, patches, gc, vgc, tr.vision_trainable, a)
     why_gc = "layer input only (gradient checkpointing)" if gc else "every layer's activations"
+    per_token = act.text_layer_checkpointed(t, a) if gc else act.text_layer(t, a)
     kept = [Term("activations, LLM", llm_kept,
-                 f"{t.layers} layers x {tokens:,} tokens x {act.text_layer_checkpointed(t, a) if gc else act.text_layer(t, a):,.0f} "
+                 f"{t.layers} layers x {tokens:,} tokens x {per_token:,.0f} "
                  f"B ({why_gc})", "sft.args.gradient_checkpointing" if not gc else "sft.args.max_length")]
     if vit_kept:
         kept.append(Term("activations, vision tower", vit_kept,
@@ -155,7 +157,8 @@ def _sample_estimate(spec: ModelSpec, s: SftSettings, gpu: Gpu, tr: Trainable, b
         layers = 1 if gc else t.layers
         eager = layers * b * act.eager_attention(t, sample.tokens, a)
         if tr.vision_trainable and patches:
-            eager += b * act.vision_eager_attention(v, sample.image_tokens * v.merge * v.merge, a) / (v.depth if vgc else 1)
+            per_image = act.vision_eager_attention(v, sample.image_tokens * v.merge * v.merge, a)
+            eager += b * per_image / (v.depth if vgc else 1)
         kept.append(Term("eager attention scores", eager, "attn_impl eager keeps heads x seq^2 softmax per layer",
                          "sft.args.attn_impl"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,10 +90,6 @@ class ParamCounts:
     def total(self) -> int:
         return self.vision + self.aligner + self.llm
 
-    @property
-    def active_llm(self) -> int:  # FLOPs: what one token passes through (set by ModelSpec for MoE)
-        return self.llm
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -104,7 +100,6 @@ class ModelSpec:
     source: str  # where the sizes came from: a config.json path or "known model table (...)"
     published_total: int | None = None  # the released checkpoint's parameter count, when published
     published_source: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     # ------------------------------------------------------------------ parameter counts
 
@@ -152,9 +147,6 @@ class ModelSpec:
         routed = t.layers * t.experts * 3 * t.hidden * t.moe_intermediate
         active = t.layers * t.experts_per_token * 3 * t.hidden * t.moe_intermediate
         return p.llm - routed + active
-
-    def with_source(self, source: str) -> "ModelSpec":
-        return replace(self, source=source)
 
 
 # ---------------------------------------------------------------------------------------------- known models

@@ -59,11 +59,13 @@ def stage_text(sr: StageReport, verbose: bool) -> list[str]:
                                                      if p is not est.peak))
     f = est.facts
     if sr.stage == "sft":
-        lines.append(f"  longest sample ({f['sample']}): {f['sequence_tokens']:,} tokens, {f['image_tokens']:,} of them "
+        lines.append(f"  longest sample ({f['sample']}): {f['sequence_tokens']:,} tokens, "
+                     f"{f['image_tokens']:,} of them "
                      f"visual, {f['label_tokens']:,} label tokens; batch {f['batch']} per GPU on {f['world']} GPUs; "
                      f"{f['zero']}; {f['tuner']}")
     else:
-        lines.append(f"  rollout: {f['replicas']} vLLM replicas of TP {f['tp']}; KV cache {f['kv_cache_gib']:.1f} GiB = "
+        lines.append(f"  rollout: {f['replicas']} vLLM replicas of TP {f['tp']}; "
+                     f"KV cache {f['kv_cache_gib']:.1f} GiB = "
                      f"{f['kv_cache_tokens']:,} tokens per replica for up to {f['rollout_tokens_per_replica']:,} "
                      f"(prompt + response of the concurrent sequences); {f['image_tokens_per_prompt']:,} visual tokens "
                      "per prompt")

@@ -56,7 +56,8 @@ def resolve(spec: ModelSpec, tuner: str, freeze_llm: bool, freeze_vit: bool, fre
             lora_rank: int) -> Trainable:
     p = spec.params()
     if tuner == "full":
-        trainable = (0 if freeze_llm else p.llm) + (0 if freeze_vit else p.vision) + (0 if freeze_aligner else p.aligner)
+        trainable = ((0 if freeze_llm else p.llm) + (0 if freeze_vit else p.vision)
+                     + (0 if freeze_aligner else p.aligner))
         parts = [n for n, off in (("LLM", freeze_llm), ("ViT", freeze_vit), ("merger", freeze_aligner)) if not off]
         return Trainable(trainable, p.total - trainable, not freeze_vit, 0, 0,
                          f"full: {' + '.join(parts) or 'nothing'} trained")
