@@ -11,6 +11,7 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render:render", "Print the exact command (argv + env) a stage will run."),
     "validate": ("validate:validate", "Check a recipe against the installed frameworks, cluster and data."),
+    "estimate": ("estimate:estimate", "Will each stage fit on the GPU, how long will it take, what to change."),
     "recipes": ("recipes:recipes", "List, show (fully resolved) or copy the shipped recipes."),
     "fixtures": ("fixtures:fixtures", "Build the tiny Qwen2.5-VL and image set used by tests and the demo."),
     "run": ("run:run", "Run stages of a recipe (the whole pipeline by default), with a run dir and resume."),

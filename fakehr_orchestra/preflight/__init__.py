@@ -134,6 +134,8 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
     if "grpo" in stages:
         reward_checks.check_reward(ctx)
     reward_checks.check_prompt(ctx, stages)
+    from ..estimate.hook import check_memory
+    check_memory(ctx, stages)  # only when the recipe declares cluster.gpu
     report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format")
 
 

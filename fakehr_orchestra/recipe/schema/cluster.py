@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import IntOrEnv, Strict
 
@@ -77,5 +77,21 @@ class ClusterSection(Strict):
     gpus_per_node: Optional[IntOrEnv] = None  # NPROC_PER_NODE (processes per node; CPU processes on a CPU box)
     cuda_visible_devices: Optional[str] = None
     device: Literal["cuda", "cpu"] = "cuda"
+    # The GPU model, for memory estimates (`fakehr-orchestra estimate`; `validate` warns when a stage won't fit):
+    # a name from `estimate --help` (e.g. h100-80gb) or NNgib for a GPU with NN GiB. null: not declared.
+    gpu: Optional[str] = None
     slurm: SlurmSection = Field(default_factory=SlurmSection)
     ray: RaySection = Field(default_factory=RaySection)
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        from ...estimate.gpus import lookup, names
+        if lookup(value) is None:
+            from ..errors import closest
+            match = closest(value.lower(), names())
+            hint = f"did you mean {match!r}? " if match else ""
+            raise ValueError(f"unknown GPU {value!r}: {hint}known: {', '.join(names())}, or NNgib")
+        return value
