@@ -10,6 +10,7 @@ import re
 from typing import Any, Iterator
 
 from .common import RenderContext, stage_env
+from .critic import reward_kwargs
 from .plan import Plan
 from .versions import translate
 
@@ -50,13 +51,16 @@ def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
-def reward_overrides(reward: Any) -> dict[str, Any]:
-    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones)."""
+def reward_overrides(reward: Any, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones). `kwargs`: the reward
+    kwargs to pass (default: the section's own; the renderer adds the critic's from the recipe's critic: section).
+    verl merges reward_kwargs into every compute_score call, in whichever reward worker (Ray node) it runs."""
     out: dict[str, Any] = {
         "reward.custom_reward_function.path": reward.path,
         "reward.custom_reward_function.name": reward.name,
     }
-    for key, value in (flatten("", reward.kwargs) if reward.kwargs else ()):
+    kwargs = reward.kwargs if kwargs is None else kwargs
+    for key, value in (flatten("", kwargs) if kwargs else ()):
         out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = value
     manager = reward.manager
     if manager is not None:
@@ -80,7 +84,7 @@ def render_grpo(recipe: Any, ctx: RenderContext) -> Plan:
     # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
     as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v)
-                  for k, v in reward_overrides(grpo.reward).items()]
+                  for k, v in reward_overrides(grpo.reward, reward_kwargs(recipe)).items()]
     layout = [(ctx.rename("verl", "key", k), v) for k, v in as_written]
     seen: dict[str, str] = {}
     argv = ["python3", "-m", "verl.trainer.main_ppo"]

@@ -21,6 +21,7 @@ import yaml
 from ..engines.versions import installed_version
 from ..io import write_json_atomic, write_text_atomic
 from . import artifacts as art
+from . import services
 from .rundir import RunDir, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
@@ -158,17 +159,39 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
             return 2
         started = time.monotonic()
-        for step in sp.steps:
-            _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
-            runner = launch or _launcher(step, recipe)
-            code = runner(step.plan, run.log(step.name), echo=opts.echo)
-            if code != 0:
-                record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
-                              failed_step=step.name, ended=now(), seconds=round(time.monotonic() - started, 1),
-                              log=str(run.log(step.name)))
-                run.save(manifest)
-                _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
-                return code
+        try:
+            # services (the critic for GRPO) run around the steps and are stopped however the steps end
+            with services.running(sp.services, run, record, lambda: run.save(manifest),
+                                  lambda text, stage=stage: _say(opts, f"[{stage}] {text}")):
+                for step in sp.steps:
+                    _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
+                    runner = launch or _launcher(step, recipe)
+                    code = runner(step.plan, run.log(step.name), echo=opts.echo)
+                    if code != 0:
+                        record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
+                                      failed_step=step.name, ended=now(),
+                                      seconds=round(time.monotonic() - started, 1), log=str(run.log(step.name)))
+                        run.save(manifest)
+                        _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
+                        return code
+        except services.ServiceFailed as exc:
+            record.update(status="failed", exit_code=exc.code, failed_step=exc.name, error=str(exc), ended=now(),
+                          seconds=round(time.monotonic() - started, 1), log=str(run.log(exc.name)))
+            run.save(manifest)
+            _say(opts, f"[{stage}] {exc}")
+            return exc.code
+        except services.Interrupted as exc:
+            if record.get("status") == "running":
+                record.update(status="interrupted", exit_code=exc.code, ended=now(),
+                              seconds=round(time.monotonic() - started, 1))
+            run.save(manifest)
+            _say(opts, f"[{stage}] interrupted; its services were stopped")
+            return exc.code
+        exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
+                  f"fallback score from then on; see {e.get('log')})"
+                  for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
+        if exited:
+            record["warnings"] = exited
         engine = recipe.model.grpo.engine if recipe.model.grpo else None
         try:
             found = _collect(stage, sp, run, engine)
@@ -203,9 +226,15 @@ def _launcher(step: Any, recipe: Any) -> Callable[..., int]:
                     value = value.replace("${" + ref + "}", os.environ.get(ref, ""))
                 return int(value) if value.isdigit() else None
         return None
-    ray = recipe.model.cluster.ray
+    cluster = recipe.model.cluster
+    ray = cluster.ray
+    # Ray takes the GPUs it may use from CUDA_VISIBLE_DEVICES when it starts: the recipe's training GPUs, so a
+    # critic server on other GPUs of this node (critic.server.cuda_visible_devices) keeps them to itself
+    environ = {"CUDA_VISIBLE_DEVICES": str(cluster.cuda_visible_devices)} \
+        if cluster.cuda_visible_devices is not None and "${" not in str(cluster.cuda_visible_devices) else None
     return functools.partial(run_on_ray, nodes=trainer("nnodes") or 1, gpus_per_node=trainer("n_gpus_per_node"),
-                             address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
+                             address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s,
+                             environ=environ)
 
 
 def _plan_digest(sp: StagePlan, upstream: dict[str, Any]) -> str:

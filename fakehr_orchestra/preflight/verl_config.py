@@ -71,6 +71,10 @@ def recipe_keys(recipe: Any) -> dict[str, str]:
     for name, _ in flatten("", grpo.reward.kwargs or {}):
         for alias in aliases(f"reward.custom_reward_function.reward_kwargs.{name}"):
             out[alias] = f"grpo.reward.kwargs.{name}"
+    from ..engines.critic import CLIENT_KWARGS  # the critic's kwargs come from the recipe's critic: section
+    for field, kwarg in (("url", "critic_base_url"), *CLIENT_KWARGS):
+        for alias in aliases(f"reward.custom_reward_function.reward_kwargs.{kwarg}"):
+            out.setdefault(alias, f"critic.{field}")
     for top, value in grpo.overrides.items():
         for key, _ in flatten(top, value):
             bare = key.lstrip("+~")
