@@ -175,7 +175,8 @@ def wait_ready(url: str, model: str, timeout_s: float, api_key_env: Optional[str
                                                                     "failures and use the fallback score)"))
                 break
         if once or time.monotonic() + poll_s > deadline:
-            result.message = result.message or f"not ready after {timeout_s:g} s: {last}"
+            result.message = result.message or (f"not answering: {last}" if once else
+                                                 f"not ready after {timeout_s:g} s: {last}")
             break
         time.sleep(poll_s)
     result.seconds = round(time.monotonic() - started, 1)

@@ -228,10 +228,11 @@ def _launcher(step: Any, recipe: Any) -> Callable[..., int]:
         return None
     cluster = recipe.model.cluster
     ray = cluster.ray
-    # Ray takes the GPUs it may use from CUDA_VISIBLE_DEVICES when it starts: the recipe's training GPUs, so a
-    # critic server on other GPUs of this node (critic.server.cuda_visible_devices) keeps them to itself
-    environ = {"CUDA_VISIBLE_DEVICES": str(cluster.cuda_visible_devices)} \
-        if cluster.cuda_visible_devices is not None and "${" not in str(cluster.cuda_visible_devices) else None
+    # Ray takes the GPUs it may use from CUDA_VISIBLE_DEVICES when `ray start` runs: the GRPO plan's
+    # (grpo.env.CUDA_VISIBLE_DEVICES), else the cluster's, so a critic server on other GPUs of this node
+    # (critic.server.cuda_visible_devices) keeps them to itself
+    devices = step.plan.env.get("CUDA_VISIBLE_DEVICES", cluster.cuda_visible_devices)
+    environ = {"CUDA_VISIBLE_DEVICES": str(devices)} if devices is not None and "${" not in str(devices) else None
     return functools.partial(run_on_ray, nodes=trainer("nnodes") or 1, gpus_per_node=trainer("n_gpus_per_node"),
                              address=ray.address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s,
                              environ=environ)

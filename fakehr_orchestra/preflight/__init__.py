@@ -84,7 +84,7 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
         for plan, records in zip(swift_plans, results):
             check_swift_plan(ctx, plan, records)
             report.checked.append(f"{plan.stage}: swift {plan.argv[1]} flags against ms-swift {installed.get('swift')}")
-    from . import crosschecks, data_checks, reward_checks
+    from . import critic_checks, crosschecks, data_checks, reward_checks
     crosschecks.check_cluster(ctx, stages)
     crosschecks.check_image_factor(ctx, stages)
     crosschecks.check_image_budget(ctx, stages, cfg)
@@ -93,7 +93,8 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
     if "grpo" in stages:
         reward_checks.check_reward(ctx)
     reward_checks.check_prompt(ctx, stages)
-    report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format")
+    critic_checks.check_critic(ctx, stages)
+    report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format, critic")
 
 
 STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}
