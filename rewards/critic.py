@@ -5,7 +5,9 @@ answer and returns a 0..1 score. A reward must keep working when the critic is s
   - concurrency limit (a semaphore per event loop), per-request timeout, bounded retries with short backoff;
   - a cache keyed by (image, response): GRPO samples repeat, and a retried step should not pay twice;
   - a fallback score when the critic cannot be reached or answers garbage, and a circuit breaker: after
-    `breaker_threshold` consecutive failed requests the critic is skipped (fallback at once) for `breaker_cooldown_s`;
+    `breaker_threshold` consecutive requests that got no reply (connection errors, timeouts, HTTP 429/5xx) the
+    critic is skipped (fallback at once) for `breaker_cooldown_s`. A reply, even one without a score, proves the
+    critic is up and resets the count: a judge that answers fast but badly is counted, not switched off;
   - failures are counted and returned with each result, so the reward logs them; the client also prints a summary
     line (answered / fallback / failed requests by kind / replies) to stderr after its first scored call, then at
     most every `report_every_s`, and once more at exit, so a training log always shows what the critic did;
@@ -43,6 +45,7 @@ _OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
 _PERCENT = re.compile(_NUMBER + r"\s*%")
 _LONE = re.compile(r"^\s*" + _NUMBER + r"\s*\.?\s*$")
 _JSON = re.compile(r"\{[^{}]{0,2000}\}")
+REPLIED = ("unparseable_score", "bad_reply")  # failures where the critic did answer (they do not trip the breaker)
 
 
 def parse_score(text: Any) -> float | None:
@@ -232,6 +235,9 @@ class CriticClient:
         self.stats.failures += 1
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         self.stats.last_error = kind
+        if kind in REPLIED or (kind.startswith("http_4") and kind != "http_429"):
+            self._consecutive_failures = 0  # it answered: up, if unhelpful
+            return
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.config.breaker_threshold:
             if self._open_until <= time.monotonic():

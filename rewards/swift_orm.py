@@ -184,6 +184,8 @@ def _register() -> None:
                 return floats(scorer.score(list(completions), solution, **kw), list(completions), solution)
 
     FakeHRRewardORM.__name__ = f"FakeHR_{orm_name}"
+    FakeHRRewardORM.scorer = scorer  # type: ignore[attr-defined]  # for debugging and tests
+    scorer.module = module  # type: ignore[attr-defined]
     orms[orm_name] = FakeHRRewardORM
 
 
