@@ -175,3 +175,16 @@ def test_the_runner_runs_grpo_inside_the_critic_and_records_it(tmp_path: Path, m
     record = run2.load()["stages"]["grpo"]
     assert record["status"] == "failed" and record["failed_step"] == "critic" and not answered
     assert "exited before it answered (exit code 5)" in record["error"]
+
+
+def test_ray_gets_the_training_gpus_and_not_the_critics(tmp_path: Path) -> None:
+    """verl on Ray: `ray start` takes its GPUs from CUDA_VISIBLE_DEVICES, so the GRPO plan's (0-5) is passed to it;
+    the critic server has 6,7 (critic.server.cuda_visible_devices)."""
+    from fakehr_orchestra.pipeline.runner import _launcher, plan_all
+
+    recipe = load_recipe(RECIPES / "fakevlm_r1.yaml")
+    (grpo,) = plan_all(recipe, RunDir(tmp_path / "run"), Options(stages=("grpo",), echo=False))
+    launcher = _launcher(grpo.steps[0], recipe)
+    assert launcher.keywords["environ"] == {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5"}
+    assert launcher.keywords["gpus_per_node"] == 6
+    assert grpo.services[0].plan.env["CUDA_VISIBLE_DEVICES"] == "6,7"

@@ -20,8 +20,6 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import FreeForm, Strict
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
-
 
 class CriticServerSection(Strict):
     engine: Literal["swift"] = "swift"  # `swift deploy` (ms-swift's OpenAI-compatible server)
