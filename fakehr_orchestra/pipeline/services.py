@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..engines.plan import MissingEnvError
 from ..launch.local import Service, port_in_use
 from .rundir import RunDir, now
 from .stages import ServiceStep
@@ -120,7 +121,10 @@ def running(services: list[ServiceStep], run: RunDir, record: dict[str, Any], sa
                 raise ServiceFailed(svc.name, svc.blocked, 2)
             url = _resolve(svc.url)
             _free_port(svc, say)
-            service = Service(svc.plan, run.log(svc.name))
+            try:
+                service = Service(svc.plan, run.log(svc.name))
+            except MissingEnvError as exc:
+                raise ServiceFailed(svc.name, str(exc), 2) from None
             entry = entries[svc.name] = {"status": "starting", "url": url, "model": svc.model,
                                          "where": svc.where, "log": str(run.log(svc.name)), "started": now()}
 

@@ -124,3 +124,28 @@ def test_killing_the_critic_mid_stage_falls_back_and_grpo_finishes(tiny: dict[st
     assert grpo["status"] == "done" and grpo["services"]["critic"]["status"] == "exited"
     assert "exited with code 137 during the stage" in grpo["warnings"][0]
     assert _leftovers(port) == []
+
+
+def test_ctrl_c_while_the_critic_starts_leaves_nothing_behind(tiny: dict[str, str], tmp_path: Path) -> None:
+    """Interrupted while waiting for `swift deploy` (before GRPO starts): exit 130, the stage recorded as
+    interrupted, and the server's whole tree (swift's launcher and the Python it re-launches) gone."""
+    _requires()
+    port = _free_port()
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(_command(tiny, run_dir, port, "--skip-validate"), cwd=ROOT, env=framework_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_leftovers(port)) < 2:  # swift deploy and its re-launched Python are both up
+            assert proc.poll() is None and time.monotonic() < deadline, "swift deploy never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:]
+    assert "[grpo] interrupted; its services were stopped" in out
+    grpo = json.loads((run_dir / "manifest.json").read_text())["stages"]["grpo"]
+    assert grpo["status"] == "interrupted" and grpo["services"]["critic"]["status"] == "stopped"
+    assert _leftovers(port) == []
