@@ -161,6 +161,8 @@ def test_the_runner_runs_grpo_inside_the_critic_and_records_it(tmp_path: Path, m
     record = run.load()["stages"]["grpo"]
     assert record["status"] == "done" and record["services"]["critic"]["status"] == "stopped"
     assert not _group_alive(record["services"]["critic"]["pid"])
+    from fakehr_orchestra.pipeline.status import describe, format_text
+    assert f"service critic: stopped (exit 0), http://127.0.0.1:{port}/v1" in format_text(describe(run.path))
     plans = json.loads((run.path / "plans" / "grpo.json").read_text())
     assert plans["services"][0]["plan"]["argv"][1] == FAKE and plans["services"][0]["port"] == port
 
