@@ -33,7 +33,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     serve.add_argument("overrides", nargs="*")
     serve.add_argument("--profile", "-p", default=None)
     serve.add_argument("--log", required=True, help="the server's log file (appended)")
-    args = parser.parse_args(argv)
+    # overrides may come before or after the options (as with `fakehr-orchestra run`): argparse stops collecting a
+    # positional list at the first option, so what it leaves over is taken as overrides when it looks like one
+    args, rest = parser.parse_known_args(argv)
+    odd = [r for r in rest if args.verb != "serve" or r.startswith("-") or not ("=" in r or r.startswith("~"))]
+    if odd:
+        parser.error(f"unrecognized arguments: {' '.join(odd)}")
     if args.verb == "wait":
         from .probe import wait_ready
 
@@ -41,7 +46,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(result.message, file=sys.stderr)
         print(result.to_json(), flush=True)
         return 0 if result.ok else 1
-    return _serve(args.recipe, tuple(args.overrides), args.profile, Path(args.log))
+    return _serve(args.recipe, (*args.overrides, *rest), args.profile, Path(args.log))
 
 
 def _serve(recipe: str, overrides: tuple[str, ...], profile: Optional[str], log: Path) -> int:

@@ -83,3 +83,15 @@ def test_wait_command_line() -> None:
                           "judge", "--timeout", "1", "--poll", "0.2"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 1 and "not ready after 1 s" in bad.stderr
+
+
+def test_serve_command_line_renders_the_recipes_critic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`python -m fakehr_orchestra.critic serve RECIPE [OVERRIDES] -p P --log F`: overrides may follow the options;
+    a recipe without a critic server is a clear error (exit 2), nothing started."""
+    cmd = [sys.executable, "-m", "fakehr_orchestra.critic", "serve", "recipes/fakevlm_r1.yaml", "-p", "smoke",
+           "critic.mode=off", "--log", str(tmp_path / "critic.log")]
+    off = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert off.returncode == 2 and "critic.mode is off: there is no critic server" in off.stderr
+    assert not (tmp_path / "critic.log").exists()
+    bad = subprocess.run(cmd[:-2] + ["--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
