@@ -93,5 +93,5 @@ def test_serve_command_line_renders_the_recipes_critic(tmp_path) -> None:  # typ
     off = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert off.returncode == 2 and "critic.mode is off: there is no critic server" in off.stderr
     assert not (tmp_path / "critic.log").exists()
-    bad = subprocess.run(cmd[:-2] + ["--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(cmd + ["--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
