@@ -5,8 +5,12 @@ answer and returns a 0..1 score. A reward must keep working when the critic is s
   - concurrency limit (a semaphore per event loop), per-request timeout, bounded retries with short backoff;
   - a cache keyed by (image, response): GRPO samples repeat, and a retried step should not pay twice;
   - a fallback score when the critic cannot be reached or answers garbage, and a circuit breaker: after
-    `breaker_threshold` consecutive failed requests the critic is skipped (fallback at once) for `breaker_cooldown_s`;
-  - failures are counted and returned with each result, so the reward logs them;
+    `breaker_threshold` consecutive requests that got no reply (connection errors, timeouts, HTTP 429/5xx) the
+    critic is skipped (fallback at once) for `breaker_cooldown_s`. A reply, even one without a score, proves the
+    critic is up and resets the count: a judge that answers fast but badly is counted, not switched off;
+  - failures are counted and returned with each result, so the reward logs them; the client also prints a summary
+    line (answered / fallback / failed requests by kind / replies) to stderr after its first scored call, then at
+    most every `report_every_s`, and once more at exit, so a training log always shows what the critic did;
   - the API key is read from the env var named in the config and never logged (not in repr, not in errors).
 
 Score parsing (`parse_score`): a JSON object with "score", else `score: x`, else `x/10` or `x%`, else a lone
@@ -16,6 +20,7 @@ number; values are clamped to [0, 1]; anything else (or NaN/inf) is a failure.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import hashlib
 import json
@@ -23,6 +28,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -39,6 +45,7 @@ _OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
 _PERCENT = re.compile(_NUMBER + r"\s*%")
 _LONE = re.compile(r"^\s*" + _NUMBER + r"\s*\.?\s*$")
 _JSON = re.compile(r"\{[^{}]{0,2000}\}")
+REPLIED = ("unparseable_score", "bad_reply")  # failures where the critic did answer (they do not trip the breaker)
 
 
 def parse_score(text: Any) -> float | None:
@@ -84,6 +91,7 @@ class CriticConfig:
     breaker_threshold: int = 8
     breaker_cooldown_s: float = 30.0
     max_tokens: int = 64
+    report_every_s: float = 60.0  # summary line cadence (<= 0: only the first one and the one at exit)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -111,13 +119,26 @@ class _LoopState:
 
 @dataclass
 class CriticStats:
-    requests: int = 0
-    failures: int = 0
+    """Per scored call: answered (a score from the critic) or fallback, or a cache hit. Per HTTP request: a reply
+    (a chat completion came back, whether or not it held a score) or a failure, counted by kind."""
+
+    calls: int = 0
+    answered: int = 0
     fallbacks: int = 0
     cache_hits: int = 0
+    requests: int = 0
+    replies: int = 0
+    failures: int = 0
     skipped_by_breaker: int = 0
     last_error: str = ""
     errors: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1]))
+        return (f"calls {self.calls}: answered {self.answered}, fallback {self.fallbacks}, cached {self.cache_hits}"
+                f" | requests {self.requests}: replies {self.replies}, failed {self.failures}"
+                + (f" ({kinds})" if kinds else "")
+                + (f" | skipped by the breaker {self.skipped_by_breaker}" if self.skipped_by_breaker else ""))
 
 
 def image_ref(image: Any) -> tuple[str, str | None]:
@@ -154,6 +175,8 @@ class CriticClient:
         self._loops: dict[int, _LoopState] = {}
         self._consecutive_failures = 0
         self._open_until = 0.0
+        self._reported_at: float | None = None
+        self._reported: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:  # the key is never part of it
         return f"CriticClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
@@ -186,15 +209,35 @@ class CriticClient:
         return state.session
 
     async def aclose(self) -> None:
-        """Close the session of the running loop (tests, CLI); training processes just exit."""
+        """Close the session of the running loop: before that loop ends (ms-swift runs each reward batch in its own
+        `asyncio.run`), in tests and the CLI. verl's reward workers keep one loop, and their session, to the end."""
         state = self._loops.pop(id(asyncio.get_running_loop()), None)
         if state and state.session is not None:
             await state.session.close()
+
+    def report(self, final: bool = False) -> None:
+        """One summary line on stderr (the training log), unless nothing happened since the last one."""
+        now = (self.stats.calls, self.stats.cache_hits, self.stats.requests)
+        if now == self._reported or not any(now):
+            return
+        self._reported, self._reported_at = now, time.monotonic()
+        print(f"[fakehr critic] {self.config.base_url} model {self.config.model} (pid {os.getpid()})"
+              f"{' at exit' if final else ''}: {self.stats.summary()}", file=sys.stderr, flush=True)
+
+    def _maybe_report(self) -> None:
+        if self._reported_at is None:
+            atexit.register(self.report, True)
+            self.report()
+        elif 0 < self.config.report_every_s <= time.monotonic() - self._reported_at:
+            self.report()
 
     def _fail(self, kind: str) -> None:
         self.stats.failures += 1
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         self.stats.last_error = kind
+        if kind in REPLIED or (kind.startswith("http_4") and kind != "http_429"):
+            self._consecutive_failures = 0  # it answered: up, if unhelpful
+            return
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.config.breaker_threshold:
             if self._open_until <= time.monotonic():
@@ -222,7 +265,18 @@ class CriticClient:
         if cached is not None:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
+            self._maybe_report()
             return CriticResult(cached, 0, False, cached=True)
+        result = await self._score(key, reasoning, answer, image_url)
+        self.stats.calls += 1
+        if result.fallback:
+            self.stats.fallbacks += 1
+        else:
+            self.stats.answered += 1
+        self._maybe_report()
+        return result
+
+    async def _score(self, key: tuple[str, str], reasoning: str, answer: str, image_url: str | None) -> CriticResult:
         failures = 0
         state = self._state()
         body = self.payload(reasoning, answer, image_url)
@@ -244,7 +298,6 @@ class CriticClient:
             self._fail(kind)
             if not retry:
                 break
-        self.stats.fallbacks += 1
         return CriticResult(self.config.fallback_score, failures, True)
 
     async def _request(self, state: _LoopState, url: str, body: dict[str, Any]) -> tuple[str, float | None, bool]:
@@ -271,5 +324,6 @@ class CriticClient:
             text = reply["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             return "bad_reply", None, True
+        self.stats.replies += 1
         value = parse_score(text)
         return ("unparseable_score", None, True) if value is None else ("", value, False)

@@ -18,7 +18,8 @@ Components, each in [0, 1]:
     score = sum(w_k * c_k) / sum(w_k)     over the active components              range [0, 1]
 
 Defaults: w_correct 1.0, w_format 0.5, w_dialectic 0.5, w_consistency 0.5, w_length 0.25, length band 40..400
-words, critic fallback 0.5, timeout 30 s, concurrency 16, retries 2. With no critic endpoint the consistency
+words, critic fallback 0.5, timeout 30 s, concurrency 16, retries 2, 64 reply tokens; the pipeline fills the
+critic_* kwargs from the recipe's `critic:` section (engines/critic.py). With no critic endpoint the consistency
 component is dropped and the others renormalised (the denominator above loses w_consistency); its logged keys
 are then absent for the whole run (verl needs the same keys on every sample).
 
@@ -66,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "length_min_words": 40, "length_max_words": 400,
     "critic_base_url": None, "critic_model": "critic", "critic_api_key_env": "CRITIC_API_KEY",
     "critic_timeout_s": 30.0, "critic_concurrency": 16, "critic_retries": 2, "critic_fallback_score": 0.5,
+    "critic_max_tokens": 64,
 }
 _MARKER = re.compile(r"\[\s*(why\s+fake|if\s+real)\s*\]", re.IGNORECASE)
 _CLIENTS: dict[Any, Any] = {}
@@ -113,6 +115,7 @@ def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
         concurrency=int(_shared.weight(kwargs, "critic_concurrency", DEFAULTS["critic_concurrency"])),
         retries=int(_shared.weight(kwargs, "critic_retries", DEFAULTS["critic_retries"])),
         fallback_score=_shared.weight(kwargs, "critic_fallback_score", DEFAULTS["critic_fallback_score"]),
+        max_tokens=int(_shared.weight(kwargs, "critic_max_tokens", DEFAULTS["critic_max_tokens"])),
     )
     client = _CLIENTS.get(config)
     if client is None:
@@ -169,10 +172,18 @@ def preflight(kwargs: Mapping[str, Any]) -> list[str]:
     """What `fakehr-orchestra validate` should warn about in this plugin's recipe kwargs."""
     notes = []
     if not kwargs.get("critic_base_url") and float(kwargs.get("w_consistency", DEFAULTS["w_consistency"]) or 0) > 0:
-        notes.append("no critic endpoint (critic_base_url is null): the logical-consistency component is dropped and "
-                     "the other weights renormalised; set grpo.reward.kwargs.critic_base_url to an OpenAI-compatible "
-                     "judge (e.g. a vLLM server hosting SophiaVL-R1) to train with it")
+        notes.append("no critic endpoint (critic.mode is off): the logical-consistency component is dropped and "
+                     "the other weights renormalised; set the recipe's critic: section (mode: server to have the "
+                     "pipeline start a judge such as SophiaVL-R1 with swift deploy, or mode: external with its url) "
+                     "to train with it")
     return notes
+
+
+async def aclose() -> None:
+    """Close the critic sessions of the running event loop (the ms-swift adapter calls this at the end of each
+    batch: ms-swift runs every batch in its own `asyncio.run`, and a session must not outlive its loop)."""
+    for client in list(_CLIENTS.values()):
+        await client.aclose()
 
 
 async def compute_score(data_source: Any = None, solution_str: Any = "", ground_truth: Any = None,

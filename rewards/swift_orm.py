@@ -14,7 +14,12 @@ ms-swift passes the decoded completions (messages[-1]['content'], without any --
 the ground truth is the `solution` column. ms-swift wants one float per completion, so the adapter returns the
 plugin's `score` (its other components are not logged by ms-swift; `fakehr-orchestra reward score` shows them).
 A bad ground truth raises (a data error must stop the run); model output never raises in the plugins. An async
-plugin (fakevlm_r1 with a critic) is registered as an AsyncORM, so ms-swift gathers its critic calls.
+plugin (fakevlm_r1 with a critic) is registered as an AsyncORM, so ms-swift gathers its critic calls; ms-swift runs
+each batch in its own `asyncio.run`, so the plugin's `aclose()` (if it has one) is awaited at the end of the batch.
+
+When a batch's results carry critic fields (consistency, critic_fallback, critic_failures), one line per batch goes
+to stderr (the GRPO log): `[fakehr reward] batch N: S samples; critic answered A, fallback F, failed requests X
+(run so far: ...)`, so the log shows what the critic did even when ms-swift logs only the mean score.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import importlib.util
 import inspect
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +37,7 @@ ENV_PATH, ENV_NAME, ENV_ORM, ENV_KWARGS = ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_
                                            "FAKEHR_REWARD_KWARGS")
 
 
-def load_plugin(path: str, name: str = "compute_score") -> Callable[..., Any]:
+def load_module(path: str) -> Any:
     file = Path(path).expanduser()
     if not file.is_absolute():
         file = Path.cwd() / file
@@ -40,8 +46,13 @@ def load_plugin(path: str, name: str = "compute_score") -> Callable[..., Any]:
     spec = importlib.util.spec_from_file_location(f"fakehr_plugin_{file.stem}", file)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def load_plugin(path: str, name: str = "compute_score") -> Callable[..., Any]:
+    module = load_module(path)
     if not hasattr(module, name):
-        raise AttributeError(f"{ENV_NAME}={name!r}: {file} has no such function")
+        raise AttributeError(f"{ENV_NAME}={name!r}: {module.__file__} has no such function")
     return getattr(module, name)
 
 
@@ -65,12 +76,39 @@ def _row(value: Any, i: int) -> Any:
     return value[i] if isinstance(value, (list, tuple)) and len(value) > i else None
 
 
+class CriticTally:
+    """Critic outcomes per batch and for the run, from the results' critic fields; one log line per batch."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.total = {"answered": 0, "fallback": 0, "failed": 0}
+
+    def add(self, results: list[Any]) -> str | None:
+        judged = [r for r in results if isinstance(r, dict) and "critic_fallback" in r]
+        if not judged:
+            return None
+        self.batches += 1
+        batch = {"answered": sum(1 for r in judged if not r["critic_fallback"]),
+                 "fallback": sum(1 for r in judged if r["critic_fallback"]),
+                 "failed": int(sum(r.get("critic_failures", 0) for r in judged))}
+        for key, value in batch.items():
+            self.total[key] += value
+        line = (f"[fakehr reward] batch {self.batches}: {len(results)} samples; critic answered {batch['answered']}, "
+                f"fallback {batch['fallback']}, failed requests {batch['failed']} (run so far: answered "
+                f"{self.total['answered']}, fallback {self.total['fallback']}, failed requests {self.total['failed']})")
+        print(line, file=sys.stderr, flush=True)
+        return line
+
+
 class PluginScorer:
     """Batch scorer around a compute_score: sync plugins per row, async ones gathered (critic calls overlap)."""
 
-    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any],
+                 aclose: Callable[[], Any] | None = None) -> None:
         self.fn, self.kwargs = fn, kwargs
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.aclose = aclose  # the plugin's per-loop cleanup, awaited after each async batch
+        self.tally = CriticTally()
 
     def _calls(self, completions: list[Any], solution: Any, extras: dict[str, Any]) -> list[dict[str, Any]]:
         calls = []
@@ -80,21 +118,24 @@ class PluginScorer:
                               ground_truth=_row(solution, i), extra_info=extra_info, **self.kwargs))
         return calls
 
+    async def _gather(self, calls: list[dict[str, Any]]) -> list[Any]:
+        try:
+            return list(await asyncio.gather(*(self.fn(**c) for c in calls)))
+        finally:
+            if self.aclose is not None:
+                await self.aclose()
+
     async def ascore(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
-        if self.is_async:
-            return list(await asyncio.gather(*(self.fn(**c) for c in calls)))
-        return [self.fn(**c) for c in calls]
+        results = await self._gather(calls) if self.is_async else [self.fn(**c) for c in calls]
+        self.tally.add(results)
+        return results
 
     def score(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
-        if not self.is_async:
-            return [self.fn(**c) for c in calls]
-
-        async def run() -> list[Any]:
-            return list(await asyncio.gather(*(self.fn(**c) for c in calls)))
-
-        return asyncio.run(run())
+        results = asyncio.run(self._gather(calls)) if self.is_async else [self.fn(**c) for c in calls]
+        self.tally.add(results)
+        return results
 
 
 def _register() -> None:
@@ -106,7 +147,11 @@ def _register() -> None:
         AsyncORM = None  # type: ignore[assignment,misc]
 
     path, name, orm_name, kwargs = config_from_env()
-    scorer = PluginScorer(load_plugin(path, name), kwargs)
+    module = load_module(path)
+    if not hasattr(module, name):
+        raise AttributeError(f"{ENV_NAME}={name!r}: {module.__file__} has no such function")
+    hook = getattr(module, "aclose", None)
+    scorer = PluginScorer(getattr(module, name), kwargs, hook if inspect.iscoroutinefunction(hook) else None)
 
     def check(solution: Any) -> None:
         if solution is None:
@@ -139,6 +184,8 @@ def _register() -> None:
                 return floats(scorer.score(list(completions), solution, **kw), list(completions), solution)
 
     FakeHRRewardORM.__name__ = f"FakeHR_{orm_name}"
+    FakeHRRewardORM.scorer = scorer  # type: ignore[attr-defined]  # for debugging and tests
+    scorer.module = module  # type: ignore[attr-defined]
     orms[orm_name] = FakeHRRewardORM
 
 

@@ -9,7 +9,8 @@ from .common import friendly_errors, load, parse_versions, recipe_arguments
 
 @click.command()
 @recipe_arguments
-@click.option("--stage", "-s", type=click.Choice(["sft", "grpo"]), required=True)
+@click.option("--stage", "-s", type=click.Choice(["sft", "grpo", "critic"]), required=True,
+              help="critic: the critic server the GRPO stage starts (critic.mode: server).")
 @click.option("--format", "fmt", type=click.Choice(["shell", "json"]), default="shell", show_default=True)
 @click.option("--versions", default=None, help="Render for these versions instead of the installed ones, "
               "e.g. swift=3.12,verl=0.8.")

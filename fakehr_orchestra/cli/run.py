@@ -169,6 +169,15 @@ def _print_stage(sp) -> None:  # type: ignore[no-untyped-def]
     click.echo(f"## stage {sp.stage}" + (f"  [skipped: {sp.skip_reason}]" if sp.skip_reason else ""))
     for key, value in sp.inputs.items():
         click.echo(f"#   {key} <- {value}")
+    for svc in sp.services:
+        click.echo(f"# service {svc.name}: started before the stage's steps, stopped (its whole process tree) when "
+                   f"they end, fail or are interrupted")
+        click.echo(f"#   runs {svc.where}")
+        click.echo(f"#   serves {svc.model!r} at {svc.url}; ready when /v1/models lists it and a judged request with "
+                   f"an image is answered (within {svc.ready_timeout_s:g} s)")
+        if svc.blocked:
+            click.echo(f"#   cannot start here: {svc.blocked}")
+        click.echo(svc.plan.to_shell())
     for step in sp.steps:
         click.echo(f"# step {step.name}")
         click.echo(step.plan.to_shell())

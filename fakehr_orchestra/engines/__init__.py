@@ -10,6 +10,7 @@ from .plan import Plan
 from .versions import TargetVersions
 
 STAGES = ("sft", "grpo")
+SERVICES = ("critic",)  # servers a stage needs (rendered like a stage; the pipeline starts and stops them)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The ORM adapter that lets ms-swift's GRPO call the same reward plugin verl uses (our code, not a recipe choice).
 SWIFT_ORM_ADAPTER = str(PROJECT_ROOT / "rewards" / "swift_orm.py")
@@ -27,8 +28,14 @@ def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, tran
     model = recipe.model
     written = {"swift": model.written_for.swift, "verl": model.written_for.verl}
     ctx = RenderContext(TargetVersions.resolve(versions or {}, written), written, translate=translate)
+    if stage == "critic":
+        from .critic import render_server
+        try:
+            return render_server(model, ctx)
+        except ValueError as exc:
+            raise RenderError(str(exc)) from None
     if stage not in STAGES:
-        raise RenderError(f"unknown stage '{stage}'; render knows {', '.join(STAGES)}")
+        raise RenderError(f"unknown stage '{stage}'; render knows {', '.join(STAGES + SERVICES)}")
     section = getattr(model, stage)
     if section is None:
         raise RenderError(f"the recipe {recipe.path} has no '{stage}' section")
@@ -45,4 +52,4 @@ def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, tran
         raise RenderError(str(exc)) from None
 
 
-__all__ = ["Plan", "RenderError", "STAGES", "render"]
+__all__ = ["Plan", "RenderError", "SERVICES", "STAGES", "render"]

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from .common import RenderContext, stage_env
+from .critic import reward_kwargs
 from .plan import Plan
 
 # The cluster section maps onto the env ms-swift turns into torchrun flags (swift/cli/main.py).
@@ -85,7 +86,8 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
         "FAKEHR_REWARD_PATH": ctx.value(reward.path),
         "FAKEHR_REWARD_NAME": reward.name,
         "FAKEHR_REWARD_ORM": orm_name,
-        "FAKEHR_REWARD_KWARGS": json.dumps(reward.kwargs, sort_keys=True),
+        # the critic's URL and client settings come from the recipe's critic: section (engines/critic.py)
+        "FAKEHR_REWARD_KWARGS": ctx.value(json.dumps(reward_kwargs(recipe), sort_keys=True)),
     })
     ctx.origins.update({"env:FAKEHR_REWARD_PATH": "grpo.reward.path", "env:FAKEHR_REWARD_NAME": "grpo.reward.name",
                         "env:FAKEHR_REWARD_ORM": "grpo.reward.swift_orm",

@@ -10,6 +10,7 @@ import re
 from typing import Any, Iterator
 
 from .common import RenderContext, stage_env
+from .critic import CLIENT_KWARGS, reward_kwargs
 from .plan import Plan
 from .versions import translate
 
@@ -50,14 +51,24 @@ def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
-def reward_overrides(reward: Any) -> dict[str, tuple[Any, str]]:
-    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones): key -> (value, recipe key)."""
+# the critic's reward kwargs come from the recipe's critic: section
+CRITIC_KEYS = {"critic_base_url": "critic.url", **{kwarg: f"critic.{field}" for field, kwarg in CLIENT_KWARGS}}
+
+
+def reward_overrides(reward: Any, kwargs: dict[str, Any] | None = None) -> dict[str, tuple[Any, str]]:
+    """The reward section in verl 0.9's layout (see versions.TRANSLATIONS for older ones): key -> (value, recipe key).
+    `kwargs`: the reward kwargs to pass (default: the section's own; the renderer adds the critic's from the recipe's
+    critic: section). verl merges reward_kwargs into every compute_score call, in whichever reward worker (Ray node)
+    it runs."""
     out: dict[str, tuple[Any, str]] = {
         "reward.custom_reward_function.path": (reward.path, "grpo.reward.path"),
         "reward.custom_reward_function.name": (reward.name, "grpo.reward.name"),
     }
-    for key, value in (flatten("", reward.kwargs) if reward.kwargs else ()):
-        out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = (value, f"grpo.reward.kwargs.{key}")
+    own = reward.kwargs or {}
+    kwargs = own if kwargs is None else kwargs
+    for key, value in (flatten("", kwargs) if kwargs else ()):
+        rkey = f"grpo.reward.kwargs.{key}" if key.split(".")[0] in own else CRITIC_KEYS.get(key, "critic")
+        out[f"+reward.custom_reward_function.reward_kwargs.{key}"] = (value, rkey)
     manager = reward.manager
     if manager is not None:
         if manager.path:
@@ -89,7 +100,7 @@ def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Pl
     # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
     as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v, rkey)
-                  for k, (v, rkey) in reward_overrides(grpo.reward).items()]
+                  for k, (v, rkey) in reward_overrides(grpo.reward, reward_kwargs(recipe)).items()]
     layout = [(ctx.rename("verl", "key", k), v, rkey) for k, v, rkey in as_written if k is not None]
     written = [w for w in written if w[0] is not None]  # a key the target verl no longer reads is left out
     layout = [w for w in layout if w[0] is not None]

@@ -21,6 +21,7 @@ import yaml
 from ..engines.versions import installed_version
 from ..io import write_json_atomic, write_text_atomic
 from . import artifacts as art
+from . import services
 from .rundir import RunDir, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
@@ -152,17 +153,39 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
             return 2
         started = time.monotonic()
-        for step in sp.steps:
-            _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
-            runner = launch or _launcher(step, recipe, opts)
-            code = runner(step.plan, run.log(step.name), echo=opts.echo)
-            if code != 0:
-                record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
-                              failed_step=step.name, ended=now(), seconds=round(time.monotonic() - started, 1),
-                              log=str(run.log(step.name)))
-                run.save(manifest)
-                _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
-                return code
+        try:
+            # services (the critic for GRPO) run around the steps and are stopped however the steps end
+            with services.running(sp.services, run, record, lambda: run.save(manifest),
+                                  lambda text, stage=stage: _say(opts, f"[{stage}] {text}")):
+                for step in sp.steps:
+                    _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
+                    runner = launch or _launcher(step, recipe, opts)
+                    code = runner(step.plan, run.log(step.name), echo=opts.echo)
+                    if code != 0:
+                        record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
+                                      failed_step=step.name, ended=now(),
+                                      seconds=round(time.monotonic() - started, 1), log=str(run.log(step.name)))
+                        run.save(manifest)
+                        _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
+                        return code
+        except services.ServiceFailed as exc:
+            record.update(status="failed", exit_code=exc.code, failed_step=exc.name, error=str(exc), ended=now(),
+                          seconds=round(time.monotonic() - started, 1), log=str(run.log(exc.name)))
+            run.save(manifest)
+            _say(opts, f"[{stage}] {exc}")
+            return exc.code
+        except services.Interrupted as exc:
+            if record.get("status") == "running":
+                record.update(status="interrupted", exit_code=exc.code, ended=now(),
+                              seconds=round(time.monotonic() - started, 1))
+            run.save(manifest)
+            _say(opts, f"[{stage}] interrupted; its services were stopped")
+            return exc.code
+        exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
+                  f"fallback score from then on; see {e.get('log')})"
+                  for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
+        if exited:
+            record["warnings"] = exited
         engine = recipe.model.grpo.engine if recipe.model.grpo else None
         try:
             found = _collect(stage, sp, run, engine)
@@ -196,10 +219,16 @@ def _launcher(step: Any, recipe: Any, opts: Options) -> Callable[..., int]:
     from ..launch.ray_cluster import run_on_ray
 
     nodes, gpus_per_node = step.plan.world(os.environ)
-    ray = recipe.model.cluster.ray
+    cluster = recipe.model.cluster
+    ray = cluster.ray
     address = (os.environ.get("RAY_ADDRESS") or ray.address) if opts.slurm_nodes else ray.address
-    return functools.partial(run_on_ray, nodes=nodes, gpus_per_node=gpus_per_node,
-                             address=address, head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s)
+    # Ray takes the GPUs it may use from CUDA_VISIBLE_DEVICES when `ray start` runs: the GRPO plan's
+    # (grpo.env.CUDA_VISIBLE_DEVICES), else the cluster's, so a critic server on other GPUs of this node
+    # (critic.server.cuda_visible_devices) keeps them to itself
+    devices = step.plan.env.get("CUDA_VISIBLE_DEVICES", cluster.cuda_visible_devices)
+    environ = {"CUDA_VISIBLE_DEVICES": str(devices)} if devices is not None and "${" not in str(devices) else None
+    return functools.partial(run_on_ray, nodes=nodes, gpus_per_node=gpus_per_node, address=address,
+                             head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s, environ=environ)
 
 
 def _stage_digest(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any], stage: str,

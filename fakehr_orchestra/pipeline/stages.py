@@ -7,7 +7,8 @@
     eval  -> inference + metrics for the SFT and the RL model, and one side-by-side report
 
 Every step is a Plan, built here without running anything; an artifact not produced yet appears as a placeholder
-such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring.
+such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring. A stage may also need services:
+servers started before its steps and stopped after them (the critic for GRPO with `critic.mode: server`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ class Step:
 
 
 @dataclass
+class ServiceStep:
+    """A server a stage needs: started before its steps, ready when `url` answers as `model`, stopped after."""
+
+    name: str  # also the log file's name
+    plan: Plan
+    url: str  # the base URL the stage's reward gets (may hold ${NAME} launch-time references)
+    model: str  # the served model name the readiness probe expects
+    where: str  # where it runs, in words
+    port: int  # checked before the start: `swift deploy` moves off a busy port silently
+    ready_timeout_s: float
+    api_key_env: str | None = None
+    max_tokens: int = 64
+    blocked: str | None = None  # why this run cannot start it here (e.g. it needs a node of its own)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "model": self.model, "where": self.where, "port": self.port,
+                "ready_timeout_s": self.ready_timeout_s, "api_key_env": self.api_key_env,
+                "max_tokens": self.max_tokens, "blocked": self.blocked, "plan": self.plan.to_dict()}
+
+
+@dataclass
 class StagePlan:
     stage: str
     steps: list[Step] = field(default_factory=list)
@@ -41,10 +63,14 @@ class StagePlan:
     skip_reason: str | None = None  # set when the stage cannot or need not run here
     passthrough: dict[str, str] = field(default_factory=dict)  # artifacts of a skipped stage (e.g. merge)
     metrics: dict[str, str] = field(default_factory=dict)  # eval: model name -> the metrics file it will write
+    services: list[ServiceStep] = field(default_factory=list)  # servers running while the steps run
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
-                "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
+        out = {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
+               "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
+        if self.services:  # absent otherwise, so plan digests of stages without services do not change
+            out["services"] = [s.to_dict() for s in self.services]
+        return out
 
 
 @dataclass
@@ -121,7 +147,25 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
                              "use grpo.engine=swift (ms-swift's GRPO with the same reward plugin)")
+    if recipe.model.critic.mode == "server":
+        stage.services.append(critic_service(w))
     return stage
+
+
+def critic_service(w: Wiring) -> ServiceStep:
+    """The critic server the GRPO stage's reward asks (its URL is in the GRPO plan's reward kwargs already)."""
+    from ..engines.critic import endpoint, placement
+
+    critic = w.recipe.model.critic
+    server = critic.server
+    blocked = None
+    if server.node == "own":
+        blocked = ("critic.server.node is own (a node of its own): `run` starts services on this node only; "
+                   "submit the pipeline to a scheduler that places it, or start the critic elsewhere and set "
+                   "critic.mode=external critic.url=http://HOST:PORT/v1")
+    return ServiceStep("critic", render(w.recipe, "critic", w.versions), str(endpoint(w.recipe.model)),
+                       critic.served_model_name, placement(w.recipe.model), server.port, server.ready_timeout_s,
+                       critic.api_key_env, critic.max_tokens, blocked)
 
 
 def merge_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:

@@ -39,6 +39,12 @@ def format_text(info: dict[str, Any]) -> str:
         lines.append(f"  {stage:<6} {status:<11} " + "; ".join(extra))
         for name, art in rec.get("artifacts", {}).items():
             lines.append(f"           {name}: {art.get('path')}")
+        for name, svc in rec.get("services", {}).items():  # e.g. the critic server around GRPO
+            lines.append(f"           service {name}: {svc.get('status')}"
+                         + (f" (exit {svc['exit_code']})" if svc.get("exit_code") is not None else "")
+                         + f", {svc.get('url')}, log {svc.get('log')}")
+        for warning in rec.get("warnings", []):
+            lines.append(f"           warning: {warning}")
     if info["complete"]:
         lines.append("  complete")
     else:

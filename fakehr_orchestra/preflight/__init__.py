@@ -126,7 +126,7 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
         for plan, records in zip(swift_plans, results):
             check_swift_plan(ctx, plan, records)
             report.checked.append(f"{plan.stage}: {plan.entrypoint} flags against ms-swift {installed.get('swift')}")
-    from . import crosschecks, data_checks, reward_checks
+    from . import critic_checks, crosschecks, data_checks, reward_checks
     crosschecks.check_cluster(ctx, stages)
     crosschecks.check_image_budget(ctx, stages, cfg)
     data_checks.check_data(ctx, stages, cfg)
@@ -134,9 +134,10 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
     if "grpo" in stages:
         reward_checks.check_reward(ctx)
     reward_checks.check_prompt(ctx, stages)
+    critic_checks.check_critic(ctx, stages)
     from ..estimate.hook import check_memory
     check_memory(ctx, stages)  # only when the recipe declares cluster.gpu
-    report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format")
+    report.checked.append("cluster, image budget, data, outputs, reward plugin, prompt/answer format, critic")
 
 
 STAGE_ORDER = {"": 0, "sft": 1, "grpo": 2}

@@ -56,9 +56,18 @@ def check_cluster(ctx: Context, stages: tuple[str, ...]) -> None:
         fix = "set trainer.nnodes: ${cluster.nodes} and trainer.n_gpus_per_node: ${cluster.gpus_per_node}"
         _compare(ctx, "cluster.nodes", cl.nodes, "grpo.overrides.trainer.nnodes", ov.get("trainer.nnodes"),
                  "node count (verl sizes its Ray pool from trainer.nnodes)", "grpo", fix)
-        _compare(ctx, "cluster.gpus_per_node", cl.gpus_per_node, "grpo.overrides.trainer.n_gpus_per_node",
-                 ov.get("trainer.n_gpus_per_node"), "GPUs per node", "grpo", fix)
         env = m.grpo.env or {}
+        # GRPO may train on a subset of the node's GPUs (grpo.env.CUDA_VISIBLE_DEVICES), e.g. when a critic server
+        # has the others: then that list, not the cluster's, is what trainer.n_gpus_per_node must match
+        grpo_devices = [d for d in str(env.get("CUDA_VISIBLE_DEVICES") or "").split(",") if d.strip()]
+        if grpo_devices and cl.device == "cuda":
+            _compare(ctx, "grpo.env.CUDA_VISIBLE_DEVICES (count)", len(grpo_devices),
+                     "grpo.overrides.trainer.n_gpus_per_node", ov.get("trainer.n_gpus_per_node"), "GPUs per node",
+                     "grpo", "make grpo.env.CUDA_VISIBLE_DEVICES list trainer.n_gpus_per_node devices")
+            devices = []
+        else:
+            _compare(ctx, "cluster.gpus_per_node", cl.gpus_per_node, "grpo.overrides.trainer.n_gpus_per_node",
+                     ov.get("trainer.n_gpus_per_node"), "GPUs per node", "grpo", fix)
         if "NNODES" in env:
             _compare(ctx, "grpo.overrides.trainer.nnodes", ov.get("trainer.nnodes"), "grpo.env.NNODES",
                      env["NNODES"], "node count", "grpo", "make grpo.env.NNODES and trainer.nnodes the same")

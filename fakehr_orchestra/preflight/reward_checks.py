@@ -60,8 +60,10 @@ def check_reward(ctx: Context) -> None:
                   f"{reward.name}(data_source, solution_str, ground_truth, extra_info=None, **kwargs))",
                   f"define it, or set grpo.reward.name to one of {public}" if public else "define it", st)
         return
+    from ..engines.critic import reward_kwargs
+    kwargs = reward_kwargs(ctx.model)  # as the plan passes them: grpo.reward.kwargs + the critic section's
     try:
-        inspect.signature(fn).bind(**VERL_CALL, **(reward.kwargs or {}))
+        inspect.signature(fn).bind(**VERL_CALL, **kwargs)
     except TypeError as exc:
         ctx.error("reward", "grpo.reward.name", f"{reward.path}:{reward.name}{inspect.signature(fn)} cannot be "
                   f"called as verl calls it (data_source, solution_str, ground_truth, extra_info, "
@@ -72,7 +74,7 @@ def check_reward(ctx: Context) -> None:
     hook = getattr(module, "preflight", None)
     if callable(hook):
         try:
-            notes = list(hook(dict(reward.kwargs or {})))
+            notes = list(hook(dict(kwargs)))
         except Exception as exc:  # noqa: BLE001 - a plugin's own check must not break validation
             notes = [f"its preflight() raised {type(exc).__name__}: {exc}"]
         for note in notes:

@@ -21,7 +21,7 @@ from typing import Any
 from ..engines.versions import legacy_replacement, parse_version
 from .context import Context
 
-COMMANDS = {"sft": "SftArguments", "rlhf": "RLHFArguments"}
+COMMANDS = {"sft": "SftArguments", "rlhf": "RLHFArguments", "deploy": "DeployArguments"}  # deploy: the critic
 CACHE_ENV = "FAKEHR_SWIFT_SCHEMA_CACHE"  # a directory, or 0 to always build the parser from ms-swift itself
 SCHEMA_FORMAT = 1
 

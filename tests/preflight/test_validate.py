@@ -91,17 +91,56 @@ def test_shipped_smoke_profiles_validate_clean(tiny, recipe, monkeypatch):
     monkeypatch.chdir(ROOT)
     report = check([], ("sft", "grpo"), recipe=recipe)
     assert report.ok, messages(report)
-    expected = {"fake_hr1": [], "fakevlm_r1": ["grpo.reward.kwargs"]}[recipe]  # no critic endpoint configured
-    assert [f.key for f in report.warnings] == expected, messages(report, "warning")
+    assert report.warnings == [], messages(report, "warning")  # fakevlm_r1's smoke serves a tiny critic
+    if recipe == "fakevlm_r1":
+        assert "critic: swift deploy flags against ms-swift 4.6.0" in report.checked
 
 
 def test_fakevlm_r1_without_critic_warns_and_with_one_does_not(tiny, monkeypatch):
     """The plugin's own preflight() hook: the consistency component is off without an endpoint."""
     monkeypatch.chdir(ROOT)
-    off = check([], ("grpo",), recipe="fakevlm_r1")
-    assert any("no critic endpoint" in f.message for f in off.warnings)
-    on = check(["grpo.reward.kwargs.critic_base_url=http://127.0.0.1:9/v1"], ("grpo",), recipe="fakevlm_r1")
+    off = check(["critic.mode=off"], ("grpo",), recipe="fakevlm_r1")
+    assert any("no critic endpoint (critic.mode is off)" in f.message for f in off.warnings)
+    on = check([], ("grpo",), recipe="fakevlm_r1")  # the smoke profile's critic server
     assert not any("critic" in f.message for f in on.warnings)
+
+
+def test_external_critic_is_called_once(tiny, monkeypatch):
+    """mode external: validate asks the endpoint as the reward will (models list + a judged request with an
+    image); a dead one is an error at critic.url, a scoreless reply a warning."""
+    from tests.rewards.critic_server import CriticServer, fixed
+
+    monkeypatch.chdir(ROOT)
+    ext = ["critic.mode=external", "critic.served_model_name=judge"]
+    with CriticServer(fixed('{"score": 0.6}')) as server:
+        good = check([*ext, f"critic.url={server.base_url}"], ("grpo",), recipe="fakevlm_r1")
+    assert good.ok and len(server.requests) == 1, messages(good)
+    assert any(c.startswith(f"critic: ready: {server.base_url} lists 'judge'") for c in good.checked)
+    with CriticServer(fixed("blah")) as server:
+        junk = check([*ext, f"critic.url={server.base_url}"], ("grpo",), recipe="fakevlm_r1")
+    assert junk.ok and [f.key for f in junk.warnings] == ["critic.served_model_name"]
+    assert "without a score" in junk.warnings[0].message
+    dead = check([*ext, "critic.url=http://127.0.0.1:9/v1"], ("grpo",), recipe="fakevlm_r1")
+    assert [f.key for f in dead.errors] == ["critic.url"] and "cannot connect" in dead.errors[0].message
+
+
+def test_critic_server_mistakes(tiny, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    flag = check(["+critic.server.args.max_batchsize=4"], ("grpo",), recipe="fakevlm_r1")
+    assert [f.key for f in flag.errors] == ["critic.server.args.max_batchsize"], messages(flag)
+    assert "not a flag of `swift deploy`" in flag.errors[0].message and "max_batch_size" in flag.errors[0].fix
+    cpu = check(["critic.server.backend=vllm"], ("grpo",), recipe="fakevlm_r1")
+    assert [f.key for f in cpu.errors] == ["critic.server.backend"], messages(cpu)
+    missing = check(["critic.server.model=./no-such-critic"], ("grpo",), recipe="fakevlm_r1")
+    assert [f.key for f in missing.errors] == ["critic.server.model"], messages(missing)
+    # the full recipe: the critic's GPUs must not be training GPUs too
+    overlap = check(["critic.server.cuda_visible_devices=5,6"], ("grpo",), profile=None, recipe="fakevlm_r1",
+                    remote_data=True)
+    assert [f.key for f in overlap.errors] == ["critic.server.cuda_visible_devices"], messages(overlap)
+    assert "GPU(s) 5 serve the critic and train GRPO" in overlap.errors[0].message
+    multi = check(["cluster.nodes=2", "grpo.overrides.trainer.nnodes=2"], ("grpo",), profile=None,
+                  recipe="fakevlm_r1", remote_data=True, verl_own_checks=False)
+    assert "critic.url" in [f.key for f in multi.errors], messages(multi)
 
 
 def test_fakevlm_r1_full_recipe_validates_with_remote_data(monkeypatch):

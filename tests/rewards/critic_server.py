@@ -1,7 +1,7 @@
 """A real OpenAI-compatible chat endpoint on 127.0.0.1 for critic tests and the benchmark.
 
 `behave(n, body) -> (status, reply_text, delay_s)` decides each answer; the server records requests and the
-Authorization headers it saw. Threads, so slow answers overlap like a real server's. Stops by itself on exit of
+Authorization headers it saw. GET /v1/models lists `models` (as `swift deploy` lists its served model name). Threads, so slow answers overlap like a real server's. Stops by itself on exit of
 the `with` block; `stop()` takes it down mid-run.
 """
 
@@ -21,8 +21,9 @@ def fixed(score: str = '{"score": 0.8}', delay_s: float = 0.0) -> Behaviour:
 
 
 class CriticServer:
-    def __init__(self, behave: Behaviour) -> None:
+    def __init__(self, behave: Behaviour, models: tuple[str, ...] = ("judge",), port: int = 0) -> None:
         self.behave = behave
+        self.models = models
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
@@ -31,6 +32,18 @@ class CriticServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") != "/v1/models":
+                    self.send_error(404)
+                    return
+                data = json.dumps({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"}
+                                                              for m in server.models]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
@@ -56,7 +69,7 @@ class CriticServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"

@@ -153,3 +153,23 @@ def test_no_endpoint_drops_the_component_and_renormalises(vlm) -> None:  # type:
     assert result["score"] == pytest.approx(1.0)  # every rule component is 1; denominator lost w_consistency
     wrong = asyncio.run(vlm.compute_score("d", GOOD, "real", None, length_min_words=1))
     assert wrong["score"] == pytest.approx((0.5 + 0.5 + 0.25) / 2.25)
+
+
+def test_replies_without_a_score_are_counted_but_do_not_trip_the_breaker(vlm, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A judge that answers junk (the tiny smoke critic) is up: every reply is a counted failure and a fallback,
+    but the critic is still asked (only requests that got no reply open the breaker)."""
+    fresh(vlm)
+    with CriticServer(fixed("banana")) as server:
+        results = asyncio.run(score_many(vlm, [variant(f"j{i}") for i in range(12)], **kwargs(server.base_url)))
+    assert all(r["critic_fallback"] == 1.0 and r["critic_failures"] == 2 for r in results)
+    client = next(iter(vlm._CLIENTS.values()))
+    assert len(server.requests) == 24 and client.stats.skipped_by_breaker == 0  # 12 x (1 + 1 retry)
+    assert (client.stats.replies, client.stats.answered, client.stats.fallbacks) == (24, 0, 12)
+    assert client.stats.errors == {"unparseable_score": 24}
+    # the summary line the training log gets (first scored call; again at exit)
+    err = capsys.readouterr().err
+    assert f"[fakehr critic] {server.base_url} model judge" in err and "answered 0" in err
+    client.report(final=True)
+    line = capsys.readouterr().err
+    assert "at exit: calls 12: answered 0, fallback 12" in line and "replies 24, failed 24 (unparseable_score 24)" \
+        in line

@@ -55,6 +55,36 @@ def test_async_plugin_becomes_async_orm(monkeypatch: pytest.MonkeyPatch) -> None
     assert scores[0] == 1.0 and scores[1] == 0.0
 
 
+def test_async_batches_print_critic_counts_and_close_their_sessions(monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """ms-swift runs each reward batch in its own asyncio.run: the adapter awaits the plugin's aclose() at the end
+    of the batch (no session outlives its loop) and prints the batch's critic counts for the GRPO log."""
+    require_module("swift")
+    import asyncio
+
+    from swift.rewards import orms
+
+    from tests.rewards.critic_server import CriticServer, fixed
+
+    with CriticServer(fixed("no score here")) as server:
+        _env(monkeypatch, str(REWARDS / "fakevlm_r1.py"), "t_fakevlm_critic",
+             {"length_min_words": 1, "critic_base_url": server.base_url, "critic_model": "judge",
+              "critic_retries": 1, "critic_timeout_s": 5})
+        mod = load("swift_orm")
+        orm = orms["t_fakevlm_critic"]()
+        good = "<think>[Why fake] odd shadow [If real] soft light</think><answer>Fake</answer>"
+        for _ in range(2):
+            asyncio.run(orm([good, good + " "], solution=["fake", "fake"]))
+    err = capsys.readouterr().err
+    assert "[fakehr reward] batch 1: 2 samples; critic answered 0, fallback 2, failed requests 4" in err
+    assert "batch 2: 2 samples; critic answered 0, fallback 2, failed requests 4 (run so far: answered 0, " \
+           "fallback 4, failed requests 8)" in err
+    assert len(server.requests) == 8
+    clients = list(orm.scorer.module._CLIENTS.values())
+    assert clients and all(not c._loops for c in clients)  # each batch closed its session
+    assert mod.CriticTally().add([{"score": 1.0}]) is None  # no critic fields: no line
+
+
 def test_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     mod = load("swift_orm")
     with pytest.raises(RuntimeError, match="FAKEHR_REWARD_PATH is not set"):

@@ -132,7 +132,8 @@ def test_fakevlm_r1_plugin_through_verl(tiny: dict[str, str], monkeypatch: pytes
 
     from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager
 
-    cfg = composed("recipes/fakevlm_r1.yaml", monkeypatch, "grpo.reward.kwargs.length_min_words=2")
+    cfg = composed("recipes/fakevlm_r1.yaml", monkeypatch, "grpo.reward.kwargs.length_min_words=2",
+                   "critic.mode=off")
     fn = get_custom_reward_fn(cfg)
     assert inspect.iscoroutinefunction(fn.func)  # verl awaits it: critic calls overlap
     manager = load_reward_manager(cfg, AutoTokenizer.from_pretrained(tiny["model"]))
@@ -146,3 +147,16 @@ def test_fakevlm_r1_plugin_through_verl(tiny: dict[str, str], monkeypatch: pytes
     assert scores[0] > scores[2] > scores[3] and scores[0] > scores[1]
     assert "consistency" not in out[0]["reward_extra_info"]
     assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_critic_settings_reach_every_verl_reward_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The critic's URL and client settings (recipe `critic:` section) compose into verl's reward_kwargs, which verl
+    merges into every compute_score call in whichever reward worker (Ray node) runs it."""
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    cfg = composed("recipes/fakevlm_r1.yaml", monkeypatch, "critic.server.port=8123")
+    kwargs = cfg.reward.custom_reward_function.reward_kwargs
+    assert kwargs.critic_base_url == "http://127.0.0.1:8123/v1"  # Hydra keeps the URL intact
+    assert (kwargs.critic_model, kwargs.critic_concurrency, kwargs.critic_max_tokens) == ("tiny-critic", 4, 8)
+    fn = get_custom_reward_fn(cfg)
+    assert fn.args[1]["critic_base_url"] == "http://127.0.0.1:8123/v1"  # bound into the function verl calls

@@ -10,6 +10,7 @@ from ..errors import Problem, RecipeError, closest
 from ..yaml_source import Positions, dotted
 from .base import Strict
 from .cluster import ClusterSection
+from .critic import CriticSection
 from .data import DataSection
 from .evaluation import EvalSection
 from .prompt import PromptSection
@@ -35,6 +36,7 @@ class RecipeModel(Strict):
     data: DataSection = Field(default_factory=DataSection)
     sft: Optional[SftSection] = None
     grpo: Optional[GrpoSection] = None
+    critic: CriticSection = Field(default_factory=CriticSection)  # FakeVLM-R1's judge (off by default)
     eval: EvalSection = Field(default_factory=EvalSection)
 
 

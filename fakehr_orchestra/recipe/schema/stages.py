@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import FreeForm, Strict
 
@@ -29,6 +29,17 @@ class RewardSection(Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)  # reach compute_score as keyword arguments
     manager: Optional[RewardManagerSection] = None
     swift_orm: Optional[str] = None  # name of the ms-swift ORM the adapter registers (swift GRPO engine)
+
+    @field_validator("kwargs")
+    @classmethod
+    def _critic_lives_elsewhere(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # one place says where the critic is: the `critic:` section, which the pipeline hands to the reward
+        moved = sorted(k for k in kwargs if k.startswith("critic_"))
+        if moved:
+            raise ValueError(f"{', '.join(moved)}: the critic is configured in the recipe's top-level `critic:` "
+                             "section (mode, url, served_model_name, api_key_env, timeout_s, concurrency, retries, "
+                             "fallback_score, server), which the pipeline passes to the reward; move them there")
+        return kwargs
 
 
 class GrpoSection(Strict):

@@ -1,0 +1,78 @@
+"""The critic: the judge model FakeVLM-R1's logical-consistency reward asks (an OpenAI-compatible chat endpoint).
+
+This section is the ONE place that says where the critic is. The pipeline hands its URL and client settings to the
+reward as reward kwargs (`critic_base_url`, `critic_model`, ...; see `engines/critic.py`), so a recipe never writes
+an address into `grpo.reward.kwargs`.
+
+  mode: off        no critic: the reward drops the consistency component and renormalises the others
+  mode: external   a server someone else runs, at `url`; `validate` calls it once (models list + a judged request)
+  mode: server     the pipeline starts `swift deploy` (`server:`) before GRPO, waits until it answers, and stops it
+                   (its whole process tree) when the stage ends, fails or is interrupted
+
+The GPU share (`server.gpus()`, `server.gpu_memory_utilization`) is data here so that planning tools can count it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import FreeForm, Strict
+
+
+class CriticServerSection(Strict):
+    engine: Literal["swift"] = "swift"  # `swift deploy` (ms-swift's OpenAI-compatible server)
+    # vllm: on GPUs (swift deploy --infer_backend vllm); transformers: the same API on CPU or GPU (smoke, tests)
+    backend: Literal["vllm", "transformers"] = "vllm"
+    model: str  # weights: a local folder (or a hub id); served under critic.served_model_name
+    host: str = "127.0.0.1"  # bind address (0.0.0.0 when reward workers on other nodes must reach it)
+    port: int = Field(8000, ge=1, le=65535)
+    max_model_len: Optional[int] = Field(None, ge=1)  # vllm: --vllm_max_model_len; transformers: --max_length
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)  # vllm: share of each of its GPUs
+    tensor_parallel_size: int = Field(1, ge=1)  # vllm
+    data_parallel_size: int = Field(1, ge=1)  # vllm: replicas (throughput)
+    # Which GPUs of the node it runs on (CUDA_VISIBLE_DEVICES of the server); null: inherit the environment.
+    cuda_visible_devices: Optional[str] = None
+    # shared: on the node that runs the pipeline (the GRPO head node), on `cuda_visible_devices`, which training
+    # must not use; own: a node of the allocation to itself (a scheduler places it; a local run cannot)
+    node: Literal["shared", "own"] = "shared"
+    ready_timeout_s: float = Field(900.0, gt=0.0)  # start -> answering; the stage fails after it
+    env: dict[str, Any] = Field(default_factory=dict)
+    args: FreeForm = Field(default_factory=dict)  # any other `swift deploy --flag value`, as the flag is spelt
+
+    def gpus(self) -> int:
+        """Whole GPUs the server reserves (0 for the transformers backend on CPU is the caller's call)."""
+        if self.backend == "vllm":
+            return self.tensor_parallel_size * self.data_parallel_size
+        listed = [d for d in (self.cuda_visible_devices or "").split(",") if d.strip()]
+        return len(listed)
+
+
+class CriticSection(Strict):
+    mode: Literal["off", "external", "server"] = "off"
+    url: Optional[str] = None  # external: required; server: null = http://127.0.0.1:<port>/v1 on this node
+    served_model_name: str = "critic"  # what requests ask for and /v1/models must list
+    api_key_env: Optional[str] = None  # env var holding the key (sent by the reward; required by a started server)
+    timeout_s: float = Field(30.0, gt=0.0)  # per request
+    concurrency: int = Field(16, ge=1)  # requests in flight per reward process
+    retries: int = Field(2, ge=0)
+    fallback_score: float = Field(0.5, ge=0.0, le=1.0)  # consistency when the critic fails or answers garbage
+    max_tokens: int = Field(64, ge=1)  # the judge replies with a short JSON object
+    server: Optional[CriticServerSection] = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false: take it as the word it was meant to be
+        return "off" if value is False else value
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> "CriticSection":
+        if self.mode == "external" and not self.url:
+            raise ValueError("critic.mode is external but critic.url is not set (e.g. http://host:8000/v1)")
+        if self.mode == "server" and self.server is None:
+            raise ValueError("critic.mode is server but there is no critic.server section (at least its model)")
+        if self.url is not None and not self.url.startswith(("http://", "https://", "${env:")):
+            raise ValueError(f"critic.url must start with http:// or https://, got {self.url!r}")
+        return self
