@@ -84,7 +84,7 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
         if validator is not None:
             validator.close()
     if rehearse and stages:
-        _rehearse(ctx, stages, versions, log_dir)
+        _rehearse(ctx, (("data",) if "data" in asked else ()) + stages, versions, log_dir)
     report.findings.sort(key=lambda f: (f.level != "error", STAGE_ORDER.get(f.stage or "", 0)))
     return report
 

@@ -36,8 +36,10 @@ class Recipe:
     overrides: tuple[str, ...] = ()
 
     def digest(self) -> str:
-        """Content hash of the resolved recipe: a resume refuses to continue under a different one."""
-        blob = json.dumps(self.data, sort_keys=True, default=str).encode()
+        """Content hash of the validated recipe (every value as the schema resolved it, defaults included): a resume
+        refuses to continue under a different one, and accepts the same recipe however it was written (e.g. the run
+        dir's own recipe.resolved.yaml, which is this model dumped)."""
+        blob = json.dumps(self.model.model_dump(mode="json"), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def where(self, key: str) -> tuple[str | None, int | None]:

@@ -85,12 +85,22 @@ class Steps:
         except StepFailed as exc:
             result.update(status="failed", detail=str(exc), key=exc.key or key, fix=exc.fix or fix)
         except Exception as exc:  # noqa: BLE001 - whatever the framework raises is the message to show
-            text = str(exc).strip().splitlines()
-            result.update(status="failed", detail=f"{type(exc).__name__}: {text[0] if text else ''}"[:800],
-                          key=key, fix=fix)
+            result.update(status="failed", detail=describe(exc)[:800], key=key, fix=fix)
         result["seconds"] = round(time.monotonic() - start, 2)
         self._emit(result)
         return value
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: first line`, then the causes a framework wrapped it around (verl turns a plugin's ImportError into
+    'Error loading module ...': the cause is what the user must fix)."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).strip().splitlines()
+        parts.append(f"{type(exc).__name__}: {text[0] if text else ''}")
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return " <- caused by ".join(parts)
 
 
 def read_request() -> dict[str, Any]:

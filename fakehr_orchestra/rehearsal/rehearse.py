@@ -28,19 +28,24 @@ from .supervise import run_child
 SAMPLE_RECORDS = 64  # per data source, and rows of each training file
 SCORE_ROWS = 4  # dataset rows scored, each with rollout.n stand-in responses
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-STAGES = ("sft", "grpo")
+STAGES = ("data", "sft", "grpo")
 
 
 def rehearse(recipe: Any, stages: tuple[str, ...] = STAGES, environ: Optional[Mapping[str, str]] = None,
              versions: Optional[dict[str, str]] = None, log_dir: Optional[Path] = None) -> list[StepResult]:
-    """Rehearse `stages` of a loaded recipe; returns every step's result in order (failures carry key and fix)."""
+    """Rehearse `stages` of a loaded recipe; returns every step's result in order (failures carry key and fix).
+
+    With "data" among the stages (a pipeline run), the training stages are rehearsed on a sample of what the data
+    stage writes; without it, on the recipe's own files (a stage run alone)."""
     environ = dict(environ or {})
-    stages = tuple(s for s in STAGES if s in stages and getattr(recipe.model, s, None) is not None)
+    training = tuple(s for s in ("sft", "grpo") if s in stages and getattr(recipe.model, s, None) is not None)
     with tempfile.TemporaryDirectory(prefix="fakehr-rehearsal-") as tmp:
         work = Path(tmp)
         logs = Path(log_dir) if log_dir else work / "logs"
         results: list[StepResult] = []
-        data = _data_sample(recipe, work, logs, results) if recipe.model.data.sources and stages else None
+        data = _data_sample(recipe, work, logs, results) \
+            if "data" in stages and recipe.model.data.sources and training else None
+        stages = training
         jobs = []
         for stage in stages:
             job = _stage_job(recipe, stage, data, work, environ, versions, results)
@@ -139,10 +144,16 @@ def _stage_job(recipe: Any, stage: str, data: Optional[dict[str, str]], work: Pa
         update["dataset"] = [_head(f, work / "head" / f"sft{i}.jsonl", SAMPLE_RECORDS) if f.endswith(".jsonl")
                              and _exists(recipe, f) else f for i, f in enumerate(files)]
     elif data:
-        update["train_files"] = [data["parquet" if engine == "verl" else "grpo"]]
-        if engine == "verl":
-            update["val_files"] = [data["val_parquet"]]
+        from ..data.export import stage_inputs
+        for key, export in stage_inputs(engine).items():
+            if key.startswith("grpo."):
+                update[key.split(".", 1)[1]] = [data[export]]
     rehearsed = recipe.with_section(stage, **update)
+    if stage == "grpo" and getattr(m, "critic", None) is not None and m.critic.mode == "server":
+        # the pipeline starts the critic server at the GRPO stage (and checks it answers then); a rehearsal does not
+        results.append(StepResult(stage, "critic", "skipped", "the critic server is started by the pipeline at the "
+                                  "GRPO stage and checked then; the rehearsal scores without it"))
+        rehearsed = rehearsed.with_section("critic", mode="off")
     try:
         plan = render(rehearsed, stage, versions)
     except RenderError as exc:

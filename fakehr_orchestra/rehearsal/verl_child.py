@@ -119,14 +119,27 @@ def main() -> int:
         note = f"; {dropped} dropped by filter_overlong_prompts (longer than {limit} tokens)" if dropped else ""
         return None, f"{kept} of {looked} rows kept (of {total} in the file){note}"
 
+    def step_reward_fn() -> tuple[Any, str]:
+        from verl.trainer.ppo.reward import get_custom_reward_fn
+
+        fn = get_custom_reward_fn(state["cfg"])
+        reward = state["cfg"].reward.custom_reward_function
+        if fn is None:
+            raise StepFailed("no reward function is configured: verl would train with its default reward (for "
+                             "math data sources)", fix="set grpo.reward.path")
+        return None, f"{reward.path}:{reward.name} loaded by verl's get_custom_reward_fn"
+
+    def step_manager() -> tuple[Any, str]:
+        from verl.trainer.ppo.reward import resolve_reward_manager_cls
+
+        return None, f"{resolve_reward_manager_cls(state['cfg']).__name__} resolved by verl"
+
     def step_worker() -> tuple[Any, str]:
         from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
         worker = RewardLoopWorker(state["cfg"])
         state["worker"] = worker
-        reward = state["cfg"].reward
-        return None, (f"{reward.custom_reward_function.path}:{reward.custom_reward_function.name} through "
-                      f"{type(worker.reward_manager).__name__}")
+        return None, f"a reward worker as the job's (tokenizer, function, {type(worker.reward_manager).__name__})"
 
     def step_score() -> tuple[Any, str]:
         from ..labels import LabelError, normalize_ground_truth
@@ -178,10 +191,14 @@ def main() -> int:
     steps.run("val dataset", lambda: dataset("val"), key="grpo.val_files", timeout=240,
               requires=("tokenizer+processor",),
               fix="set grpo.val_files (the data stage exports the test split as grpo_val.parquet)")
-    steps.run("reward function + manager", step_worker, key="grpo.reward.path", timeout=120,
-              requires=("compose",), fix="see the error; `fakehr-orchestra reward score` runs the plugin alone")
+    steps.run("reward function", step_reward_fn, key="grpo.reward.path", timeout=120, requires=("compose",),
+              fix="see the error; `fakehr-orchestra reward score` runs the plugin alone")
+    steps.run("reward manager", step_manager, key="grpo.reward.manager.name", timeout=60, requires=("compose",),
+              fix="name a class defined in grpo.reward.manager.path, or a manager verl registers (naive, dapo, ...)")
+    steps.run("reward worker", step_worker, key="grpo.reward.path", timeout=120,
+              requires=("tokenizer+processor", "reward function", "reward manager"), fix="see the error")
     steps.run("scored batch", step_score, key="grpo.reward.path", timeout=180,
-              requires=("train dataset", "reward function + manager"),
+              requires=("train dataset", "reward worker"),
               fix="the reward raised on real rows: run `fakehr-orchestra reward score` on them")
     protocol.close()
     return 0

@@ -124,6 +124,17 @@ def test_changed_recipe_is_refused_unless_forced(tmp_path):
     assert run.load()["recipe"]["forced_from"]
 
 
+def test_a_run_resumes_from_its_own_resolved_recipe(tmp_path):
+    """recipe.resolved.yaml is the validated recipe written out: the same recipe, so the same digest."""
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False, stages=("data",)), launch=FakeFrameworks(run.path))
+    resolved = load_recipe(run.path / "recipe.resolved.yaml")
+    assert resolved.data != smoke().data and resolved.digest() == smoke().digest()
+    again = FakeFrameworks(run.path)
+    assert run_pipeline(resolved, run, Options(echo=False, stages=("data",), resume=True), launch=again) == 0
+    assert again.calls == []  # same recipe: the data stage is done and verified
+
+
 def test_missing_checkpoint_report_fails_the_stage_clearly(tmp_path):
     run = RunDir(tmp_path / "run")
 
