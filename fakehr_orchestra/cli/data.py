@@ -22,8 +22,8 @@ def _data_errors(func: Any) -> Any:
         from ..data import DataError
         try:
             return func(*args, **kwargs)
-        except DataError as exc:
-            fail(f"error: {exc}")
+        except DataError as exc:  # the data, not the command line, is wrong: exit 1 like a failed validation
+            fail(f"error: {exc}", code=1)
     return wrapper
 
 
@@ -43,7 +43,10 @@ def data() -> None:
               type=click.Choice(["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]),
               help="How the source writes labels (never guessed): fakeclue 0=fake, genimage ai/nature, ...")
 @click.option("--name", default=None, help="Source name recorded in the manifest (default: the kind).")
-@click.option("--image-root", default=None, help="Where relative image paths resolve (default: the file's folder).")
+@click.option("--image-root", default=None, help="Where relative image paths resolve (default: as released: "
+              "FakeClue data_json/<split>.json -> FakeClue/<split>/; otherwise the file's folder).")
+@click.option("--max-loss", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Fail when more than this share of the records has a missing or corrupt image.")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default=None, help="Force a split.")
 @click.option("--check", type=click.Choice(["header", "full"]), default="header", show_default=True)
 @click.option("--workers", type=int, default=None, help="Image-check processes (default: every core).")
@@ -51,7 +54,8 @@ def data() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Manifest (jsonl) to write.")
 @_data_errors
 def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str], image_root: Optional[str],
-               split: Optional[str], check: str, workers: Optional[int], chunk_size: int, out: str) -> None:
+               max_loss: float, split: Optional[str], check: str, workers: Optional[int], chunk_size: int,
+               out: str) -> None:
     """Import one source into a canonical manifest, checking every image."""
     from ..data.importer import import_sources
     from ..recipe.schema.data import SourceSection
@@ -59,7 +63,7 @@ def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str],
     src = SourceSection(name=name or kind, kind=kind, path=path, image_root=image_root,
                         label_convention=label_convention, split=split)  # type: ignore[arg-type]
     counts = import_sources([src], out, workers=workers, check=check, chunk_size=chunk_size,
-                            show_progress=sys.stderr.isatty())
+                            show_progress=sys.stderr.isatty(), max_loss=max_loss)
     _echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 

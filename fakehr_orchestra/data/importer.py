@@ -73,8 +73,20 @@ def progress(total: Optional[int], desc: str, enabled: bool) -> Any:
 
 def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | Path = ".",
                    workers: Optional[int] = None, check: str = "header", chunk_size: int = 1024,
-                   show_progress: bool = False, limit: Optional[int] = None) -> dict[str, int]:
-    """Write the manifest of all `sources` to `out_path` (atomically); return counts per status."""
+                   show_progress: bool = False, limit: Optional[int] = None, max_loss: float = 0.01) -> dict[str, int]:
+    """Write the manifest of all `sources` to `out_path` (atomically); return counts per status.
+
+    A source with no records, or losing more than `max_loss` of them to missing / corrupt images, is a DataError
+    (loss_guard.py) and no manifest is written."""
+    from . import loss_guard
+    from .sources import default_image_root
+
+    sources = list(sources)
+    tallies = {}
+    for src in sources:
+        path = _abs(src.path, Path(base))
+        root = _abs(src.image_root, Path(base)) if src.image_root else default_image_root(src.kind, path)
+        tallies[src.name] = loss_guard.SourceTally(src.name, src.kind, path, root if src.kind != "genimage" else None)
     counts: dict[str, int] = {}
     records = source_records(sources, Path(base), limit=limit)
     with ImageChecker(workers, check) as checker, atomic_open(out_path) as handle, \
@@ -86,6 +98,8 @@ def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | 
                 else:
                     apply_check(rec, chk)
                 counts[rec.status] = counts.get(rec.status, 0) + 1
+                tallies[loss_guard.tally_key(rec)].add(rec.status, rec.path, rec.reason)
                 handle.write(rec.to_json() + "\n")
             bar.update(len(chunk))
+        loss_guard.check(list(tallies.values()), max_loss)  # raising here leaves no manifest behind
     return counts

@@ -48,7 +48,7 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
         imported, split = work / "imported.jsonl", work / "split.jsonl"
         counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
                                 check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
-                                limit=limit)
+                                limit=limit, max_loss=data.max_loss)
         log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         splits = split_manifest(imported, split, data.split.test_fraction, data.split.seed)
         log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))

@@ -197,6 +197,22 @@ def apply_overrides(data: dict[str, Any], positions: Positions, overrides: Itera
             positions[tuple(parts)] = (where, None)
             continue
         if not add:
+            from .schema import declared
+            if not declared(key.split(".")):
+                problems.append(_missing(data, key, where, suggest_plus=True))
+                continue
+            # a schema field left to its default in the YAML: set it, creating the sections on the way
+            node: Any = data
+            walked: list[Any] = []
+            for part in key.split(".")[:-1]:
+                if not isinstance(node, dict):
+                    break
+                node = node.setdefault(part, {})
+                walked.append(part)
+            if isinstance(node, dict):
+                node[key.split(".")[-1]] = value
+                positions[tuple(walked + [key.split(".")[-1]])] = (where, None)
+                continue
             problems.append(_missing(data, key, where, suggest_plus=True))
             continue
         # +a.b.c=v: walk existing mappings (dotted keys allowed), create the rest as one leaf key

@@ -143,4 +143,4 @@ def test_verl_reads_path_images_too(tmp_path: Path, tiny: dict[str, str]) -> Non
 def test_eval_reader_reads_our_eval_export(exported: dict[str, Any]) -> None:
     rows = list(read_eval(exported["arts"]["eval"]))
     assert rows and all(Path(r["file_path"]).exists() and r["label"] in ("real", "fake") for r in rows)
-    assert {r["category"] for r in rows if r["source"] == "genimage"} == {"tinySD", "tinyGAN"}
+    assert {r["category"] for r in rows if r["source"] == "genimage"} == {"stable_diffusion_v_1_4", "BigGAN"}

@@ -39,8 +39,8 @@ def test_prepare_smoke_writes_every_artifact(tmp_path: Path, tiny: dict[str, str
 
 
 def test_prepare_fakevlm_r1_derives_pairs(tmp_path: Path, tiny: dict[str, str]) -> None:
-    res = _prepare(tmp_path / "v", "data.sources=[{name: fc, kind: fakeclue, path: .cache/tiny/data/fakeclue/"
-                   "train.json, label_convention: fakeclue}]", "data.split.test_fraction=0.25", recipe="fakevlm_r1.yaml")
+    res = _prepare(tmp_path / "v", "data.sources=[{name: fc, kind: fakeclue, path: .cache/tiny/data/FakeClue/"
+                   "data_json/train.json, label_convention: fakeclue}]", "data.split.test_fraction=0.25", recipe="fakevlm_r1.yaml")
     assert res.exit_code == 0, res.output
     arts = json.loads((tmp_path / "v" / "artifacts.json").read_text())
     first = json.loads(Path(arts["sft"]).read_text().splitlines()[0])
@@ -53,13 +53,13 @@ def test_strict_failure_leaves_report_but_no_exports(tmp_path: Path, tiny: dict[
     assert _prepare(out).exit_code == 0  # a complete earlier run
     src = (f"data.sources=[{{name: fc, kind: fakeclue, path: {damaged_fakeclue['train']}, "
            f"label_convention: fakeclue}}]")
-    res = _prepare(out, src, "--strict")
-    assert res.exit_code == 2 and "strict: 9 of 18 records have problems" in res.output
+    res = _prepare(out, src, "data.max_loss=1", "--strict")  # damaged on purpose: the loss guard is lifted
+    assert res.exit_code == 1 and "strict: 9 of 18 records have problems" in res.output
     assert not (out / "artifacts.json").exists()  # the stale one is gone too
     assert json.loads((out / "validation.json").read_text())["problems"] == 9
     assert not list(out.glob(".*.tmp")) and not list(out.glob(".data-stage-*"))
     # without --strict the same data goes through, the bad records skipped
-    res = _prepare(out, src)
+    res = _prepare(out, src, "data.max_loss=1")
     assert res.exit_code == 0, res.output
     assert sum(1 for _ in open(out / "grpo.jsonl")) + sum(1 for _ in open(out / "eval.jsonl")) == 9
 
@@ -67,7 +67,7 @@ def test_strict_failure_leaves_report_but_no_exports(tmp_path: Path, tiny: dict[
 def test_prepare_errors_are_messages(tmp_path: Path, tiny: dict[str, str]) -> None:
     res = _prepare(tmp_path / "d", "data.sources=[{name: x, kind: jsonl, path: /does/not/exist, "
                                    "label_convention: text}]")
-    assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "d" / "artifacts.json").exists()
     res = _prepare(tmp_path / "d", "data.sources=[{name: x, kind: jsonl, path: a.jsonl, label_convention: nope}]")
     assert res.exit_code == 2 and "label_convention" in res.output

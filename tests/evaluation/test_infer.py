@@ -65,7 +65,7 @@ def test_infer_score_report_end_to_end(tiny, tmp_path):
     correct = sum(r["pred"] == r["label"] for r in got)
     assert m["overall"]["unparseable"] == unparseable  # junk is counted, never dropped
     assert m["overall"]["accuracy"] == pytest.approx(correct / 8)
-    assert set(m["groups"]["category"]["values"]) == {"tinySD", "tinyGAN"}
+    assert set(m["groups"]["category"]["values"]) == {"stable_diffusion_v_1_4", "BigGAN"}
 
     cli("eval", "report", str(metrics), str(metrics), "--names", "sft,grpo", "--out", str(report))
     md = (report / "report.md").read_text()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fakehr_orchestra.recipe import RecipeError, load_recipe
+from tests.conftest import RECIPES
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_HR1 = ROOT / "recipes" / "fake_hr1.yaml"
@@ -138,3 +139,14 @@ def test_unknown_profile_lists_the_available_ones():
 def test_env_refs_stay_for_launch_time():
     r = load_recipe(FAKE_HR1)
     assert r.model.cluster.nodes == "${env:WORLD_SIZE}"
+
+
+def test_a_schema_field_left_to_its_default_is_set_without_a_plus():
+    """data.max_loss is not written in the YAML, but the schema declares it: `key=value` sets it (sections created
+    on the way); a free-form key (a new ms-swift flag) still needs `+`, so a typo cannot slip in."""
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml", ["data.max_loss=0.5", "cluster.slurm.partition=gpu"])
+    assert recipe.model.data.max_loss == 0.5 and recipe.model.cluster.slurm.partition == "gpu"
+    with pytest.raises(RecipeError, match="did you mean 'sft.args.learning_rate'"):
+        load_recipe(RECIPES / "fake_hr1.yaml", ["sft.args.lerning_rate=1"])
+    with pytest.raises(RecipeError, match="no such key"):
+        load_recipe(RECIPES / "fake_hr1.yaml", ["data.max_los=0.5"])

@@ -13,6 +13,22 @@ from .. import DataError
 Raw = dict[str, Any]
 
 
+def default_image_root(kind: str, path: Path) -> Path:
+    """Where relative image paths resolve when the recipe names no image_root: as the data sets are released.
+
+    FakeClue ships `FakeClue/data_json/{train,test}.json` with images under `FakeClue/train/` and `FakeClue/test/`,
+    the paths relative to the split's folder (FakeVLM's scripts pass `--image_folder .../FakeClue/train`): a json in
+    a `data_json` folder resolves against the sibling folder of its split (from the file name: train*, test*).
+    Anything else resolves against the file's own folder.
+    """
+    if kind == "fakeclue" and path.parent.name == "data_json":
+        stem = path.stem.lower()
+        for split in ("train", "test", "val"):
+            if stem.startswith(split):
+                return path.parent.parent / split
+    return path.parent
+
+
 def read_source(kind: str, path: str | Path, image_root: str | Path | None) -> Iterator[Raw]:
     path = Path(path)
     if not path.exists():

@@ -56,7 +56,9 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def read_fakeclue(path: Path, image_root: str | Path | None) -> Iterator[Raw]:
-    root = Path(image_root) if image_root else path.parent
+    from . import default_image_root
+
+    root = Path(image_root) if image_root else default_image_root("fakeclue", path)
     for i, rec in _records(path):
         where = f"{path}:{i}"
         if not isinstance(rec, dict):

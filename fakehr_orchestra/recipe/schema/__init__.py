@@ -62,6 +62,16 @@ def _model_at(path: tuple[Any, ...]) -> type[Strict] | None:
     return model
 
 
+def declared(parts: list[str]) -> bool:
+    """Whether a key path is a field the schema declares (so `key=value` may set it though the YAML leaves it to
+    its default). Free-form mappings (sft.args, grpo.overrides, env, vars) declare nothing below them: a new entry
+    there needs `+key=value`, so a typo cannot slip in as a new flag."""
+    if not parts:
+        return False
+    owner = _model_at(tuple(parts[:-1]))
+    return owner is not None and parts[-1] in owner.model_fields
+
+
 def _existing_prefix(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Pydantic adds union-branch names to error locations; keep only the part that is a real key path."""
     out: list[Any] = []
@@ -112,4 +122,4 @@ def validate_model(data: dict[str, Any], positions: Positions, file: str) -> Rec
         raise RecipeError(list(problems.values())) from None
 
 
-__all__ = ["RecipeModel", "validate_model"]
+__all__ = ["RecipeModel", "declared", "validate_model"]

@@ -17,7 +17,9 @@ class SourceSection(Strict):
     name: str
     kind: Literal["fakeclue", "genimage", "jsonl"]
     path: str  # FakeClue json / GenImage root / jsonl file
-    image_root: Optional[str] = None  # where relative image paths are resolved (default: the file's folder)
+    # where relative image paths resolve; default: as released (FakeClue data_json/<split>.json -> FakeClue/<split>/,
+    # anything else: the file's own folder)
+    image_root: Optional[str] = None
     # How labels are written in this source; never guessed. fakeclue: 0=fake,1=real. genimage: ai/nature folders.
     label_convention: Literal["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]
     # Force a split for every record of this source ("val" is kept as the held-out split: it is written as "test").
@@ -43,3 +45,6 @@ class DataSection(Strict):
     workers: Optional[int] = Field(None, ge=1)  # image-check processes; null = every core
     chunk_size: int = Field(1024, ge=1)  # records held in memory at once per stage (bounded whatever the size)
     strict: bool = False  # any corrupt/missing/duplicate/leaked/mislabelled record fails the stage
+    # a source losing more than this share of its records to missing / corrupt images fails the stage (a wrong
+    # image root must not pass as a smaller data set); a source with no records always does
+    max_loss: float = Field(0.01, ge=0.0, le=1.0)
