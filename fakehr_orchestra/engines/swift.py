@@ -52,6 +52,23 @@ def flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
     return argv
 
 
+def vision_flags(recipe: Any) -> dict[str, tuple[Any, str]]:
+    """The image budget's flag: ms-swift 4.6 rescales each image to --max_pixels (a template argument; it has no
+    --min_pixels) before qwen-vl-utils' own resize."""
+    v = recipe.vision
+    return {"max_pixels": (v.max_pixels, "vision.max_pixels")} if v.max_pixels is not None else {}
+
+
+def vision_env(ctx: RenderContext, recipe: Any) -> dict[str, str]:
+    """vision.min_pixels for qwen-vl-utils' resize inside ms-swift: MIN_PIXELS, which ms-swift 4.6 turns into
+    IMAGE_MIN_TOKEN_NUM (swift/model/models/qwen.py compat_qwen_vl_utils). The maximum is --max_pixels (a rescale
+    before that resize: fakehr_orchestra/vision.py), not MAX_PIXELS, which would floor where ms-swift rounds."""
+    if recipe.vision.min_pixels is None:
+        return {}
+    ctx.origins["env:MIN_PIXELS"] = "vision.min_pixels"
+    return {"MIN_PIXELS": ctx.value(recipe.vision.min_pixels)}
+
+
 def _plan(stage: str, command: str, argv: list[str], env: dict[str, str], output_dir: str, recipe: Any,
           ctx: RenderContext) -> Plan:
     """A `swift <command>` plan with its facts: ms-swift spreads itself over nodes with torchrun from its env."""
@@ -65,8 +82,10 @@ def render_sft(recipe: Any, ctx: RenderContext) -> Plan:
     sft = recipe.sft
     env = cluster_env(ctx, recipe.cluster)
     env.update(stage_env(ctx, "swift", sft.env, "sft"))
+    env.update(vision_env(ctx, recipe))
     args: dict[str, tuple[Any, str]] = {"model": (sft.model, "sft.model"), "dataset": (list(sft.dataset), "sft.dataset")}
     args.update({name: (value, f"sft.args.{name}") for name, value in sft.args.items()})
+    args.update(vision_flags(recipe))
     args["output_dir"] = (sft.output_dir, "sft.output_dir")
     return _plan("sft", "sft", flags(ctx, args), env, sft.output_dir, recipe, ctx)
 
@@ -81,6 +100,7 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
     reward = grpo.reward
     env = cluster_env(ctx, recipe.cluster)
     env.update(stage_env(ctx, "swift", grpo.env, "grpo"))
+    env.update(vision_env(ctx, recipe))
     orm_name = reward.swift_orm or f"fakehr_{recipe.method}"
     env.update({
         "FAKEHR_REWARD_PATH": ctx.value(reward.path),
@@ -98,5 +118,6 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
         "dataset": (files, "grpo.train_files"), "external_plugins": (orm_adapter, "grpo.engine"),
         "reward_funcs": ([orm_name], "grpo.reward.swift_orm")}
     args.update({name: (value, f"grpo.swift_args.{name}") for name, value in grpo.swift_args.items()})
+    args.update(vision_flags(recipe))
     args["output_dir"] = (grpo.output_dir, "grpo.output_dir")
     return _plan("grpo", "rlhf", flags(ctx, args), env, grpo.output_dir, recipe, ctx)

@@ -92,7 +92,7 @@ def sft_changes(spec: ModelSpec, s: SftSettings, names: dict[str, str]) -> Itera
     ppt = pixels_per_token(spec.family)
     tokens = (s.max_pixels or 16384 * ppt) // ppt
     for t in _halvings(tokens, 256):
-        yield Change(SFT + "max_pixels", t * ppt, 3, s.with_(max_pixels=t * ppt), f"{t:,} visual tokens per image")
+        yield Change("vision.max_pixels", t * ppt, 3, s.with_(max_pixels=t * ppt), f"{t:,} visual tokens per image")
     limit = s.max_length or spec.text.max_positions
     for length in _halvings(limit, 1024):
         yield Change(SFT + "max_length", length, 3, s.with_(max_length=length), "longer samples are dropped")
@@ -140,7 +140,7 @@ def grpo_changes(spec: ModelSpec, s: GrpoSettings, names: dict[str, str]) -> Ite
     ppt = pixels_per_token(spec.family)
     tokens = (s.max_pixels or 16384 * ppt) // ppt
     for t in _halvings(min(tokens, s.max_prompt), 256):
-        yield Change("processor max_pixels", t * ppt, 3, s.with_(max_pixels=t * ppt),
+        yield Change("vision.max_pixels", t * ppt, 3, s.with_(max_pixels=t * ppt),
                      f"{t:,} visual tokens per image (set in the model's preprocessor_config.json)")
     for r in _halvings(s.max_response, 256):
         yield Change("grpo.overrides.data.max_response_length", r, 3, s.with_(max_response=r))

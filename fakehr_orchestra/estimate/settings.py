@@ -205,13 +205,13 @@ def read_sft(recipe: Any, opts: Options) -> Read:
                                               f"({spec.text.max_positions:,})"))
     notes.append(f"the longest SFT sample is taken as max_length ({max_length or spec.text.max_positions:,} tokens): "
                  "ms-swift drops longer ones; override sft.args.max_length=N to see a shorter bound")
-    mp = as_int(args.get("max_pixels")) or as_int(env.get("MAX_PIXELS"))
+    mp = as_int(m.vision.max_pixels)  # the one image budget (vision:), as ms-swift receives it
     if mp is None:
         tok = as_int(env.get("IMAGE_MAX_TOKEN_NUM"))
         if tok:
             mp = tok * pixels_per_token(spec.family)
         else:
-            notes.append(f"sft.args.max_pixels not set: qwen_vl_utils caps an image at {DEFAULT_MAX_TOKENS:,} visual "
+            notes.append(f"vision.max_pixels not set: qwen_vl_utils caps an image at {DEFAULT_MAX_TOKENS:,} visual "
                          "tokens (IMAGE_MAX_TOKEN_NUM)")
     resp = opts.response_tokens
     if resp is None:
@@ -292,7 +292,7 @@ def read_grpo(recipe: Any, opts: Options) -> Read:
     gpn = opts.gpus_per_node if opts.gpus_per_node is not None else (as_int(ov.get("trainer.n_gpus_per_node")) or per)
     A = "actor_rollout_ref."
     entropy = (as_float(ov.get(A + "actor.entropy_coeff")) or 0.0) != 0.0
-    mp, origin = _processor_max_pixels(recipe)
+    mp, origin = (m.vision.max_pixels, "vision.max_pixels") if m.vision.max_pixels else _processor_max_pixels(recipe)
     if mp is None:
         notes.append(f"the GRPO model's processor is not here: images capped at {DEFAULT_MAX_TOKENS:,} visual tokens "
                      "(qwen_vl_utils default), then by data.max_prompt_length")

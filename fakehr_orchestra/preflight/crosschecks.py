@@ -172,10 +172,10 @@ def check_image_budget(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
     if "sft" in stages and m.sft is not None:
         args = m.sft.args
         limit = as_int(args.get("max_length"))
-        mp = as_int(args.get("max_pixels")) or as_int((m.sft.env or {}).get("MAX_PIXELS")) or QWEN_MAX_PIXELS
+        mp = m.vision.max_pixels or QWEN_MAX_PIXELS
         if limit:
-            budget_finding(ctx, "sft", "sft.args.max_pixels" if "max_pixels" in args else "sft.args.max_length",
-                           limit, "max_length", mp, "sft.args" if "max_pixels" in args else "ms-swift default",
+            budget_finding(ctx, "sft", "vision.max_pixels" if m.vision.max_pixels else "sft.args.max_length",
+                           limit, "max_length", mp, "vision" if m.vision.max_pixels else "qwen-vl-utils default",
                            "ms-swift drops such samples (truncation_strategy 'delete') or fails on them")
     if "grpo" in stages and m.grpo is not None and m.grpo.engine == "verl" and cfg is not None:
         try:
@@ -190,9 +190,12 @@ def check_image_budget(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
 
 
 def verl_max_pixels(ctx: Context) -> tuple[int, str]:
-    """verl resizes with the model's processor: its preprocessor_config.json when the model is here, else Qwen's."""
+    """The recipe's budget (the parquet's image dicts carry it), else the model processor's: its
+    preprocessor_config.json when the model is here, else Qwen's default."""
     import json
     from pathlib import Path
+    if ctx.model.vision.max_pixels:
+        return int(ctx.model.vision.max_pixels), "vision.max_pixels"
     model = str(ctx.model.grpo.model)
     cfg = Path(ctx.model.workdir) / model / "preprocessor_config.json"
     if "${" not in model and cfg.exists():

@@ -64,16 +64,11 @@ def jsonl_rows(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
                     return
 
 
-def smart_resize_tokens(h: int, w: int, max_pixels: int, min_pixels: int = 4 * 28 * 28, f: int = 28) -> int:
-    """Visual tokens of one image after Qwen's smart_resize (qwen_vl_utils.vision_process.smart_resize)."""
-    hb, wb = max(f, round(h / f) * f), max(f, round(w / f) * f)
-    if hb * wb > max_pixels:
-        beta = math.sqrt((h * w) / max_pixels)
-        hb, wb = max(f, math.floor(h / beta / f) * f), max(f, math.floor(w / beta / f) * f)
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / f) * f, math.ceil(w * beta / f) * f
-    return (hb // f) * (wb // f)
+def smart_resize_tokens(h: int, w: int, max_pixels: int) -> int:
+    """Visual tokens of one image as ms-swift resizes it (fakehr_orchestra/vision.py)."""
+    from ..vision import tokens
+
+    return tokens(w, h, max_pixels)
 
 
 def _image_size(item: Any) -> tuple[int, int] | None:
@@ -199,7 +194,7 @@ def check_data(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
         present(ctx, f"data.sources.{i}.path", src.path, None, f"data source {src.name}")
     if "sft" in stages and m.sft is not None:
         limit = m.sft.args.get("max_length")
-        mp = m.sft.args.get("max_pixels") or QWEN_MAX_PIXELS
+        mp = m.vision.max_pixels or QWEN_MAX_PIXELS
         for i, item in enumerate(m.sft.dataset):
             path = present(ctx, f"sft.dataset.{i}", item, "sft", "dataset")
             if path is not None and path.is_file():
@@ -217,7 +212,7 @@ def check_data(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
             else:
                 limit = m.grpo.swift_args.get("max_length")
                 check_swift_jsonl(ctx, key, path, "grpo", False, limit if isinstance(limit, int) else None,
-                                  int(m.grpo.swift_args.get("max_pixels") or QWEN_MAX_PIXELS))
+                                  int(m.vision.max_pixels or QWEN_MAX_PIXELS))
 
 
 def check_outputs(ctx: Context, stages: tuple[str, ...]) -> None:

@@ -241,8 +241,8 @@ def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | No
                   "pip install ms-swift (the train extra)", stage)
         return
     section = "sft" if stage == "sft" else "grpo"
-    for name in dict(getattr(ctx.model, section).env or {}):
-        entry = legacy_replacement("swift", "env", name, version)
+    for name, value in dict(getattr(ctx.model, section).env or {}).items():
+        entry = legacy_replacement("swift", "env", name, version) if value is not None else None
         if entry is None:
             continue
         if entry.new is None:

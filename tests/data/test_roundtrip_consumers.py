@@ -74,7 +74,7 @@ def test_swift_loads_and_encodes_our_sft_and_grpo_jsonl(exported: dict[str, Any]
     model = exported["recipe"]
     flag_system = effective(model.sft.args["system"])  # what `swift sft --system ...` ends up with
     proc = subprocess.run([sys.executable, "-c", SWIFT_CHECK, exported["tiny"]["model"], exported["arts"]["sft"],
-                           exported["arts"]["grpo"], flag_system, str(model.sft.args["max_pixels"])],
+                           exported["arts"]["grpo"], flag_system, str(model.vision.max_pixels)],
                           capture_output=True, text=True, env=framework_env(), timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT", 1)[1])

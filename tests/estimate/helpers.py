@@ -19,6 +19,9 @@ def recipe(tmp_path: Path, *, model: str = "Qwen2.5-VL-7B-Instruct", nodes: Any 
         "prompt": {"system": None, "user": user or "<image>Is this image real or fake?"},
     }
     if sft_args is not None:
+        sft_args = dict(sft_args)
+        if "max_pixels" in sft_args:  # the image budget lives in vision: (one budget for every stage)
+            data["vision"] = {"max_pixels": sft_args.pop("max_pixels")}
         data["sft"] = {"model": model, "dataset": ["missing.jsonl"], "output_dir": "out", "args": sft_args}
     if grpo is not None:
         data["grpo"] = {"engine": "verl", "model": model, "train_files": ["missing.parquet"], "output_dir": "out",

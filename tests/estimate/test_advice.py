@@ -39,4 +39,4 @@ def test_grpo_advice_round_trips_and_cheapest_comes_first():
 def test_sft_advice_on_a_small_gpu_round_trips():
     advice = _round_trip("sft", "rtx4090-24gb")
     keys = {c.key for a in advice for c in a.changes}
-    assert keys & {"sft.args.deepspeed", "cluster.nodes", "sft.args.max_pixels", "sft.args.train_type"}
+    assert keys & {"sft.args.deepspeed", "cluster.nodes", "vision.max_pixels", "sft.args.train_type"}

@@ -47,7 +47,7 @@ def test_infer_score_report_end_to_end(tiny, tmp_path):
     assert [r["batch_size"] for r in got] == [3, 3, 3, 3, 3, 3, 2, 2]
     meta = json.loads((tmp_path / "pred.jsonl.meta.json").read_text())
     assert meta["rows"] == 8 and meta["settings"]["response_prefix"] == "<think>\n"
-    assert meta["settings"]["max_pixels"] == 50176  # from the smoke profile's sft.args.max_pixels
+    assert meta["settings"]["max_pixels"] == 50176  # the smoke profile's vision.max_pixels
 
     # a second run has nothing to do and loads no model
     again = cli("eval", "infer", RECIPE, "--profile", "smoke", "--model", tiny["model"], "--data", tiny["eval"],

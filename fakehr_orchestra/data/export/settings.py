@@ -20,6 +20,8 @@ class ExportSettings:
     think_fraction: float = 1.0
     seed: int = 0
     chunk_size: int = 1024
+    max_pixels: Optional[int] = None  # vision: the verl parquet's image dicts carry it (qwen-vl-utils reads them)
+    min_pixels: Optional[int] = None
 
 
 def _flag_system(stage: str, flag: Any, system: Optional[str]) -> bool:
@@ -48,4 +50,4 @@ def settings_from_recipe(model: Any) -> ExportSettings:
         sft_rows_system=_flag_system("sft.args.system", sft_flag, system),
         grpo_rows_system=_flag_system("grpo.swift_args.system", grpo_flag, system),
         images=model.data.images, think_fraction=model.data.think_fraction, seed=model.data.split.seed,
-        chunk_size=model.data.chunk_size)
+        chunk_size=model.data.chunk_size, max_pixels=model.vision.max_pixels, min_pixels=model.vision.min_pixels)

@@ -13,10 +13,27 @@ from .swift import parquet_prompt
 ABILITY = "fake_detection"
 
 
-def schema(images: str) -> Any:
+SIZE_KEYS = ("resized_height", "resized_width")
+
+
+def budget(settings: ExportSettings, rec: Record) -> dict[str, int]:
+    """The recipe's image budget as image-dict keys: verl passes each dict to qwen-vl-utils' fetch_image
+    (verl/utils/dataset/vision_utils.py), which takes `resized_height` / `resized_width` as given (rounded to the
+    patch factor). They are the size ms-swift gives the image (fakehr_orchestra/vision.py), so SFT, GRPO and eval
+    see it alike. Without a budget the keys are absent and verl uses the processor's own limits, as ms-swift does."""
+    if settings.max_pixels is None and settings.min_pixels is None:
+        return {}
+    from ...vision import final_size
+
+    height, width = final_size(int(rec.width), int(rec.height), settings.max_pixels, settings.min_pixels)
+    return {"resized_height": height, "resized_width": width}
+
+
+def schema(images: str, pixels: tuple[str, ...] = ()) -> Any:
     import pyarrow as pa
 
-    image = pa.struct([("bytes", pa.binary())]) if images == "bytes" else pa.struct([("image", pa.string())])
+    first = ("bytes", pa.binary()) if images == "bytes" else ("image", pa.string())
+    image = pa.struct([first] + [(name, pa.int64()) for name in pixels])
     return pa.schema([
         ("data_source", pa.string()),
         ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
@@ -35,6 +52,7 @@ def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
             image: dict[str, Any] = {"bytes": handle.read()}
     else:
         image = {"image": rec.path}
+    image.update(budget(settings, rec))
     return {
         "data_source": rec.source, "prompt": parquet_prompt(settings), "images": [image], "ability": ABILITY,
         "reward_model": {"style": "rule", "ground_truth": rec.label},
@@ -46,13 +64,14 @@ def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
 class ParquetSink:
     """Rows buffered up to one chunk, then written as one row group: bounded memory for any size."""
 
-    def __init__(self, handle: Any, images: str, chunk_size: int) -> None:
+    def __init__(self, handle: Any, settings: ExportSettings) -> None:
         import pyarrow.parquet as pq
 
-        self.schema = schema(images)
+        sized = settings.max_pixels is not None or settings.min_pixels is not None
+        self.schema = schema(settings.images, SIZE_KEYS if sized else ())
         self.writer = pq.ParquetWriter(handle, self.schema)
         self.rows: list[dict[str, Any]] = []
-        self.chunk_size = chunk_size
+        self.chunk_size = settings.chunk_size
 
     def add(self, item: dict[str, Any]) -> None:
         self.rows.append(item)

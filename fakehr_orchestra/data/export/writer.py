@@ -53,7 +53,7 @@ def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportS
         sinks = {}
         for name in PARQUETS:
             if name in handles:
-                sinks[name] = verl.ParquetSink(handles[name], settings.images, settings.chunk_size)
+                sinks[name] = verl.ParquetSink(handles[name], settings)
                 stack.callback(sinks[name].close)  # runs before the handle is renamed into place
         for rec in iter_manifest(manifest):
             if not rec.ok:

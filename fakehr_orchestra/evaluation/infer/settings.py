@@ -3,8 +3,8 @@
 - system / user / response prefix: the recipe's `prompt:` section in its effective form (ms-swift turns each
   literal backslash-n into a newline; `fakehr_orchestra.prompts.effective` does the same);
 - chat template: the model directory's own (the one ms-swift's qwen2_5_vl template reproduces);
-- image size: `eval.max_pixels`, else the SFT stage's `sft.args.max_pixels` (ms-swift rescales to it first), then
-  qwen_vl_utils' smart resize with the training env's MIN_PIXELS / MAX_PIXELS when the SFT stage set them;
+- image size: the recipe's one budget (`vision:`), applied as ms-swift applies it: a rescale to max_pixels, then
+  qwen_vl_utils' smart resize with vision.min_pixels (fakehr_orchestra/vision.py);
 - the response prefix is appended after the generation prompt (as ms-swift does at inference) and given to the
   answer parser, so a response generated after it parses right.
 """
@@ -60,15 +60,6 @@ class InferSettings:
         return dataclasses.asdict(self)
 
 
-def _as_int(value: Any, key: str) -> Optional[int]:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{key} = {value!r} is not a whole number of pixels; set eval.max_pixels") from None
-
-
 def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_size: Optional[int] = None,
                 device: Optional[str] = None) -> InferSettings:
     """Settings for `model` from a loaded Recipe (its `.model`); CLI options override the eval section."""
@@ -78,10 +69,6 @@ def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_si
     if user.count(IMAGE_TAG) != 1:
         raise SettingsError(f"prompt.user must contain exactly one {IMAGE_TAG} (has {user.count(IMAGE_TAG)}): "
                             f"each eval row is one image")
-    sft_args = dict(rm.sft.args) if rm.sft else {}
-    sft_env = dict(rm.sft.env) if rm.sft else {}
-    max_pixels = ev.max_pixels if ev.max_pixels is not None else _as_int(sft_args.get("max_pixels"),
-                                                                          "sft.args.max_pixels")
     return InferSettings(
         model=str(model),
         backend=backend or ev.backend,
@@ -89,9 +76,9 @@ def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_si
         user=user,
         response_prefix=effective(prompt.response_prefix),
         answer_format=prompt.answer_format,
-        max_pixels=max_pixels,
-        min_image_pixels=_as_int(sft_env.get("MIN_PIXELS"), "sft.env.MIN_PIXELS"),
-        max_image_pixels=_as_int(sft_env.get("MAX_PIXELS"), "sft.env.MAX_PIXELS"),
+        max_pixels=rm.vision.max_pixels,
+        min_image_pixels=rm.vision.min_pixels,
+        max_image_pixels=None,  # qwen-vl-utils' own cap after the rescale, as in ms-swift
         batch_size=batch_size or ev.batch_size,
         max_new_tokens=ev.max_new_tokens,
         temperature=ev.temperature,

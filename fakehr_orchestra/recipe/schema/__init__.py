@@ -15,6 +15,7 @@ from .data import DataSection
 from .evaluation import EvalSection
 from .prompt import PromptSection
 from .stages import GrpoSection, SftSection
+from .vision import VisionSection
 
 
 class WrittenFor(Strict):
@@ -33,6 +34,7 @@ class RecipeModel(Strict):
     written_for: WrittenFor = Field(default_factory=WrittenFor)
     cluster: ClusterSection = Field(default_factory=ClusterSection)
     prompt: PromptSection = Field(default_factory=PromptSection)
+    vision: VisionSection = Field(default_factory=VisionSection)  # the image budget, for every stage
     data: DataSection = Field(default_factory=DataSection)
     sft: Optional[SftSection] = None
     grpo: Optional[GrpoSection] = None

@@ -1,7 +1,7 @@
 """Evaluation: which backend answers, on which set, with which generation settings, and how it is scored.
 
 The prompt itself is not here on purpose: inference asks exactly what training taught (`prompt:` section, the model
-directory's chat template, the SFT stage's max_pixels), so there is no second copy to drift.
+directory's chat template, the image budget of `vision:`), so there is no second copy to drift.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ class EvalSection(Strict):
     seed: int = 0  # sampling seed (temperature > 0) and bootstrap seed
     tensor_parallel_size: int = Field(1, ge=1)  # vLLM
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)  # vLLM
-    max_pixels: Optional[int] = None  # null: the SFT stage's max_pixels (sft.args.max_pixels)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Optional[str] = None  # transformers backend: cpu / cuda / cuda:1; null: cluster.device
     answer_scores: bool = True  # record P(fake) vs P(real) at the answer position (for AUC)

@@ -9,6 +9,18 @@ from pydantic import Field, field_validator
 from .base import FreeForm, Strict
 
 
+IMAGE_BUDGET = ("max_pixels", "min_pixels", "MAX_PIXELS", "MIN_PIXELS")
+
+
+def _no_image_budget(value: dict[str, Any]) -> dict[str, Any]:
+    """The image budget is declared once (vision:), so a stage cannot see images at another resolution."""
+    clash = [k for k in value if k in IMAGE_BUDGET]
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: the image budget is declared once, for every stage: set "
+                         f"vision.{clash[0].lower()} instead")
+    return value
+
+
 class SftSection(Strict):
     engine: Literal["swift"] = "swift"
     model: str
@@ -16,6 +28,8 @@ class SftSection(Strict):
     output_dir: str
     env: dict[str, Any] = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict)  # every other `swift sft --flag value`, as the flag is spelt
+
+    _budget = field_validator("args", "env")(classmethod(lambda cls, v: _no_image_budget(v)))
 
 
 class RewardManagerSection(Strict):
@@ -54,3 +68,5 @@ class GrpoSection(Strict):
     overrides: FreeForm = Field(default_factory=dict)  # verl Hydra overrides, `key: value`
     reward: RewardSection
     swift_args: FreeForm = Field(default_factory=dict)  # `swift rlhf --rlhf_type grpo` flags (engine: swift)
+
+    _budget = field_validator("swift_args", "env")(classmethod(lambda cls, v: _no_image_budget(v)))
