@@ -78,6 +78,56 @@ def hybrid_bonus(member: Mapping[str, float], preferred: str | None, w_mode: flo
     return w_mode if member.get(preferred) == 1.0 else 0.0
 
 
+def group_record(result: Mapping[str, Any]) -> dict[str, float]:
+    """What a group member contributes to the group's preference (from compute_score's result)."""
+    if not isinstance(result, Mapping):
+        raise TypeError("the hybrid bonus needs compute_score to return a dict with acc/think/no_think "
+                        f"(rewards/fake_hr1.py does); got {type(result).__name__}")
+    return {k: float(result.get(k, 0.0)) for k in ("acc", "think", "no_think")}
+
+
+def with_bonus(result: Mapping[str, Any], members: Sequence[Mapping[str, float]], complete: bool,
+               params: HybridParams) -> dict[str, Any]:
+    """compute_score's result plus the group bonus and its log keys: the one formula both engines apply
+    (verl through HybridRewardManager.run_single, ms-swift through `score_groups`)."""
+    preferred = preferred_mode(members, params.margin)
+    bonus = hybrid_bonus(group_record(result), preferred, params.w_mode)
+    info = dict(result)
+    info.update(score=float(result["score"]) + bonus, hybrid_bonus=bonus, hybrid_group_size=float(len(members)),
+                hybrid_preferred={"think": 1.0, "no_think": 0.0, None: -1.0}[preferred],
+                hybrid_group_complete=1.0 if complete else 0.0)
+    return info
+
+
+def score_groups(results: Sequence[Mapping[str, Any]], keys: Sequence[Any], group_size: int,
+                 kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The bonus for one ms-swift reward call (rewards/swift_orm.py).
+
+    ms-swift groups by position: its advantages view the gathered rewards as rows of `num_generations` (its
+    sampler repeats each prompt that many times in a row). A process scores its whole share of a generation batch
+    in one call, so the call holds whole groups when its length is a multiple of the group size; `keys` (each
+    sample's prompt: images and messages) must then be equal within each block. Anything else would give a wrong
+    bonus silently, so it is an error naming the batch sizes to change."""
+    if len(results) != len(keys):
+        raise ValueError(f"{len(results)} results for {len(keys)} keys")
+    if group_size < 1 or len(results) % group_size:
+        raise ValueError(
+            f"hybrid bonus: a reward call of {len(results)} samples does not hold whole groups of "
+            f"num_generations={group_size}: ms-swift split a prompt's group across processes. Make "
+            "per_device_train_batch_size x steps_per_generation (default gradient_accumulation_steps) a multiple "
+            "of num_generations (grpo.swift_args)")
+    params = HybridParams.from_kwargs(kwargs)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(results), group_size):
+        block = range(start, start + group_size)
+        if len({keys[i] for i in block}) != 1:
+            raise ValueError(f"hybrid bonus: samples {start}..{start + group_size - 1} of a reward call answer "
+                             "different prompts: not one group of num_generations (ms-swift's layout changed?)")
+        members = [group_record(results[i]) for i in block]
+        out.extend(with_bonus(results[i], members, True, params) for i in block)
+    return out
+
+
 @dataclass
 class _Group:
     event: asyncio.Event
@@ -171,9 +221,7 @@ class HybridRewardManager(RewardManagerBase):  # type: ignore[misc,valid-type]
             result = await self.compute_score(**call)
         else:
             result = await self.loop.run_in_executor(None, lambda: self.compute_score(**call))
-        if not isinstance(result, dict):
-            raise TypeError("HybridRewardManager needs compute_score to return a dict with acc/think/no_think "
-                            f"(rewards/fake_hr1.py does); got {type(result).__name__}")
+        group_record(result)  # a result the bonus cannot use fails here, saying why
         return result
 
     async def run_single(self, data: Any) -> dict[str, Any]:
@@ -186,7 +234,7 @@ class HybridRewardManager(RewardManagerBase):  # type: ignore[misc,valid-type]
         extra_info = item.non_tensor_batch.get("extra_info", None) or {}
         result = await self._score(item.non_tensor_batch.get("data_source"), response,
                                    item.non_tensor_batch["reward_model"]["ground_truth"], extra_info)
-        record = {k: float(result.get(k, 0.0)) for k in ("acc", "think", "no_think")}
+        record = group_record(result)
         uid = item.non_tensor_batch.get("uid")
         split = str(extra_info.get("split", "")).lower() if isinstance(extra_info, Mapping) else ""
         members, complete = [record], True
@@ -196,10 +244,5 @@ class HybridRewardManager(RewardManagerBase):  # type: ignore[misc,valid-type]
             if not complete:
                 log.warning("hybrid group %s closed with %d of %d samples after %.0f s", uid, len(members),
                             self.group_size, self.params.timeout_s)
-        preferred = preferred_mode(members, self.params.margin)
-        bonus = hybrid_bonus(record, preferred, self.params.w_mode)
-        info = dict(result)
-        info.update(score=float(result["score"]) + bonus, hybrid_bonus=bonus, hybrid_group_size=float(len(members)),
-                    hybrid_preferred={"think": 1.0, "no_think": 0.0, None: -1.0}[preferred],
-                    hybrid_group_complete=1.0 if complete else 0.0)
+        info = with_bonus(result, members, complete, self.params)
         return {"reward_score": info["score"], "reward_extra_info": info}

@@ -6,16 +6,28 @@ plugin to wrap comes from the environment (the plan rendered by fakehr_orchestra
   FAKEHR_REWARD_NAME    function in it (default compute_score)
   FAKEHR_REWARD_ORM     name registered in swift.rewards.orms (default fakehr_<file stem>)
   FAKEHR_REWARD_KWARGS  JSON object of reward kwargs (the recipe's grpo.reward.kwargs)
+  FAKEHR_REWARD_GROUPS  optional: a file whose `score_groups(results, keys, group_size, kwargs)` adds a group
+                        reward (the recipe's grpo.reward.manager.path, e.g. rewards/hybrid_manager.py: the same
+                        bonus verl's HybridRewardManager adds, from the same code)
+  FAKEHR_REWARD_GROUP_SIZE  the group size for it (grpo.swift_args.num_generations)
   FAKEHR_REWARD_TRACE_DIR  optional: each scored batch is written there as <pid>-<n>.json (completions, solutions
                         and every component), for reward debugging; off when unset
 
-ms-swift passes the decoded completions (messages[-1]['content'], without any --response_prefix: pass the recipe's
-`response_prefix` kwarg and the parser puts it back) and every extra dataset column as a batched keyword argument;
+ms-swift passes the decoded completions (messages[-1]['content'], without any --response_prefix: the plan passes
+the same `response_prefix` as a reward kwarg and the parser puts it back) and every extra dataset column as a batched keyword argument;
 the ground truth is the `solution` column. ms-swift wants one float per completion, so the adapter returns the
 plugin's `score` (its other components are not logged by ms-swift; `fakehr-orchestra reward score` shows them).
 A bad ground truth raises (a data error must stop the run); model output never raises in the plugins. An async
 plugin (fakevlm_r1 with a critic) is registered as an AsyncORM, so ms-swift gathers its critic calls; ms-swift runs
 each batch in its own `asyncio.run`, so the plugin's `aclose()` (if it has one) is awaited at the end of the batch.
+
+Groups: ms-swift's sampler repeats each prompt num_generations times in a row, and each process scores its whole
+share of a generation batch (per_device_train_batch_size x steps_per_generation samples) in one call (checked in
+ms-swift 4.6: rl_core/grpo_algorithm.score_completions, before the rewards are gathered). With FAKEHR_REWARD_GROUPS
+score_groups groups the call's samples by position, as ms-swift's advantages do, after checking each block answers
+one prompt (images + messages); a call that does not hold whole groups is an error naming the batch sizes to
+change. One line per batch goes to stderr:
+`[fakehr reward] batch N: hybrid bonus on B of S samples (groups preferring think T, no-think K, neither E)`.
 
 When a batch's results carry critic fields (consistency, critic_fallback, critic_failures), one line per batch goes
 to stderr (the GRPO log): `[fakehr reward] batch N: S samples; critic answered A, fallback F, failed requests X
@@ -35,6 +47,7 @@ from typing import Any, Callable
 
 ENV_PATH, ENV_NAME, ENV_ORM, ENV_KWARGS = ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_NAME", "FAKEHR_REWARD_ORM",
                                            "FAKEHR_REWARD_KWARGS")
+ENV_GROUPS, ENV_GROUP_SIZE = "FAKEHR_REWARD_GROUPS", "FAKEHR_REWARD_GROUP_SIZE"
 
 
 def load_module(path: str) -> Any:
@@ -100,15 +113,52 @@ class CriticTally:
         return line
 
 
+def prompt_key(extras: dict[str, Any], i: int) -> str:
+    """Which prompt sample i answers: its images and its messages up to the completion (ms-swift passes every
+    dataset column, and `messages` with the completion last)."""
+    messages = _row(extras.get("messages"), i)
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
+            and messages[-1].get("role") == "assistant":
+        messages = messages[:-1]
+    return json.dumps([_row(extras.get("images"), i), messages], sort_keys=True, default=str)
+
+
+class GroupBonus:
+    """The group reward of FAKEHR_REWARD_GROUPS, applied to each batch's results, with one log line per batch."""
+
+    def __init__(self, module: Any, group_size: int, kwargs: dict[str, Any]) -> None:
+        if not hasattr(module, "score_groups"):
+            raise AttributeError(f"FAKEHR_REWARD_GROUPS: {module.__file__} has no score_groups(results, keys, "
+                                 "group_size, kwargs)")
+        self.module, self.group_size, self.kwargs = module, group_size, kwargs
+        self.batches = 0
+
+    def apply(self, results: list[Any], extras: dict[str, Any]) -> list[Any]:
+        keys = [prompt_key(extras, i) for i in range(len(results))]
+        scored = self.module.score_groups(results, keys, self.group_size, self.kwargs)
+        self.batches += 1
+        bonus = sum(1 for r in scored if r.get("hybrid_bonus", 0.0) > 0)
+        prefs = [r.get("hybrid_preferred", -1.0) for r in scored[::self.group_size]]
+        print(f"[fakehr reward] batch {self.batches}: hybrid bonus on {bonus} of {len(scored)} samples (groups "
+              f"preferring think {prefs.count(1.0)}, no-think {prefs.count(0.0)}, neither {prefs.count(-1.0)})",
+              file=sys.stderr, flush=True)
+        return scored
+
+
 class PluginScorer:
     """Batch scorer around a compute_score: sync plugins per row, async ones gathered (critic calls overlap)."""
 
     def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any],
-                 aclose: Callable[[], Any] | None = None) -> None:
+                 aclose: Callable[[], Any] | None = None, groups: GroupBonus | None = None) -> None:
         self.fn, self.kwargs = fn, kwargs
         self.is_async = inspect.iscoroutinefunction(fn)
         self.aclose = aclose  # the plugin's per-loop cleanup, awaited after each async batch
         self.tally = CriticTally()
+        self.groups = groups
+
+    def _finish(self, results: list[Any], extras: dict[str, Any]) -> list[Any]:
+        self.tally.add(results)
+        return self.groups.apply(results, extras) if self.groups is not None else results
 
     def _calls(self, completions: list[Any], solution: Any, extras: dict[str, Any]) -> list[dict[str, Any]]:
         calls = []
@@ -128,14 +178,12 @@ class PluginScorer:
     async def ascore(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
         results = await self._gather(calls) if self.is_async else [self.fn(**c) for c in calls]
-        self.tally.add(results)
-        return results
+        return self._finish(results, extras)
 
     def score(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
         results = asyncio.run(self._gather(calls)) if self.is_async else [self.fn(**c) for c in calls]
-        self.tally.add(results)
-        return results
+        return self._finish(results, extras)
 
 
 def _register() -> None:
@@ -151,7 +199,15 @@ def _register() -> None:
     if not hasattr(module, name):
         raise AttributeError(f"{ENV_NAME}={name!r}: {module.__file__} has no such function")
     hook = getattr(module, "aclose", None)
-    scorer = PluginScorer(getattr(module, name), kwargs, hook if inspect.iscoroutinefunction(hook) else None)
+    groups = None
+    if os.environ.get(ENV_GROUPS):
+        size = os.environ.get(ENV_GROUP_SIZE, "")
+        if not size.isdigit() or int(size) < 1:
+            raise RuntimeError(f"{ENV_GROUP_SIZE}={size!r}: the group size must be a positive integer "
+                               "(grpo.swift_args.num_generations)")
+        groups = GroupBonus(load_module(os.environ[ENV_GROUPS]), int(size), kwargs)
+    scorer = PluginScorer(getattr(module, name), kwargs, hook if inspect.iscoroutinefunction(hook) else None,
+                          groups)
 
     def check(solution: Any) -> None:
         if solution is None:

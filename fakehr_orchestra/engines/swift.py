@@ -90,6 +90,17 @@ def render_sft(recipe: Any, ctx: RenderContext) -> Plan:
     return _plan("sft", "sft", flags(ctx, args), env, sft.output_dir, recipe, ctx)
 
 
+def swift_reward_kwargs(recipe: Any) -> dict[str, Any]:
+    """The reward kwargs plus `response_prefix` from `--response_prefix`: ms-swift generates after the prefix and
+    hands the reward the completion without it, so the parser must put back exactly what ms-swift pre-filled.
+    (verl's rollout pre-fills nothing, so its plan passes no prefix: engines/verl.py.)"""
+    kwargs = reward_kwargs(recipe)
+    prefix = recipe.grpo.swift_args.get("response_prefix")
+    if prefix:
+        kwargs["response_prefix"] = prefix
+    return kwargs
+
+
 def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan:
     """GRPO with ms-swift's own trainer and our reward plugin behind the ORM adapter (rewards/swift_orm.py).
 
@@ -107,11 +118,17 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
         "FAKEHR_REWARD_NAME": reward.name,
         "FAKEHR_REWARD_ORM": orm_name,
         # the critic's URL and client settings come from the recipe's critic: section (engines/critic.py)
-        "FAKEHR_REWARD_KWARGS": ctx.value(json.dumps(reward_kwargs(recipe), sort_keys=True)),
+        "FAKEHR_REWARD_KWARGS": ctx.value(json.dumps(swift_reward_kwargs(recipe), sort_keys=True)),
     })
     ctx.origins.update({"env:FAKEHR_REWARD_PATH": "grpo.reward.path", "env:FAKEHR_REWARD_NAME": "grpo.reward.name",
                         "env:FAKEHR_REWARD_ORM": "grpo.reward.swift_orm",
                         "env:FAKEHR_REWARD_KWARGS": "grpo.reward.kwargs"})
+    if reward.manager is not None and reward.manager.path:
+        # the group reward verl's manager adds, from the same file (rewards/swift_orm.py GroupBonus)
+        env.update({"FAKEHR_REWARD_GROUPS": ctx.value(reward.manager.path),
+                    "FAKEHR_REWARD_GROUP_SIZE": str(grpo.swift_args.get("num_generations"))})
+        ctx.origins.update({"env:FAKEHR_REWARD_GROUPS": "grpo.reward.manager.path",
+                            "env:FAKEHR_REWARD_GROUP_SIZE": "grpo.swift_args.num_generations"})
     files = grpo.train_files if isinstance(grpo.train_files, list) else [grpo.train_files]
     args: dict[str, tuple[Any, str]] = {
         "rlhf_type": ("grpo", "grpo.engine"), "model": (grpo.model, "grpo.model"),

@@ -80,12 +80,36 @@ def check_reward(ctx: Context) -> None:
         for note in notes:
             ctx.warning("reward", "grpo.reward.kwargs", f"{reward.path}: {note}", None, st)
     manager = reward.manager
-    if grpo.engine == "verl" and manager is not None and manager.path:
-        check_manager(ctx, manager)
+    if manager is not None and manager.path:
+        check_manager(ctx, manager, grpo)
 
 
-def check_manager(ctx: Context, manager: Any) -> None:
-    """The custom manager file defines the class (read with ast: importing it would need verl's runtime)."""
+def check_swift_groups(ctx: Context, grpo: Any, functions: list[str]) -> None:
+    """On ms-swift the manager's group reward runs inside each reward call: the file must define score_groups and
+    every call must hold whole groups (ms-swift groups by position; rewards/hybrid_manager.score_groups)."""
+    key = "grpo.reward.manager.path"
+    if "score_groups" not in functions:
+        ctx.error("reward", key, f"{grpo.reward.manager.path} defines no score_groups(results, keys, group_size, "
+                  "kwargs): with grpo.engine=swift the group reward runs through it (rewards/swift_orm.py)",
+                  "define it (see rewards/hybrid_manager.py), or remove grpo.reward.manager", "grpo")
+    args = grpo.swift_args
+    n = args.get("num_generations")
+    if not isinstance(n, int) or n < 1:
+        ctx.error("reward", "grpo.swift_args.num_generations", "the group reward needs the group size: set "
+                  "grpo.swift_args.num_generations (ms-swift's own default would be hidden)", None, "grpo")
+        return
+    per_call = args.get("per_device_train_batch_size")
+    steps = args.get("steps_per_generation") or args.get("gradient_accumulation_steps") or 1
+    if isinstance(per_call, int) and isinstance(steps, int) and (per_call * steps) % n:
+        ctx.error("reward", "grpo.swift_args.per_device_train_batch_size",
+                  f"each process scores per_device_train_batch_size x steps_per_generation = {per_call * steps} "
+                  f"samples per reward call, not a multiple of num_generations={n}: the group reward would see "
+                  "groups cut across processes", f"make {per_call * steps} a multiple of {n}", "grpo")
+
+
+def check_manager(ctx: Context, manager: Any, grpo: Any) -> None:
+    """The custom manager file defines the class (read with ast: importing it would need verl's runtime), and for
+    ms-swift the group function the ORM adapter calls."""
     path = Path(manager.path) if Path(manager.path).is_absolute() else Path(ctx.model.workdir) / manager.path
     if not path.is_file():
         ctx.error("reward", "grpo.reward.manager.path", f"reward manager file {manager.path} does not exist",
@@ -97,6 +121,9 @@ def check_manager(ctx: Context, manager: Any) -> None:
         ctx.error("reward", "grpo.reward.manager.path", f"{manager.path} has a syntax error: {exc}", None, "grpo")
         return
     classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    if grpo.engine == "swift":
+        check_swift_groups(ctx, grpo, [n.name for n in tree.body if isinstance(n, ast.FunctionDef)])
+        return
     if manager.name and manager.name not in classes:
         ctx.error("reward", "grpo.reward.manager.name", f"{manager.path} defines no class {manager.name}",
                   f"classes there: {classes}", "grpo")

@@ -186,7 +186,7 @@ def test_verl_0_8_rendering_composes_and_migrates_with_verl_0_8s_own_code(tmp_pa
                                                                    "rewards/hybrid_manager.py")
     reward = migrated.reward.custom_reward_function
     assert (reward.path, reward.name) == ("rewards/fake_hr1.py", "compute_score")
-    assert reward.reward_kwargs.hybrid_margin == 0.05 and reward.reward_kwargs.response_prefix == "<think>\\n"
+    assert reward.reward_kwargs.hybrid_margin == 0.05 and "response_prefix" not in reward.reward_kwargs
 
 
 def test_versions_without_a_proof_are_refused() -> None:

@@ -5,6 +5,7 @@ complete, and a changed recipe is refused on resume."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -65,6 +66,9 @@ def test_smoke_pipeline_survives_ctrl_c_during_sft_and_resumes(tiny, tmp_path):
     assert stages["sft"]["attempts"] == 2
     grpo_plan = json.loads((run_dir / "plans" / "grpo.json").read_text())["steps"][0]["plan"]["argv"]
     assert grpo_plan[grpo_plan.index("--model") + 1] == stages["sft"]["artifacts"]["checkpoint"]["path"]
+    # ms-swift's GRPO applies the Fake-HR1 group bonus (rewards/hybrid_manager.py), one line per reward call
+    grpo_log = (run_dir / "logs" / "grpo.log").read_text(errors="replace")
+    assert re.search(r"\[fakehr reward\] batch 1: hybrid bonus on \d+ of 4 samples", grpo_log), grpo_log[-3000:]
     report = Path(stages["eval"]["artifacts"]["report"]["path"])
     text = (report / "report.md").read_text()
     assert "| metric | sft | grpo |" in text

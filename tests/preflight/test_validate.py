@@ -219,3 +219,21 @@ def test_cli_runs_verls_own_check_in_a_child(smoke_verl):
     assert proc.returncode == 1, proc.stderr[-2000:]
     [error] = json.loads(proc.stdout)["errors"]
     assert error["message"].startswith("verl's validate_config") and "You have set both" in error["message"]
+
+
+def test_swift_group_reward_needs_whole_groups_per_call(tiny, monkeypatch):
+    """ms-swift scores per_device_train_batch_size x steps_per_generation samples per call and groups by position:
+    the hybrid bonus is refused when a call cannot hold whole groups, or the group size is left to a default."""
+    monkeypatch.chdir(ROOT)
+    cut = check(["grpo.swift_args.per_device_train_batch_size=6"], ("grpo",))
+    assert any(f.key == "grpo.swift_args.per_device_train_batch_size" and "multiple of num_generations=4"
+               in f.message for f in cut.errors), messages(cut)
+    ok = check(["grpo.swift_args.per_device_train_batch_size=2", "grpo.swift_args.gradient_accumulation_steps=2"],
+               ("grpo",))
+    assert not any(f.key.startswith("grpo.swift_args") for f in ok.errors), messages(ok)
+    unset = check(["~grpo.swift_args.num_generations"], ("grpo",))
+    assert any(f.key == "grpo.swift_args.num_generations" for f in unset.errors), messages(unset)
+    from fakehr_orchestra.recipe.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="response_prefix: the plan passes it to the reward"):
+        check(["+grpo.reward.kwargs.response_prefix=x"], ("grpo",))

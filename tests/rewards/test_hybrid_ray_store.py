@@ -109,8 +109,7 @@ def test_two_worker_processes_share_groups_through_the_ray_store(
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
     from verl.trainer.ppo.reward import load_reward_manager
 
-    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, f"grpo.reward.kwargs.hybrid_group_timeout_s={TIMEOUT_S}",
-                   "grpo.reward.kwargs.response_prefix=null")
+    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, f"grpo.reward.kwargs.hybrid_group_timeout_s={TIMEOUT_S}")
     assert cfg.actor_rollout_ref.rollout.n == 4
     # worker processes need not share the test's cwd: the plan's relative paths made absolute
     cfg.actor_rollout_ref.model.path = tiny["model"]

@@ -74,9 +74,7 @@ def test_fake_hr1_plugin_and_hybrid_manager(tiny: dict[str, str], monkeypatch: p
 
     from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager, resolve_reward_manager_cls
 
-    # response_prefix: see test_rendered_response_prefix_reaches_the_plugin (renderer bug, reported)
-    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, "grpo.reward.kwargs.hybrid_group_timeout_s=1",
-                   "grpo.reward.kwargs.response_prefix=null")
+    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, "grpo.reward.kwargs.hybrid_group_timeout_s=1")
     assert cfg.reward.reward_manager.source == "importlib" and cfg.actor_rollout_ref.rollout.n == 4
 
     fn = get_custom_reward_fn(cfg)
@@ -115,14 +113,91 @@ def test_fake_hr1_plugin_and_hybrid_manager(tiny: dict[str, str], monkeypatch: p
     assert rm.sum(dim=1).tolist() == pytest.approx(scores)
 
 
-def test_rendered_response_prefix_reaches_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ms_swift_and_verl_give_identical_hybrid_rewards(tiny: dict[str, str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same groups scored by verl's HybridRewardManager and by the ms-swift ORM adapter, each set up from its
+    own rendered plan (verl: the composed config; ms-swift: the smoke plan's FAKEHR_REWARD_* env), give the same
+    scores and bonuses. ms-swift hands the reward completions without the `<think>\\n` it pre-filled; verl's
+    responses are whole (it pre-fills nothing)."""
+    require_module("swift")
+    from transformers import AutoTokenizer
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    from fakehr_orchestra.engines import render
+    from fakehr_orchestra.recipe import load_recipe
+    from tests.rewards.conftest import load
+
+    cfg = composed("recipes/fake_hr1.yaml", monkeypatch, "grpo.reward.kwargs.hybrid_group_timeout_s=5")
+    manager = load_reward_manager(cfg, AutoTokenizer.from_pretrained(tiny["model"]))
+    groups = [("a", NO_THINK.format("fake"), "fake"), ("a", NO_THINK.format("fake"), "fake"),
+              ("a", THINK.format("fake"), "fake"), ("a", THINK.format("real"), "fake"),
+              ("b", THINK.format("real"), "real"), ("b", THINK.format("real"), "real"),
+              ("b", NO_THINK.format("fake"), "real"), ("b", NO_THINK.format("unrealistic"), "real"),
+              ("c", THINK.format("real"), "real"), ("c", NO_THINK.format("real"), "real"),
+              ("c", THINK.format("real"), "real"), ("c", THINK.format("fake"), "real")]
+    verl = score_batch(manager, batch(AutoTokenizer.from_pretrained(tiny["model"]),
+                                      [(u, text, truth, {}) for u, text, truth in groups]))
+
+    plan = render(load_recipe(ROOT / "recipes/fake_hr1.yaml", [], profile="smoke"), "grpo")
+    assert plan.env["FAKEHR_REWARD_GROUPS"] == "rewards/hybrid_manager.py"
+    assert plan.env["FAKEHR_REWARD_GROUP_SIZE"] == "4"
+    for name in ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_NAME", "FAKEHR_REWARD_KWARGS", "FAKEHR_REWARD_GROUPS",
+                 "FAKEHR_REWARD_GROUP_SIZE"):
+        monkeypatch.setenv(name, plan.env[name])
+    monkeypatch.setenv("FAKEHR_REWARD_ORM", "t_hybrid_groups")
+    from swift.rewards import orms
+
+    load("swift_orm")
+    orm = orms["t_hybrid_groups"]()
+    prefix = "<think>\n"
+    completions = [text[len(prefix):] if text.startswith(prefix) else text for _, text, _ in groups]
+    images = [[f"{u}.png"] for u, _, _ in groups]
+    swift = orm(completions, solution=[t for _, _, t in groups], images=images, trainer_state=None)
+    assert swift == [o["reward_score"] for o in verl]
+    assert swift == [2.0, 2.0, 1.5, 0.5, 2.0, 2.0, 0.5, 0.0, 1.5, 2.0, 1.5, 0.5]
+    with pytest.raises(ValueError, match="whole groups"):
+        orm(completions[:6], solution=[t for _, _, t in groups][:6], images=images[:6], trainer_state=None)
+
+
+def test_verl_prefills_nothing_so_its_reward_puts_nothing_back(tiny: dict[str, str], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response prefix, decided from verl's own prompt building: the rollout prompt of a row our data stage
+    exports, built by RLHFDataset and the agent loop's token builder (verl 0.9), ends with the generation prompt
+    and no `<think>`; so the verl plan passes the reward no prefix, and a bare correct answer scores as correct
+    (the bug: the reward put a `<think>` back that was never there). The ms-swift plan, whose --response_prefix
+    ms-swift pre-fills, passes the same prefix to its reward."""
+    import json
+
+    from omegaconf import OmegaConf
+    from transformers import AutoProcessor
     from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
+
+    from fakehr_orchestra.data.stage import prepare
+    from fakehr_orchestra.engines import render
+    from fakehr_orchestra.recipe import load_recipe
 
     cfg = composed("recipes/fake_hr1.yaml", monkeypatch)
-    assert cfg.reward.custom_reward_function.reward_kwargs.response_prefix == "<think>\\n"  # as in the recipe
+    assert "response_prefix" not in cfg.reward.custom_reward_function.reward_kwargs
     fn = get_custom_reward_fn(cfg)
-    direct = fn(data_source="genimage", solution_str="\n</think>\n\nfake", ground_truth="fake", extra_info={})
-    assert direct["score"] == 1.5 and direct["no_think"] == 1.0  # generation started after the prefix
+    bare = fn(data_source="genimage", solution_str="real", ground_truth="real", extra_info={})
+    assert bare["acc"] == 1.0
+    model = load_recipe(ROOT / "recipes/fake_hr1.yaml", [f"data.workdir={tmp_path / 'data'}"], profile="smoke")
+    swift_kwargs = json.loads(render(model, "grpo").env["FAKEHR_REWARD_KWARGS"])
+    assert swift_kwargs["response_prefix"] == "<think>\\n"  # ms-swift pre-fills it (--response_prefix)
+
+    data = prepare(model.model, tmp_path / "data", workers=1)
+    processor = AutoProcessor.from_pretrained(tiny["model"])
+    ds_cfg = OmegaConf.create({"image_key": "images", "max_prompt_length": 4096, "filter_overlong_prompts": False,
+                               "cache_dir": str(tmp_path)})
+    ds = RLHFDataset(data_files=[data["parquet"]], tokenizer=processor.tokenizer, processor=processor, config=ds_cfg)
+    messages = ds[0]["raw_prompt"]
+    images, _ = asyncio.run(RLHFDataset.process_vision_info(messages, image_patch_size=14, config=ds_cfg))
+    builder = create_continuous_token_builder(processor.tokenizer, hf_model_type="qwen2_5_vl", processor=processor)
+    ids = builder.build_initial_tokens(messages, images=images)
+    prompt = processor.tokenizer.decode(ids)
+    assert prompt.endswith("<|im_start|>assistant\n") and "<think>" not in prompt.split("assistant")[-1]
 
 
 def test_fakevlm_r1_plugin_through_verl(tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

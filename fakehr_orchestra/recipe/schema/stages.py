@@ -53,6 +53,11 @@ class RewardSection(Strict):
             raise ValueError(f"{', '.join(moved)}: the critic is configured in the recipe's top-level `critic:` "
                              "section (mode, url, served_model_name, api_key_env, timeout_s, concurrency, retries, "
                              "fallback_score, server), which the pipeline passes to the reward; move them there")
+        if "response_prefix" in kwargs:
+            # what the reward puts back is what the engine pre-filled, so the engine's plan decides it
+            raise ValueError("response_prefix: the plan passes it to the reward from what the engine pre-fills "
+                             "(ms-swift: grpo.swift_args.response_prefix; verl's rollout pre-fills nothing); "
+                             "remove it from grpo.reward.kwargs")
         return kwargs
 
 
