@@ -1,6 +1,7 @@
 """Image checks, run on every core: exists, readable, decodes, dimensions, content hash.
 
-A worker reads the file once, hashes the bytes (blake2b-128: duplicates are byte-identical files; a re-encoded copy
+A worker opens the file through image_file.py (regular files only, non-blocking, within data.max_image_mb), hashes
+the bytes (blake2b-128: duplicates are byte-identical files; a re-encoded copy
 is a different file and is not caught) and asks PIL to open it. "header" mode runs `Image.verify()` (PNG chunk
 CRCs and the structure up to IEND, so a truncated PNG fails); "full" mode also decodes every pixel with truncated
 images refused (catches a truncated JPEG, which verify() lets through).
@@ -16,48 +17,64 @@ import io
 import multiprocessing
 import os
 import warnings
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Iterator, Optional
 
+from .image_file import DEFAULT_MAX_BYTES, ImageFileError, open_image_file
+
+SMALL = 4 * 1024 * 1024  # files up to this size are read once into memory; larger ones are streamed
 Check = dict[str, Any]  # {"ok", "reason", "width", "height", "hash", "nbytes", "format", "status"}
 
 
-def check_image(path: str, mode: str = "header") -> Check:
-    """Check one image file; never raises."""
+def check_image(path: str, mode: str = "header", max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> Check:
+    """Check one image file; never raises, never blocks on a FIFO, never holds more than SMALL bytes of it."""
     try:
-        with open(path, "rb") as handle:
-            blob = handle.read()
-    except FileNotFoundError:
-        return {"status": "missing", "reason": "file not found"}
-    except IsADirectoryError:
-        return {"status": "missing", "reason": "is a directory"}
-    except OSError as exc:
-        return {"status": "missing", "reason": f"unreadable: {exc.strerror or exc}"}
-    out: Check = {"hash": hashlib.blake2b(blob, digest_size=16).hexdigest(), "nbytes": len(blob)}
-    if not blob:
-        return {**out, "status": "corrupt", "reason": "empty file"}
-    from PIL import Image, ImageFile
+        handle, size = open_image_file(path, max_bytes)
+    except ImageFileError as exc:
+        return {"status": exc.status, "reason": exc.reason}
+    with handle:
+        try:
+            source, digest = _hashed(handle, size)
+        except OSError as exc:
+            return {"status": "missing", "reason": f"unreadable: {exc.strerror or exc}"}
+        out: Check = {"hash": digest, "nbytes": size}
+        if not size:
+            return {**out, "status": "corrupt", "reason": "empty file"}
+        from PIL import Image, ImageFile
 
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(blob)) as img:
-                out.update(width=img.size[0], height=img.size[1], format=img.format)
-                img.verify()
-            if mode == "full":
-                with Image.open(io.BytesIO(blob)) as img:
-                    img.load()
-    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, struct.error...)
-        text = str(exc) or type(exc).__name__
-        return {**out, "status": "corrupt", "reason": f"does not decode: {type(exc).__name__}: {text}"[:300]}
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(source) as img:
+                    out.update(width=img.size[0], height=img.size[1], format=img.format)
+                    img.verify()
+                if mode == "full":
+                    source.seek(0)
+                    with Image.open(source) as img:
+                        img.load()
+        except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, struct.error...)
+            text = str(exc) or type(exc).__name__
+            return {**out, "status": "corrupt", "reason": f"does not decode: {type(exc).__name__}: {text}"[:300]}
     if not out.get("width") or not out.get("height"):
         return {**out, "status": "corrupt", "reason": "zero-sized image"}
     return {**out, "status": "ok", "reason": None}
 
 
-def _check_batch(args: tuple[list[str], str]) -> list[Check]:
-    paths, mode = args
-    return [check_image(p, mode) for p in paths]
+def _hashed(handle: BinaryIO, size: int) -> tuple[BinaryIO, str]:
+    """(what PIL reads, blake2b-128 of the bytes): a small file once into memory, a large one streamed twice."""
+    if size <= SMALL:
+        blob = handle.read()
+        return io.BytesIO(blob), hashlib.blake2b(blob, digest_size=16).hexdigest()
+    digest = hashlib.blake2b(digest_size=16)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    handle.seek(0)
+    return handle, digest.hexdigest()
+
+
+def _check_batch(args: tuple[list[str], str, Optional[int]]) -> list[Check]:
+    paths, mode, max_bytes = args
+    return [check_image(p, mode, max_bytes) for p in paths]
 
 
 def default_workers() -> int:
@@ -70,11 +87,13 @@ def default_workers() -> int:
 class ImageChecker:
     """A process pool (or in-process when workers == 1) that checks chunks of paths in order."""
 
-    def __init__(self, workers: Optional[int] = None, mode: str = "header", batch: int = 64) -> None:
+    def __init__(self, workers: Optional[int] = None, mode: str = "header", batch: int = 64,
+                 max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> None:
         if mode not in ("header", "full"):
             raise ValueError(f"check mode must be 'header' or 'full', not {mode!r}")
         self.workers = workers or default_workers()
         self.mode = mode
+        self.max_bytes = max_bytes
         self.batch = batch
         self._pool: Any = None
 
@@ -95,14 +114,14 @@ class ImageChecker:
             self._pool = None
 
     def _submit(self, paths: list[str]) -> Any:
-        batches = [(paths[i:i + self.batch], self.mode) for i in range(0, len(paths), self.batch)]
+        batches = [(paths[i:i + self.batch], self.mode, self.max_bytes) for i in range(0, len(paths), self.batch)]
         return self._pool.map_async(_check_batch, batches)
 
     def check_stream(self, chunks: Iterable[list[Any]], path_of: Any = lambda r: r) -> Iterator[tuple[list[Any], list[Check]]]:
         """For each chunk of items yield (items, checks) in input order; the next chunk is checked meanwhile."""
         if self._pool is None:
             for chunk in chunks:
-                yield chunk, [check_image(path_of(item), self.mode) for item in chunk]
+                yield chunk, [check_image(path_of(item), self.mode, self.max_bytes) for item in chunk]
             return
         pending: Optional[tuple[list[Any], Any]] = None
         for chunk in chunks:

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from ..io import atomic_open
 from ..labels import LabelError, normalize_label
+from .image_file import DEFAULT_MAX_BYTES
 from .images import ImageChecker
 from .manifest import Record, chunked
 from .sources import read_source
@@ -73,7 +74,8 @@ def progress(total: Optional[int], desc: str, enabled: bool) -> Any:
 
 def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | Path = ".",
                    workers: Optional[int] = None, check: str = "header", chunk_size: int = 1024,
-                   show_progress: bool = False, limit: Optional[int] = None, max_loss: float = 0.01) -> dict[str, int]:
+                   show_progress: bool = False, limit: Optional[int] = None, max_loss: float = 0.01,
+                   max_image_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> dict[str, int]:
     """Write the manifest of all `sources` to `out_path` (atomically); return counts per status.
 
     A source with no records, or losing more than `max_loss` of them to missing / corrupt images, is a DataError
@@ -89,7 +91,7 @@ def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | 
         tallies[src.name] = loss_guard.SourceTally(src.name, src.kind, path, root if src.kind != "genimage" else None)
     counts: dict[str, int] = {}
     records = source_records(sources, Path(base), limit=limit)
-    with ImageChecker(workers, check) as checker, atomic_open(out_path) as handle, \
+    with ImageChecker(workers, check, max_bytes=max_image_bytes) as checker, atomic_open(out_path) as handle, \
             progress(None, "import+check", show_progress) as bar:
         for chunk, checks in checker.check_stream(chunked(records, chunk_size), path_of=lambda r: r.path or ""):
             for rec, chk in zip(chunk, checks):

@@ -48,7 +48,8 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
         imported, split = work / "imported.jsonl", work / "split.jsonl"
         counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
                                 check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
-                                limit=limit, max_loss=data.max_loss)
+                                limit=limit, max_loss=data.max_loss,
+                                max_image_bytes=int(data.max_image_mb * 2**20))
         log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         splits = split_manifest(imported, split, data.split.test_fraction, data.split.seed)
         log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))

@@ -81,7 +81,10 @@ def _image_size(item: Any) -> tuple[int, int] | None:
                     return im.size
             item = item.get("image") or item.get("path")
         if isinstance(item, str):
-            with Image.open(item) as im:
+            from ..data.image_file import open_image_file
+
+            file, _ = open_image_file(item)
+            with file, Image.open(file) as im:
                 return im.size
     except OSError:
         return None

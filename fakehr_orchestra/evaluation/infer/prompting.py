@@ -47,7 +47,10 @@ def load_image(path: str, settings: InferSettings, patch_size: int = 14) -> Any:
     from PIL import Image
     from qwen_vl_utils import fetch_image
 
-    with Image.open(path) as handle:
+    from ...data.image_file import open_image_file
+
+    file, _ = open_image_file(path)  # a FIFO or a huge file must not hang or flood the eval
+    with file, Image.open(file) as handle:
         image = handle.convert("RGB")
     image = rescale_image(image, settings.max_pixels)
     element: dict[str, Any] = {"image": image}

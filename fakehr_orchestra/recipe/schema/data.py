@@ -48,3 +48,5 @@ class DataSection(Strict):
     # a source losing more than this share of its records to missing / corrupt images fails the stage (a wrong
     # image root must not pass as a smaller data set); a source with no records always does
     max_loss: float = Field(0.01, ge=0.0, le=1.0)
+    # an image file larger than this is refused unread (a disk image named .png must not be read into each worker)
+    max_image_mb: float = Field(64.0, gt=0.0)
