@@ -34,7 +34,7 @@ demo: venv fixtures
 	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo --resume
 
 test: venv system-deps
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests -m "not integration"
