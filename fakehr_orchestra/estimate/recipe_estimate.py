@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from .advice import Suggestion, advise
 from .breakdown import StageEstimate
+from .critic import critic_lines
 from .gpus import Gpu
 from .memory_grpo import estimate_grpo
 from .memory_sft import estimate_sft, longest_samples
@@ -56,8 +57,8 @@ def estimate_recipe(recipe: Any, gpu: Gpu, options: Options | None = None,
             out.stages.append(_sft(recipe, opts, gpu) if stage == "sft" else _grpo(recipe, opts, gpu))
         except ModelError as exc:
             out.stages.append(StageReport(stage, skipped=str(exc)))
-    out.notes.append("no critic server section in this recipe schema: a judge model (FakeVLM-R1's critic) runs "
-                     "outside these GPUs and is not estimated")
+    grpo = next((r for r in out.stages if r.stage == "grpo" and r.settings is not None), None)
+    out.notes.extend(critic_lines(recipe.model, gpu, getattr(grpo.settings, "gpus_per_node", None) if grpo else None))
     return out
 
 
