@@ -325,11 +325,13 @@ def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
                                 f"--run-dir")
         check_recipe(recipe, run, opts.force)
         was, now_digest = manifest["recipe"]["digest"], recipe.digest()
-        if was != now_digest:
-            manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides))
+        if was != now_digest:  # forced: the manifest names the recipe recipe.resolved.yaml now holds
+            manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides),
+                                      path=str(Path(recipe.path).resolve()), profile=recipe.profile)
         manifest["versions"] = versions
         for stage in opts.stages:
             manifest["stages"].setdefault(stage, {"status": "pending"})
+        run.save(manifest)  # before recipe.resolved.yaml is rewritten: the two never disagree for long
         return manifest
     run.path.mkdir(parents=True, exist_ok=True)
     manifest = new_manifest(recipe, list(opts.stages), versions, PROJECT_ROOT)
