@@ -19,10 +19,9 @@ from typing import Any, Callable
 import yaml
 
 from ..engines.versions import installed_version
-from ..io import write_json_atomic, write_text_atomic
 from . import artifacts as art
 from . import services
-from .rundir import RunDir, new_manifest, now
+from .rundir import RunDir, RunDirError, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ _HOW_TO_PROVIDE = {
 }
 
 
-class PipelineError(RuntimeError):
+class PipelineError(RunDirError):
     """A run cannot start or continue (changed recipe, not a run dir, ...): a message for the user, exit code 2."""
 
 
@@ -107,7 +106,7 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
                  launch: Callable[..., int] | None = None) -> int:
     """Run (or resume) the selected stages; return the exit code of the first failure, else 0."""
     manifest = _open(recipe, run, opts)
-    write_text_atomic(run.path / RESOLVED, resolved_recipe_text(recipe))
+    run.write(run.path / RESOLVED, resolved_recipe_text(recipe))
     # outputs of stages not selected this time (an earlier invocation on this run dir) are inputs too
     artifacts: dict[str, dict[str, str]] = {
         s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
@@ -132,7 +131,7 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
         record["plan_digest"] = plan_digest
-        write_json_atomic(run.plans_path(stage), sp.to_dict())
+        run.write(run.plans_path(stage), sp.to_dict())
         record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
                       inputs=sp.inputs, plans=str(run.plans_path(stage)))
         record.pop("error", None)
