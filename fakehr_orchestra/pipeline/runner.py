@@ -20,8 +20,8 @@ import yaml
 
 from ..engines.versions import installed_version
 from . import artifacts as art
-from . import services
-from .rundir import RunDir, RunDirError, new_manifest, now
+from . import lock, services
+from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +82,7 @@ def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict
 
 
 def _verified(record: dict[str, Any]) -> bool:
-    try:
-        return all(art.digest(a["path"]) == a["sha256"] for a in record.get("artifacts", {}).values())
-    except art.ArtifactError:
-        return False
+    return not art.mismatches(record.get("artifacts", {}))
 
 
 def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
@@ -104,7 +101,18 @@ def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] |
 
 def run_pipeline(recipe: Any, run: RunDir, opts: Options,
                  launch: Callable[..., int] | None = None) -> int:
-    """Run (or resume) the selected stages; return the exit code of the first failure, else 0."""
+    """Run (or resume) the selected stages; return the exit code of the first failure, else 0.
+
+    Holds the run dir's lock throughout: a second runner on the same run dir stops with lock.RunDirBusy."""
+    with lock.locked(run.path) as me:
+        if me.get("stale"):
+            _say(opts, f"took over the lock of a run that ended without releasing it "
+                       f"({lock.describe_holder(me['stale'])})")
+        return _run_locked(recipe, run, opts, launch, me)
+
+
+def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., int] | None,
+                me: dict[str, Any]) -> int:
     manifest = _open(recipe, run, opts)
     run.write(run.path / RESOLVED, resolved_recipe_text(recipe))
     # outputs of stages not selected this time (an earlier invocation on this run dir) are inputs too
@@ -133,8 +141,10 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         record["plan_digest"] = plan_digest
         run.write(run.plans_path(stage), sp.to_dict())
         record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
-                      inputs=sp.inputs, plans=str(run.plans_path(stage)))
-        record.pop("error", None)
+                      inputs=sp.inputs, plans=str(run.plans_path(stage)),
+                      runner={k: me[k] for k in ("pid", "host", "pid_start")})  # status checks it still lives
+        for stale in ("error", "exit_code", "failed_step", "ended", "seconds"):
+            record.pop(stale, None)
         run.save(manifest)
         if sp.skip_reason:
             _say(opts, f"[{stage}] skipped: {sp.skip_reason}")
@@ -180,6 +190,15 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             run.save(manifest)
             _say(opts, f"[{stage}] interrupted; its services were stopped")
             return exc.code
+        except ManifestWriteError:
+            raise
+        except BaseException as exc:  # a launch refused (a launch-time variable unset, ...) or this process stopped:
+            # the record must not say "running" for a stage nothing runs
+            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", ended=now(),
+                          error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                          seconds=round(time.monotonic() - started, 1))
+            run.save(manifest)
+            raise
         exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
                   f"fallback score from then on; see {e.get('log')})"
                   for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
