@@ -41,7 +41,7 @@ class ManifestError(RunDirError):
 
 
 class ManifestWriteError(RunDirError):
-    """manifest.json could not be written (full disk, quota, read-only file system): exit 1, the environment failed,
+    """manifest.json (or another file of the run: a plan, a step's log) could not be written (full disk, quota, read-only file system): exit 1, the environment failed,
     not the input."""
 
     code = 1
@@ -160,13 +160,16 @@ class RunDir:
             else:
                 write_json_atomic(target, content)
         except OSError as exc:
-            why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-                   errno.EROFS: "the file system is read-only"}.get(exc.errno or 0, "")
-            raise ManifestWriteError(
-                f"cannot write {target}: {exc.strerror or exc}{f' ({why})' if why else ''}; "
-                f"{self.manifest_path} still holds the state of its last successful write. Free space (or fix the "
-                f"file system), then continue with `fakehr-orchestra run RECIPE --run-dir {self.path} --resume`"
-            ) from None
+            raise self.write_failed(target, exc) from None
+
+    def write_failed(self, target: Path, exc: OSError) -> "ManifestWriteError":
+        """The error for a file of the run that could not be written (the manifest, a plan, a step's log)."""
+        why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EROFS: "the file system is read-only"}.get(exc.errno or 0, "")
+        return ManifestWriteError(
+            f"cannot write {target}: {exc.strerror or exc}{f' ({why})' if why else ''}; "
+            f"{self.manifest_path} still holds the state of its last successful write. Free space (or fix the "
+            f"file system), then continue with `fakehr-orchestra run RECIPE --run-dir {self.path} --resume`")
 
     def log(self, step: str) -> Path:
         return self.path / "logs" / f"{step}.log"

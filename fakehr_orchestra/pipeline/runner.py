@@ -8,6 +8,7 @@ recipe that differs from the one it was started with, unless forced.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
@@ -198,6 +199,8 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
                           error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                           seconds=round(time.monotonic() - started, 1))
             run.save(manifest)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise run.write_failed(Path(exc.filename or run.path / "logs"), exc) from None
             raise
         exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
                   f"fallback score from then on; see {e.get('log')})"

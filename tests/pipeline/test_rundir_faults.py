@@ -107,3 +107,19 @@ def test_a_full_disk_after_a_stage_ran_is_exit_1_not_a_traceback(tmp_path, monke
     _clean_exit(result, 1)
     assert len(fake.calls) == 1 and "cannot write" in result.output
     assert run.load()["stages"]["data"]["status"] == "running"  # the last state that was written
+
+
+def test_a_full_disk_under_a_running_step_is_exit_1_and_recorded(tmp_path, monkeypatch):
+    """A full disk usually shows first in a step's log (run_plan's write): the stage is recorded failed, the CLI
+    says what to do, exit 1."""
+    run = _run_dir(tmp_path)
+
+    def log_write_fails(plan, log_path, echo=True):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(log_path))
+
+    monkeypatch.setattr(runner, "_launcher", lambda *a: log_write_fails)
+    result = _resume(run, "--force", "data.split.seed=9")
+    _clean_exit(result, 1)
+    assert f"cannot write {run.path / 'logs' / 'data.log'}: No space left on device" in result.output
+    record = run.load()["stages"]["data"]
+    assert record["status"] == "failed" and "No space left" in record["error"]
