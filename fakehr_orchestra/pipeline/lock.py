@@ -22,8 +22,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from .rundir import RunDirError
 
@@ -34,7 +35,7 @@ class RunDirBusy(RunDirError):
     """Another live process holds the run dir's lock."""
 
 
-def _start_ticks(pid: int) -> Optional[int]:
+def _start_ticks(pid: int) -> int | None:
     """The process's start time (clock ticks since boot, /proc/PID/stat field 22): with the pid, an identity that a
     reused pid does not share."""
     try:
@@ -51,7 +52,7 @@ def holder() -> dict[str, Any]:
             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)[:500]}
 
 
-def alive(who: dict[str, Any]) -> Optional[bool]:
+def alive(who: dict[str, Any]) -> bool | None:
     """Whether the recorded process still runs: None when it ran on another host (this one cannot see it)."""
     pid = who.get("pid")
     if not isinstance(pid, int) or who.get("host") != socket.gethostname():

@@ -162,7 +162,7 @@ class RunDir:
         except OSError as exc:
             raise self.write_failed(target, exc) from None
 
-    def write_failed(self, target: Path, exc: OSError) -> "ManifestWriteError":
+    def write_failed(self, target: Path, exc: OSError) -> ManifestWriteError:
         """The error for a file of the run that could not be written (the manifest, a plan, a step's log)."""
         why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                errno.EROFS: "the file system is read-only"}.get(exc.errno or 0, "")
