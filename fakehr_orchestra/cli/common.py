@@ -32,6 +32,7 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ..engines import RenderError
         from ..engines.plan import MissingEnvError
+        from ..pipeline.rundir import RunDirError
         from ..recipe import RecipeError
         try:
             return func(*args, **kwargs)
@@ -39,6 +40,8 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"error: {exc}")
         except (RenderError, MissingEnvError) as exc:
             fail(f"error: {exc}")
+        except RunDirError as exc:  # a damaged manifest (2), a run dir another run holds (2), a full disk (1)
+            fail(f"error: {exc}", code=exc.code)
     return wrapper
 
 

@@ -99,7 +99,7 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
     try:
         code = run_pipeline(loaded, rd, opts)
     except PipelineError as exc:
-        fail(f"error: {exc}")
+        fail(f"error: {exc}", code=exc.code)
         return
     click.echo(f"fakehr-orchestra: run dir {rd.path}" + ("" if code == 0 else f" (stopped, exit {code})"))
     report = rd.path / "eval" / "report"
@@ -113,8 +113,8 @@ def _run_sweep(recipe: str, overrides: tuple[str, ...], profile: str | None, loa
     """Every point of the sweep, one after the other (a failed point does not stop the others), then the report."""
     from ..launch.local import run_plan
     from ..pipeline import sweep
-    from ..pipeline.rundir import RunDir
-    from ..pipeline.runner import PipelineError, plan_all, run_pipeline
+    from ..pipeline.rundir import RunDir, RunDirError
+    from ..pipeline.runner import plan_all, run_pipeline
 
     if run_dir is None:
         if opts.resume:
@@ -148,9 +148,9 @@ def _run_sweep(recipe: str, overrides: tuple[str, ...], profile: str | None, loa
         click.echo(f"fakehr-orchestra: sweep point {point.label} ({' '.join(point.overrides)})")
         try:
             code = run_pipeline(point_recipe, RunDir(sweep_dir / point.dirname), opts)
-        except PipelineError as exc:
+        except RunDirError as exc:
             click.echo(f"error: point {point.label}: {exc}", err=True)
-            code = 2
+            code = exc.code
         if code != 0:
             failed.append(f"{point.label} (exit {code}, run dir {sweep_dir / point.dirname})")
     if failed:

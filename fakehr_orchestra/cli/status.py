@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import click
 
-from .common import fail
+from .common import fail, friendly_errors
 
 
 def slurm_status(run_dir: Path) -> dict[str, Any]:
@@ -22,6 +22,7 @@ def slurm_status(run_dir: Path) -> dict[str, Any]:
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@friendly_errors
 def status(run_dir: str, as_json: bool) -> None:
     """Show where the run (or sweep) in RUN_DIR stands."""
     from ..launch.slurm import JOB_FILE, SlurmError
@@ -135,6 +136,7 @@ def _sweep(path: Path, as_json: bool) -> None:
     """Each point of the sweep (its chain when submitted, else its manifest) and the sweep's report."""
     from ..launch.slurm import JOB_FILE
     from ..launch.slurm_chain import job_states
+    from ..pipeline.rundir import RunDirError
     from ..pipeline.status import describe
     from ..pipeline.sweep import load
 
@@ -148,9 +150,13 @@ def _sweep(path: Path, as_json: bool) -> None:
             entry.update(stages={s["stage"]: {k: s[k] for k in ("status", "job_id", "state")}
                                  for s in chain["stages"]}, complete=chain["complete"])
         elif (run_dir / "manifest.json").is_file():
-            info = describe(run_dir)
-            entry.update(stages={s: {"status": r.get("status")} for s, r in info["stages"].items()},
-                         complete=info["complete"])
+            try:
+                info = describe(run_dir)
+            except RunDirError as exc:  # one damaged point does not hide the others
+                entry.update(stages={}, complete=False, error=str(exc))
+            else:
+                entry.update(stages={s: {"status": r.get("status")} for s, r in info["stages"].items()},
+                             complete=info["complete"])
         else:
             entry.update(stages={}, complete=False)
         points.append(entry)
@@ -169,6 +175,8 @@ def _sweep(path: Path, as_json: bool) -> None:
         stages = " ".join(f"{s}:{v['status']}" + (f"[{v['job_id']} {v['state']}]" if v.get("job_id") else "")
                           for s, v in p["stages"].items())
         click.echo(f"  {p['label']:<32} {'complete' if p['complete'] else 'incomplete':<10} {stages or '-'}")
+        if p.get("error"):
+            click.echo(f"    error: {p['error']}")
     job = out["report_job"]
     click.echo(f"  report: {report_dir}" + (" (written)" if out["report_written"] else " (not written yet)")
                + (f"; job {job['job_id']} {job['state']}, log {job['log']}" if job else ""))

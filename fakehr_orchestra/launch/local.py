@@ -6,6 +6,13 @@ first. The child is started in a new session (so it also does not receive the te
 SIGINT/SIGTERM we signal the whole group, wait a grace period, then SIGKILL the group. After the child exits, any
 member of its group still alive is stopped too, so nothing is left behind.
 
+The child's group is tied to our fate: a watchdog (a tiny stdlib-only Python, in a session of its own so a kill of
+our group does not reach it) holds the read end of a pipe whose write end only we hold. We tell it when we are done
+with the group; if the pipe closes without that word, we died (SIGKILL of our process group included, or an
+exception left the child unsupervised), and it stops the child's group as a Ctrl-C would: SIGTERM, a grace period,
+SIGKILL. (PR_SET_PDEATHSIG would reach only the direct child, not torchrun's ranks or their data-loader workers.)
+The window between starting the child and starting its watchdog is one fork.
+
 Multi-node torchrun: ms-swift turns NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT / NPROC_PER_NODE into torchrun
 flags (swift/cli/main.py). `with_nodes()` sets them on a plan; values may be launch-time references such as
 "${SLURM_NODEID}", which stay shell expansions in scripts and are filled by `Plan.resolve()` when run here.
@@ -88,6 +95,76 @@ def _introduced(plan: Plan, name: str) -> bool:
     return any(f"${{{name}}}" in plan.env.get(key, "") for key in TORCHRUN_ENV)
 
 
+_WATCHDOG = r"""
+import os, signal, sys, time
+pgid, grace = int(sys.argv[1]), float(sys.argv[2])
+try:
+    word = os.read(0, 1)
+except OSError:
+    word = b""
+if word:
+    sys.exit(0)  # the launcher is done with the group
+def alive():
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+try:
+    os.killpg(pgid, signal.SIGTERM)
+except OSError:
+    sys.exit(0)
+deadline = time.monotonic() + grace
+while alive() and time.monotonic() < deadline:
+    time.sleep(0.2)
+try:
+    os.killpg(pgid, signal.SIGKILL)
+except OSError:
+    pass
+"""
+
+
+class Watchdog:
+    """Stops process group `pgid` if this process dies before calling `release()` (see the module docstring)."""
+
+    def __init__(self, pgid: int, grace_s: float = GRACE_S) -> None:
+        read, self._write = os.pipe()  # both non-inheritable: later children never hold the write end
+        try:
+            self._proc: Optional[subprocess.Popen] = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(pgid), str(grace_s)], stdin=read,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:  # pragma: no cover - our own interpreter always starts; no watchdog rather than no run
+            self._proc = None
+        finally:
+            os.close(read)
+
+    def release(self) -> None:
+        """We are done with the group (it has exited or was stopped): the watchdog exits without touching it."""
+        self._close(b"x")
+
+    def abandon(self) -> None:
+        """We stop supervising while the group may live (an exception): the watchdog stops the group."""
+        self._close(b"")
+
+    def _close(self, word: bytes) -> None:
+        if self._write < 0:
+            return
+        try:
+            if word:
+                os.write(self._write, word)
+        except OSError:
+            pass
+        os.close(self._write)
+        self._write = -1
+        if self._proc is not None and word:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+
+
 def run_plan(plan: Plan, log_path: Path, environ: Optional[Mapping[str, str]] = None, echo: bool = True) -> int:
     """Run `plan` to completion; return its exit code (128+n when it died of signal n).
 
@@ -114,7 +191,14 @@ def run_plan(plan: Plan, log_path: Path, environ: Optional[Mapping[str, str]] = 
             if echo:
                 sys.stderr.write(message)
             return 127
-        return _supervise(child, log, echo)
+        watchdog = Watchdog(child.pid)
+        try:
+            code = _supervise(child, log, echo)
+        except BaseException:
+            watchdog.abandon()  # the group may live on unsupervised: the watchdog stops it
+            raise
+        watchdog.release()
+        return code
 
 
 def exec_plan(plan: Plan, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -236,6 +320,7 @@ class Service:
         self.log_path = Path(log_path)
         self.environ = environ
         self.child: Optional[subprocess.Popen] = None
+        self._watchdog: Optional[Watchdog] = None
         self.stopping = False
         self._watch: Optional[threading.Thread] = None
 
@@ -255,6 +340,7 @@ class Service:
             self.child = subprocess.Popen(self.resolved.argv, cwd=self.resolved.cwd or ".", env=env,
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
+        self._watchdog = Watchdog(self.child.pid)
         if on_exit is not None:
             self._watch = threading.Thread(target=self._watcher, args=(on_exit,), daemon=True,
                                            name=f"watch-{self.plan.stage}")
@@ -298,6 +384,8 @@ class Service:
             self.child.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILLed above
             pass
+        if self._watchdog is not None:
+            self._watchdog.release()
         return self.returncode()
 
 

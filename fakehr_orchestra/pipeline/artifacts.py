@@ -87,3 +87,16 @@ def digest(path: str | Path) -> str:
     else:
         raise ArtifactError(f"{path} does not exist")
     return h.hexdigest()
+
+
+def mismatches(recorded: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Recorded artifacts (name -> {path, sha256}) no longer as recorded: name -> 'missing' or 'changed'. What
+    `--resume` reruns a stage for and what `status` reports."""
+    out = {}
+    for name, entry in recorded.items():
+        try:
+            if digest(entry["path"]) != entry["sha256"]:
+                out[name] = "changed"
+        except (ArtifactError, OSError):
+            out[name] = "missing"
+    return out

@@ -8,6 +8,7 @@ recipe that differs from the one it was started with, unless forced.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
@@ -19,10 +20,9 @@ from typing import Any, Callable
 import yaml
 
 from ..engines.versions import installed_version
-from ..io import write_json_atomic, write_text_atomic
 from . import artifacts as art
-from . import services
-from .rundir import RunDir, new_manifest, now
+from . import lock, services
+from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ _HOW_TO_PROVIDE = {
 }
 
 
-class PipelineError(RuntimeError):
+class PipelineError(RunDirError):
     """A run cannot start or continue (changed recipe, not a run dir, ...): a message for the user, exit code 2."""
 
 
@@ -83,10 +83,7 @@ def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict
 
 
 def _verified(record: dict[str, Any]) -> bool:
-    try:
-        return all(art.digest(a["path"]) == a["sha256"] for a in record.get("artifacts", {}).values())
-    except art.ArtifactError:
-        return False
+    return not art.mismatches(record.get("artifacts", {}))
 
 
 def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
@@ -105,9 +102,20 @@ def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] |
 
 def run_pipeline(recipe: Any, run: RunDir, opts: Options,
                  launch: Callable[..., int] | None = None) -> int:
-    """Run (or resume) the selected stages; return the exit code of the first failure, else 0."""
+    """Run (or resume) the selected stages; return the exit code of the first failure, else 0.
+
+    Holds the run dir's lock throughout: a second runner on the same run dir stops with lock.RunDirBusy."""
+    with lock.locked(run.path) as me:
+        if me.get("stale"):
+            _say(opts, f"took over the lock of a run that ended without releasing it "
+                       f"({lock.describe_holder(me['stale'])})")
+        return _run_locked(recipe, run, opts, launch, me)
+
+
+def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., int] | None,
+                me: dict[str, Any]) -> int:
     manifest = _open(recipe, run, opts)
-    write_text_atomic(run.path / RESOLVED, resolved_recipe_text(recipe))
+    run.write(run.path / RESOLVED, resolved_recipe_text(recipe))
     # outputs of stages not selected this time (an earlier invocation on this run dir) are inputs too
     artifacts: dict[str, dict[str, str]] = {
         s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
@@ -132,10 +140,12 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
         record["plan_digest"] = plan_digest
-        write_json_atomic(run.plans_path(stage), sp.to_dict())
+        run.write(run.plans_path(stage), sp.to_dict())
         record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
-                      inputs=sp.inputs, plans=str(run.plans_path(stage)))
-        record.pop("error", None)
+                      inputs=sp.inputs, plans=str(run.plans_path(stage)),
+                      runner={k: me[k] for k in ("pid", "host", "pid_start")})  # status checks it still lives
+        for stale in ("error", "exit_code", "failed_step", "ended", "seconds"):
+            record.pop(stale, None)
         run.save(manifest)
         if sp.skip_reason:
             _say(opts, f"[{stage}] skipped: {sp.skip_reason}")
@@ -181,6 +191,17 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
             run.save(manifest)
             _say(opts, f"[{stage}] interrupted; its services were stopped")
             return exc.code
+        except ManifestWriteError:
+            raise
+        except BaseException as exc:  # a launch refused (a launch-time variable unset, ...) or this process stopped:
+            # the record must not say "running" for a stage nothing runs
+            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", ended=now(),
+                          error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                          seconds=round(time.monotonic() - started, 1))
+            run.save(manifest)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise run.write_failed(Path(exc.filename or run.path / "logs"), exc) from None
+            raise
         exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
                   f"fallback score from then on; see {e.get('log')})"
                   for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
@@ -325,11 +346,13 @@ def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
                                 f"--run-dir")
         check_recipe(recipe, run, opts.force)
         was, now_digest = manifest["recipe"]["digest"], recipe.digest()
-        if was != now_digest:
-            manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides))
+        if was != now_digest:  # forced: the manifest names the recipe recipe.resolved.yaml now holds
+            manifest["recipe"].update(digest=now_digest, forced_from=was, overrides=list(recipe.overrides),
+                                      path=str(Path(recipe.path).resolve()), profile=recipe.profile)
         manifest["versions"] = versions
         for stage in opts.stages:
             manifest["stages"].setdefault(stage, {"status": "pending"})
+        run.save(manifest)  # before recipe.resolved.yaml is rewritten: the two never disagree for long
         return manifest
     run.path.mkdir(parents=True, exist_ok=True)
     manifest = new_manifest(recipe, list(opts.stages), versions, PROJECT_ROOT)

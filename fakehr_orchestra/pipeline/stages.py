@@ -64,12 +64,17 @@ class StagePlan:
     passthrough: dict[str, str] = field(default_factory=dict)  # artifacts of a skipped stage (e.g. merge)
     metrics: dict[str, str] = field(default_factory=dict)  # eval: model name -> the metrics file it will write
     services: list[ServiceStep] = field(default_factory=list)  # servers running while the steps run
+    # what the stage's commands read by content rather than from their argv (the resolved recipe's sections, an
+    # eval set's digest): part of to_dict(), so of the plan digest, so a change reruns the stage
+    reads: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"stage": self.stage, "inputs": self.inputs, "skip_reason": self.skip_reason,
                "steps": [{"name": s.name, "plan": s.plan.to_dict()} for s in self.steps]}
         if self.services:  # absent otherwise, so plan digests of stages without services do not change
             out["services"] = [s.to_dict() for s in self.services]
+        if self.reads:
+            out["reads"] = self.reads
         return out
 
 
@@ -104,11 +109,43 @@ def has_cuda_gpu() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
+def _section(model: Any, dotted: str) -> Any:
+    """The JSON form of a recipe key (None when a section on its path is absent)."""
+    value: Any = model
+    for part in dotted.split("."):
+        if value is None:
+            return None
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part)
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+# The recipe keys each stage's own commands read from the resolved recipe (its argv names only the file's path):
+# `data prepare` (data/stage.py, data/export/settings.py) and `eval infer` (evaluation/infer/settings.py, the eval
+# set reader). A change to any of them must rerun the stage; a change elsewhere (e.g. a GRPO learning rate) must not.
+RECIPE_READS = {
+    "data": ("method", "data", "prompt", "vision", "sft.args.system", "grpo.swift_args.system"),
+    "eval": ("name", "eval", "prompt", "vision", "cluster.device"),
+}
+
+
+def recipe_reads(stage: str, model: Any) -> dict[str, Any]:
+    return {key: _section(model, key) for key in RECIPE_READS.get(stage, ())}
+
+
+def file_digest(path: str) -> str:
+    """A file's content digest for a plan digest ('missing' when it is not there, e.g. in a dry run)."""
+    from .artifacts import ArtifactError, digest
+    try:
+        return digest(path)
+    except (ArtifactError, OSError):
+        return "missing"
+
+
 def data_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     out = w.run.stage_dir("data")
     plan = Plan(stage="data", argv=[CLI, "data", "prepare", str(w.resolved_recipe), "--out", str(out)],
                 cwd=w.recipe.model.workdir)
-    return StagePlan("data", [Step("data", plan)])
+    return StagePlan("data", [Step("data", plan)], reads={"recipe": recipe_reads("data", w.recipe.model)})
 
 
 def sft_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
@@ -219,7 +256,10 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         CLI, "eval", "report", *metrics, "--names", ",".join(models), "--out", str(out / "report")])))
     inputs = {f"model.{name}": path for name, path in models.items()}
     inputs["data"] = data
-    return StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)))
+    reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}
+    if model.eval.dataset:  # an eval set from outside the run dir (the data stage's is an artifact, digested)
+        reads["eval_set_sha256"] = file_digest(str(Path(model.workdir) / model.eval.dataset))
+    return StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
 
 
 BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}

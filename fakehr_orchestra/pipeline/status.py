@@ -1,17 +1,44 @@
-"""Where a pipeline run stands, from its manifest: one line per stage, and what to do next."""
+"""Where a pipeline run stands, from its manifest checked against the run dir (are the recorded outputs still
+there, is a running stage's runner still alive): one line per stage, and what to do next."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from .artifacts import mismatches
+from .lock import alive
 from .rundir import RunDir
 from .stages import STAGES
 
 
+def checked(record: dict[str, Any]) -> dict[str, Any]:
+    """A stage's record as it stands now, not only as the manifest last said: a done stage whose outputs are gone
+    or changed is `missing` / `changed` (resume reruns it), a running stage whose runner is dead is `interrupted`.
+    The manifest's own word stays in `recorded_status`."""
+    rec = dict(record)
+    status = rec.get("status", "pending")
+    if status in ("done", "skipped"):
+        bad = mismatches(rec.get("artifacts", {}))
+        if bad:
+            rec.update(recorded_status=status, status="missing" if "missing" in bad.values() else "changed",
+                       error="; ".join(f"{name} {rec['artifacts'][name]['path']} is {why} since the stage finished"
+                                       for name, why in bad.items()) + " (run --resume runs the stage again)")
+    elif status == "running" and isinstance(rec.get("runner"), dict):
+        who = rec["runner"]
+        live = alive(who)
+        if live is False:
+            rec.update(recorded_status=status, status="interrupted",
+                       error=f"its runner (pid {who.get('pid')} on {who.get('host')}) is no longer running: it was "
+                             "killed or stopped before it could record the end")
+        elif live is None:
+            rec["note"] = f"running on {who.get('host')} (pid {who.get('pid')}): not checkable from this host"
+    return rec
+
+
 def describe(run_dir: Path) -> dict[str, Any]:
     manifest = RunDir(Path(run_dir)).load()
-    stages = manifest.get("stages", {})
+    stages = {name: checked(rec) for name, rec in manifest.get("stages", {}).items()}
     order = [s for s in STAGES if s in stages]
     unfinished = [s for s in order if stages[s].get("status") not in ("done", "skipped")]
     return {"run_dir": str(run_dir), "recipe": manifest.get("recipe", {}), "versions": manifest.get("versions"),
@@ -36,6 +63,10 @@ def format_text(info: dict[str, Any]) -> str:
             extra.append(rec["error"])
         if rec.get("reason"):
             extra.append(rec["reason"])
+        if rec.get("note"):
+            extra.append(rec["note"])
+        if rec.get("recorded_status"):
+            extra.append(f"the manifest says {rec['recorded_status']}")
         lines.append(f"  {stage:<6} {status:<11} " + "; ".join(extra))
         for name, art in rec.get("artifacts", {}).items():
             lines.append(f"           {name}: {art.get('path')}")

@@ -108,6 +108,56 @@ def test_signal_to_the_parent_stops_the_whole_tree(tmp_path, signum):
     assert [pid for pid in tree if alive(pid)] == []
 
 
+@pytest.mark.parametrize("how", ["kill -9 of its process group", "SIGKILL of the orchestrator alone"])
+def test_the_trainer_tree_dies_with_the_orchestrator(tmp_path, how):
+    """Issue 19 item 11: the child runs in a session of its own (for a clean Ctrl-C), so a kill of the
+    orchestrator's group misses it; the watchdog stops the child's whole group (SIGTERM, then SIGKILL for a member
+    that ignores it) once the orchestrator is gone."""
+    script = "trap '' INT TERM; sleep 300 & bash -c 'sleep 300; true' & echo READY; wait"
+    plan = Plan(stage="t", argv=["bash", "-c", script])
+    log = tmp_path / "tree.log"
+    # the orchestrator leads a group of its own, as a shell job would (so the test can kill that group)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, json.dumps(plan.to_dict()), str(log)],
+                              start_new_session=True)
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(tree) < 4:  # bash, sleep, bash, sleep (the watchdog aside)
+            time.sleep(0.1)
+            if "READY" in (log.read_text() if log.exists() else ""):
+                tree = [pid for pid in descendants(parent.pid) if " -I -S -c" not in _cmdline(pid)]
+        assert len(tree) >= 4, tree
+        if how.startswith("kill -9"):
+            os.killpg(parent.pid, signal.SIGKILL)
+        else:
+            parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 30  # SIGTERM, the 10 s grace for the member that ignores it, SIGKILL
+        while time.monotonic() < deadline and any(alive(pid) for pid in tree):
+            time.sleep(0.2)
+        assert [pid for pid in tree if alive(pid)] == []
+    finally:  # never leave 300 s sleeps behind, whatever failed
+        for group in (parent.pid, *tree[:1]):
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        parent.wait(timeout=10)
+
+
+def test_a_finished_plan_leaves_no_watchdog_behind(tmp_path):
+    before = set(descendants(os.getpid()))
+    assert run_plan(sh("exit 0"), tmp_path / "w.log", echo=False) == 0
+    assert set(descendants(os.getpid())) - before == set()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_with_nodes_sets_torchrun_env_and_tracks_refs():
     plan = Plan(stage="sft", argv=["swift", "sft"], env={"NNODES": "${WORLD_SIZE}", "NODE_RANK": "${RANK}",
                                                          "HF_HUB_OFFLINE": "1"}, env_refs=["WORLD_SIZE", "RANK"])

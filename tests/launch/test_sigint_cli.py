@@ -1,5 +1,6 @@
 """SIGINT to `fakehr-orchestra run` while the SFT stage trains (ms-swift -> torchrun -> 2 ranks) leaves no child
-process alive: checked in the process table (the CLI's descendants and the stage's session)."""
+process alive: checked in the process table (the CLI's descendants and the stage's session). So does `kill -9` of
+the CLI's process group (issue 19 item 11), which never reaches the stage's own session: the watchdog stops it."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def test_sigint_to_run_stops_swift_torchrun_and_its_ranks(tiny, tmp_path):
+@pytest.mark.parametrize("how", ["SIGINT", "kill -9 of its group"])
+def test_sigint_to_run_stops_swift_torchrun_and_its_ranks(tiny, tmp_path, how):
     require_module("swift")
     require_executable("swift")
     fixtures = tiny["model"].rsplit("/model", 1)[0]
     cli = [os.path.join(VENV_BIN, "fakehr-orchestra"), "run", "recipes/fake_hr1.yaml", f"vars.fixtures={fixtures}",
            f"vars.out={tmp_path}/out", "-p", "smoke", "--stages", "sft", "--run-dir", str(tmp_path / "run"),
            "--skip-validate", "--nodes", "1", "--nproc-per-node", "2", "sft.args.max_steps=1000"]
-    proc = subprocess.Popen(cli, cwd=ROOT, env=framework_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cli, cwd=ROOT, env=framework_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # a group of its own, as a shell job has
     try:
         deadline, ranks = time.monotonic() + 300, []
         while time.monotonic() < deadline and proc.poll() is None:
@@ -44,10 +47,16 @@ def test_sigint_to_run_stops_swift_torchrun_and_its_ranks(tiny, tmp_path):
         assert len(ranks) >= 2, (proc.poll(), proc.stdout.read().decode()[-3000:] if proc.poll() is not None
                                  else "no ranks yet")
         tree = descendants(proc.pid)
-        leader = tree[0]  # the stage's process (its own session)
+        leader = [p for p in tree if " -I -S -c" not in _cmdline(p)][0]  # the stage's process (its own session)
         assert any("torch.distributed.run" in _cmdline(p) for p in tree)
-        proc.send_signal(signal.SIGINT)
+        if how == "SIGINT":
+            proc.send_signal(signal.SIGINT)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
         code = proc.wait(timeout=120)
+        deadline = time.monotonic() + 60  # after a kill -9 the watchdog stops the stage: SIGTERM, grace, SIGKILL
+        while time.monotonic() < deadline and (in_session(leader) or any(alive(p) for p in tree)):
+            time.sleep(0.5)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -296,3 +296,39 @@ def test_run_sweep_runs_each_point_in_its_run_dir_then_one_report(tmp_path, monk
     other = CliRunner().invoke(cli, args[:-4] + ["--sweep", "sft.args.learning_rate=1e-3", "--run-dir",
                                                   str(sweep_dir), "--resume"])
     assert other.exit_code == 2 and "holds another sweep" in other.output
+
+
+@pytest.mark.parametrize("override,rerun", [
+    ("prompt.user=Real or fake? <image>", {"data", "eval"}),  # both read the prompt from the resolved recipe
+    ("data.split.seed=7", {"data"}),
+    ("eval.max_new_tokens=17", {"eval"}),
+])
+def test_forced_resume_reruns_stages_whose_recipe_content_changed(tmp_path, override, rerun):
+    """Issue 19 item 1: data and eval name the resolved recipe by path only; their plan digest must still change
+    when the recipe content they read changes, and the manifest must name the recipe the run dir now holds."""
+    run = RunDir(tmp_path / "run")
+    run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path))
+    again = FakeFrameworks(run.path)
+    changed = smoke(override)
+    assert run_pipeline(changed, run, Options(echo=False, resume=True, force=True), launch=again) == 0
+    ran = {p.stage for p in again.calls}
+    assert ran == rerun  # the fake data stage writes the same exports: sft and grpo inputs are unchanged
+    manifest = run.load()
+    assert manifest["recipe"]["digest"] == changed.digest() == load_recipe(run.path / "recipe.resolved.yaml").digest()
+    assert manifest["recipe"]["overrides"] == [override]
+    # and resuming again with the new recipe runs nothing
+    third = FakeFrameworks(run.path)
+    assert run_pipeline(changed, run, Options(echo=False, resume=True), launch=third) == 0 and third.calls == []
+
+
+def test_an_external_eval_set_is_part_of_the_eval_plan_digest(tmp_path):
+    eval_set = tmp_path / "eval.jsonl"
+    eval_set.write_text('{"file_path": "a.png", "label": 1}\n')
+    run = RunDir(tmp_path / "run")
+    recipe = smoke(f"eval.dataset={eval_set}")
+    opts = Options(echo=False, stages=("eval",))
+    assert run_pipeline(recipe, run, opts, launch=FakeFrameworks(run.path)) == 0
+    eval_set.write_text('{"file_path": "b.png", "label": 0}\n')  # same path, other content
+    again = FakeFrameworks(run.path)
+    assert run_pipeline(recipe, run, Options(echo=False, stages=("eval",), resume=True), launch=again) == 0
+    assert again.calls and all(p.stage == "eval" for p in again.calls)
