@@ -319,4 +319,25 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
         raise RecipeError(problems + exc.problems) from None
     if problems:
         raise RecipeError(problems)
+    model = _with_family(model, positions, str(path))
     return Recipe(path=path, model=model, data=data, positions=positions, profile=profile, overrides=overrides)
+
+
+def _with_family(model: Any, positions: Positions, file: str) -> Any:
+    """A recipe that leaves model_family null gets the family of its first stage model found on disk (its
+    config.json), so the resolved recipe says which family every stage renders for. A declared family is kept as
+    written: disagreement with the model on disk is reported by validate (preflight/crosschecks.check_family)."""
+    from ..families import FamilyError, on_disk, stage_models
+
+    if model.model_family is not None:
+        return model
+    for key, value in stage_models(model):
+        try:
+            fam = on_disk(value, model.workdir)
+        except FamilyError as exc:
+            where, line = locate(positions, key, file)
+            raise RecipeError([Problem(key, str(exc), file=where, line=line,
+                                       hint="set model_family to the family the model belongs to")]) from None
+        if fam is not None:
+            return model.model_copy(update={"model_family": fam.name})
+    return model
