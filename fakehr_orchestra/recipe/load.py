@@ -306,9 +306,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
             available = sorted(p.stem for p in (path.resolve().parent / "profiles").glob("*.yaml"))
             raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
                                        hint=did_you_mean(profile, available) or f"available: {available}")])
-        overlay, overlay_pos = read_yaml(ppath)
-        if not isinstance(overlay, dict):
-            raise RecipeError([Problem("", "a profile must be a YAML mapping", file=str(ppath), line=1)])
+        overlay, overlay_pos = _load_with_extends(ppath)  # a profile may extend another (smoke_qwen3vl: smoke)
         data, positions = deep_merge(data, overlay, positions, overlay_pos)
     overrides = tuple(overrides)
     problems = apply_overrides(data, positions, overrides)
