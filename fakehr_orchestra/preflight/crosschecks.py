@@ -11,7 +11,8 @@ from typing import Any
 from .context import Context, as_int
 
 QWEN_PATCH = 28  # one Qwen2/2.5-VL visual token covers 28x28 pixels (patch 14 x spatial merge 2)
-QWEN_MAX_PIXELS = 16384 * 28 * 28  # qwen_vl_utils / ms-swift MAX_PIXELS default
+QWEN_MAX_PIXELS = 16384 * 28 * 28  # qwen_vl_utils / ms-swift MAX_PIXELS default at factor 28 (Qwen2.5-VL only:
+# the checks below use the recipe's family, `family(ctx).max_pixels`)
 
 
 def family(ctx: Context) -> Any:
