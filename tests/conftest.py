@@ -56,3 +56,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from fakehr_orchestra.fixtures import build_tiny
 
     return build_tiny(ROOT / ".cache" / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3vl() -> dict[str, str]:
+    """The tiny Qwen3-VL (dense) + image sets, where recipes/profiles/smoke_qwen3vl.yaml expects them."""
+    require_module("transformers")
+    require_module("torch")
+    from fakehr_orchestra.fixtures import build_tiny
+
+    return build_tiny(ROOT / ".cache" / "tiny-qwen3vl", family="qwen3_vl")

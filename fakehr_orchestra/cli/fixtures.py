@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..families import names
+
 
 @click.group()
 def fixtures() -> None:
@@ -16,8 +18,11 @@ def fixtures() -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Rebuild even if an identical fixture is there.")
 @click.option("--per-class", default=4, show_default=True, help="Images per class, generator and split.")
-def tiny(out_dir: str, force: bool, per_class: int) -> None:
-    """Random-init Qwen2.5-VL (Qwen's special-token ids, real processor) + FakeClue/GenImage-like sets."""
+@click.option("--family", type=click.Choice(names()), default="qwen2_5_vl",
+              show_default=True, help="Model family (fakehr_orchestra/families.py) of the tiny model.")
+def tiny(out_dir: str, force: bool, per_class: int, family: str) -> None:
+    """Random-init Qwen2.5-VL / Qwen3-VL / Qwen3-VL-MoE (the family's special-token ids, real processor and chat
+    template) + FakeClue/GenImage-like sets."""
     from ..fixtures import build_tiny
 
-    click.echo(json.dumps(build_tiny(out_dir, force=force, per_class=per_class), indent=2))
+    click.echo(json.dumps(build_tiny(out_dir, force=force, per_class=per_class, family=family), indent=2))

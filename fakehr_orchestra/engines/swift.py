@@ -59,6 +59,23 @@ def vision_flags(recipe: Any) -> dict[str, tuple[Any, str]]:
     return {"max_pixels": (v.max_pixels, "vision.max_pixels")} if v.max_pixels is not None else {}
 
 
+def family_flags(recipe: Any, args: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """--model_type / --template of the recipe's model family (fakehr_orchestra/families.py), unless the stage's
+    args set them (validate then checks they agree with the family and with ms-swift's registry). No family known:
+    nothing, and ms-swift infers them from the model itself."""
+    from ..families import of_recipe
+
+    fam = of_recipe(recipe)
+    if fam is None:
+        return {}
+    out = {}
+    if "model_type" not in args:
+        out["model_type"] = (fam.swift_model_type, "model_family")
+    if "template" not in args:
+        out["template"] = (fam.swift_template, "model_family")
+    return out
+
+
 def vision_env(ctx: RenderContext, recipe: Any) -> dict[str, str]:
     """vision.min_pixels for qwen-vl-utils' resize inside ms-swift: MIN_PIXELS, which ms-swift 4.6 turns into
     IMAGE_MIN_TOKEN_NUM (swift/model/models/qwen.py compat_qwen_vl_utils). The maximum is --max_pixels (a rescale
@@ -83,7 +100,8 @@ def render_sft(recipe: Any, ctx: RenderContext) -> Plan:
     env = cluster_env(ctx, recipe.cluster)
     env.update(stage_env(ctx, "swift", sft.env, "sft"))
     env.update(vision_env(ctx, recipe))
-    args: dict[str, tuple[Any, str]] = {"model": (sft.model, "sft.model"), "dataset": (list(sft.dataset), "sft.dataset")}
+    args: dict[str, tuple[Any, str]] = {"model": (sft.model, "sft.model"), **family_flags(recipe, sft.args),
+                                        "dataset": (list(sft.dataset), "sft.dataset")}
     args.update({name: (value, f"sft.args.{name}") for name, value in sft.args.items()})
     args.update(vision_flags(recipe))
     args["output_dir"] = (sft.output_dir, "sft.output_dir")
@@ -132,6 +150,7 @@ def render_swift_grpo(recipe: Any, ctx: RenderContext, orm_adapter: str) -> Plan
     files = grpo.train_files if isinstance(grpo.train_files, list) else [grpo.train_files]
     args: dict[str, tuple[Any, str]] = {
         "rlhf_type": ("grpo", "grpo.engine"), "model": (grpo.model, "grpo.model"),
+        **family_flags(recipe, grpo.swift_args),
         "dataset": (files, "grpo.train_files"), "external_plugins": (orm_adapter, "grpo.engine"),
         "reward_funcs": ([orm_name], "grpo.reward.swift_orm")}
     args.update({name: (value, f"grpo.swift_args.{name}") for name, value in grpo.swift_args.items()})

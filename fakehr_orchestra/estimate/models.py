@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Family = Literal["qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"]
+Family = Literal["qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"]  # the keys of fakehr_orchestra/families.FAMILIES
 
 
 class ModelError(ValueError):
@@ -243,11 +243,13 @@ def lookup(name: str) -> ModelSpec | None:
 
 def from_config(cfg: dict[str, Any], name: str, source: str) -> ModelSpec:
     """A ModelSpec from a Qwen2.5-VL / Qwen3-VL(-MoE) config.json (nested text_config or the older flat layout)."""
-    model_type = str(cfg.get("model_type", ""))
-    if model_type not in ("qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"):
-        raise ModelError(f"{source}: model_type {model_type!r} is not one the estimator models "
-                         "(qwen2_5_vl, qwen3_vl, qwen3_vl_moe)")
-    family: Family = model_type  # type: ignore[assignment]
+    from ..families import FamilyError, from_config as family_of
+
+    try:
+        fam = family_of(cfg, source)  # model_type, else architectures (the families table)
+    except FamilyError as exc:
+        raise ModelError(str(exc)) from None
+    family: Family = fam.name  # type: ignore[assignment]
     txt = cfg.get("text_config") or cfg
     vis = cfg.get("vision_config") or {}
     tie = bool(cfg.get("tie_word_embeddings", txt.get("tie_word_embeddings", False)))
@@ -268,8 +270,9 @@ def from_config(cfg: dict[str, Any], name: str, source: str) -> ModelSpec:
         vision = VisionSpec(
             depth=int(vis["depth"]), hidden=int(vis["hidden_size"]), intermediate=int(vis["intermediate_size"]),
             heads=int(vis["num_heads"]), out_hidden=int(vis.get("out_hidden_size") or text.hidden),
-            patch=int(vis.get("patch_size", 16 if q3 else 14)), temporal_patch=int(vis.get("temporal_patch_size", 2)),
-            merge=int(vis.get("spatial_merge_size", 2)), gated_mlp=not q3, layer_norm=q3, patch_bias=q3,
+            patch=int(vis.get("patch_size", fam.patch_size)),
+            temporal_patch=int(vis.get("temporal_patch_size", fam.temporal_patch_size)),
+            merge=int(vis.get("spatial_merge_size", fam.merge_size)), gated_mlp=not q3, layer_norm=q3, patch_bias=q3,
             position_embeddings=int(vis.get("num_position_embeddings") or 0) if q3 else 0,
             deepstack=len(vis.get("deepstack_visual_indexes") or []) if q3 else 0,
             full_attention_blocks=len(full_att) if isinstance(full_att, list) else None)

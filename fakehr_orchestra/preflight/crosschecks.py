@@ -11,7 +11,16 @@ from typing import Any
 from .context import Context, as_int
 
 QWEN_PATCH = 28  # one Qwen2/2.5-VL visual token covers 28x28 pixels (patch 14 x spatial merge 2)
-QWEN_MAX_PIXELS = 16384 * 28 * 28  # qwen_vl_utils / ms-swift MAX_PIXELS default
+QWEN_MAX_PIXELS = 16384 * 28 * 28  # qwen_vl_utils / ms-swift MAX_PIXELS default at factor 28 (Qwen2.5-VL only:
+# the checks below use the recipe's family, `family(ctx).max_pixels`)
+
+
+def family(ctx: Context) -> Any:
+    """The recipe's model family (families.py) for the image arithmetic; without one, Qwen2.5-VL's, and
+    check_family has already reported the missing model_family as an error."""
+    from ..families import FAMILIES, of_recipe
+
+    return of_recipe(ctx.model) or FAMILIES["qwen2_5_vl"]
 CHARS_PER_TOKEN = 4  # rough text-token estimate for the prompt (ASCII English); images dominate anyway
 
 
@@ -140,8 +149,8 @@ def check_batches(ctx: Context, cfg: Any, sizes_from_launch: bool) -> None:
 
 # ----------------------------------------------------------------------------------------- image budget
 
-def image_tokens(max_pixels: int) -> int:
-    return max_pixels // (QWEN_PATCH * QWEN_PATCH)
+def image_tokens(max_pixels: int, pixels_per_token: int = QWEN_PATCH * QWEN_PATCH) -> int:
+    return max_pixels // pixels_per_token
 
 
 def prompt_tokens(ctx: Context) -> int:
@@ -157,12 +166,15 @@ def images_per_prompt(ctx: Context) -> int:
 def budget_finding(ctx: Context, stage: str, key: str, limit: int, limit_name: str, max_pixels: int,
                    pixels_from: str, consequence: str) -> int:
     """Worst case (every image at max_pixels) against a token limit; returns the worst-case budget."""
-    per_image = image_tokens(max_pixels)
+    fam = family(ctx)
+    per_image = image_tokens(max_pixels, fam.pixels_per_token)
     budget = images_per_prompt(ctx) * per_image + prompt_tokens(ctx)
     if budget > limit:
         ctx.warning("image", key, f"an image at max_pixels={max_pixels} ({pixels_from}) is {per_image} visual "
-                    f"tokens (max_pixels/(28*28)); with the prompt about {budget} tokens > {limit_name} {limit}: "
-                    f"{consequence}", f"lower max_pixels to <= {(limit - prompt_tokens(ctx)) // images_per_prompt(ctx) * 784} "
+                    f"tokens (max_pixels/({fam.factor}*{fam.factor}), {fam.name}); with the prompt about {budget} "
+                    f"tokens > {limit_name} {limit}: {consequence}",
+                    f"lower max_pixels to <= "
+                    f"{(limit - prompt_tokens(ctx)) // images_per_prompt(ctx) * fam.pixels_per_token} "
                     f"or raise {limit_name} (the data check measures real images when the files are here)", stage)
     return budget
 
@@ -172,7 +184,7 @@ def check_image_budget(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
     if "sft" in stages and m.sft is not None:
         args = m.sft.args
         limit = as_int(args.get("max_length"))
-        mp = m.vision.max_pixels or QWEN_MAX_PIXELS
+        mp = m.vision.max_pixels or family(ctx).max_pixels
         if limit:
             budget_finding(ctx, "sft", "vision.max_pixels" if m.vision.max_pixels else "sft.args.max_length",
                            limit, "max_length", mp, "vision" if m.vision.max_pixels else "qwen-vl-utils default",
@@ -206,4 +218,5 @@ def verl_max_pixels(ctx: Context) -> tuple[int, str]:
                 return int(mp), f"{cfg}"
         except (OSError, ValueError):
             pass
-    return QWEN_MAX_PIXELS, "Qwen2.5-VL processor default; the model is not here to read"
+    fam = family(ctx)
+    return fam.max_pixels, f"qwen-vl-utils' default for {fam.name}; the model is not here to read"

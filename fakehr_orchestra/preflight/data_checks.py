@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .context import Context
-from .crosschecks import QWEN_MAX_PIXELS, prompt_tokens
+from .crosschecks import family, prompt_tokens
 
 SAMPLE_ROWS = 32
 
@@ -64,11 +64,11 @@ def jsonl_rows(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
                     return
 
 
-def smart_resize_tokens(h: int, w: int, max_pixels: int) -> int:
-    """Visual tokens of one image as ms-swift resizes it (fakehr_orchestra/vision.py)."""
+def smart_resize_tokens(h: int, w: int, max_pixels: int, factor: int = 28, min_pixels: int | None = None) -> int:
+    """Visual tokens of one image as ms-swift resizes it for the family's image factor (fakehr_orchestra/vision.py)."""
     from ..vision import tokens
 
-    return tokens(w, h, max_pixels)
+    return tokens(w, h, max_pixels, min_pixels, factor)
 
 
 def _image_size(item: Any) -> tuple[int, int] | None:
@@ -94,7 +94,8 @@ def _image_size(item: Any) -> tuple[int, int] | None:
 class Sample:
     """Token counts of sampled rows, to compare with a limit."""
 
-    def __init__(self) -> None:
+    def __init__(self, factor: int = 28, min_pixels: int | None = None) -> None:
+        self.factor, self.min_pixels = factor, min_pixels  # the family's image factor, vision.min_pixels
         self.rows = 0
         self.over: list[tuple[int, int]] = []  # (row, tokens)
 
@@ -103,7 +104,7 @@ class Sample:
         for item in images:
             size = _image_size(item)
             if size is not None:
-                tokens += smart_resize_tokens(size[1], size[0], max_pixels)
+                tokens += smart_resize_tokens(size[1], size[0], max_pixels, self.factor, self.min_pixels)
         self.rows += 1
         if tokens > limit:
             self.over.append((row, tokens))
@@ -111,7 +112,7 @@ class Sample:
 
 def check_swift_jsonl(ctx: Context, key: str, path: Path, stage: str, assistant: bool, limit: int | None,
                       max_pixels: int) -> None:
-    sample = Sample()
+    sample = Sample(family(ctx).factor, ctx.model.vision.min_pixels)
     try:
         for row_no, row in jsonl_rows(path, SAMPLE_ROWS):
             msgs = row.get("messages") if isinstance(row, dict) else None
@@ -159,7 +160,7 @@ def check_parquet(ctx: Context, key: str, path: Path, cfg: Any) -> None:
                   f"(has {sorted(names)})", None, stage)
         return
     limit = int(cfg.data.max_prompt_length) if cfg is not None else None
-    sample = Sample()
+    sample = Sample(family(ctx).factor, ctx.model.vision.min_pixels)
     batch = next(pf.iter_batches(batch_size=SAMPLE_ROWS, columns=[prompt_key, image_key]), None)
     for i, row in enumerate(batch.to_pylist() if batch is not None else []):
         images = row.get(image_key) or []
@@ -197,7 +198,7 @@ def check_data(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
         present(ctx, f"data.sources.{i}.path", src.path, None, f"data source {src.name}")
     if "sft" in stages and m.sft is not None:
         limit = m.sft.args.get("max_length")
-        mp = m.vision.max_pixels or QWEN_MAX_PIXELS
+        mp = m.vision.max_pixels or family(ctx).max_pixels
         for i, item in enumerate(m.sft.dataset):
             path = present(ctx, f"sft.dataset.{i}", item, "sft", "dataset")
             if path is not None and path.is_file():
@@ -215,7 +216,7 @@ def check_data(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
             else:
                 limit = m.grpo.swift_args.get("max_length")
                 check_swift_jsonl(ctx, key, path, "grpo", False, limit if isinstance(limit, int) else None,
-                                  int(m.vision.max_pixels or QWEN_MAX_PIXELS))
+                                  int(m.vision.max_pixels or family(ctx).max_pixels))
 
 
 def check_outputs(ctx: Context, stages: tuple[str, ...]) -> None:

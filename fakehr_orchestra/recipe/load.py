@@ -306,9 +306,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
             available = sorted(p.stem for p in (path.resolve().parent / "profiles").glob("*.yaml"))
             raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
                                        hint=did_you_mean(profile, available) or f"available: {available}")])
-        overlay, overlay_pos = read_yaml(ppath)
-        if not isinstance(overlay, dict):
-            raise RecipeError([Problem("", "a profile must be a YAML mapping", file=str(ppath), line=1)])
+        overlay, overlay_pos = _load_with_extends(ppath)  # a profile may extend another (smoke_qwen3vl: smoke)
         data, positions = deep_merge(data, overlay, positions, overlay_pos)
     overrides = tuple(overrides)
     problems = apply_overrides(data, positions, overrides)
@@ -319,4 +317,25 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
         raise RecipeError(problems + exc.problems) from None
     if problems:
         raise RecipeError(problems)
+    model = _with_family(model, positions, str(path))
     return Recipe(path=path, model=model, data=data, positions=positions, profile=profile, overrides=overrides)
+
+
+def _with_family(model: Any, positions: Positions, file: str) -> Any:
+    """A recipe that leaves model_family null gets the family of its first stage model found on disk (its
+    config.json), so the resolved recipe says which family every stage renders for. A declared family is kept as
+    written: disagreement with the model on disk is reported by validate (preflight/crosschecks.check_family)."""
+    from ..families import FamilyError, on_disk, stage_models
+
+    if model.model_family is not None:
+        return model
+    for key, value in stage_models(model):
+        try:
+            fam = on_disk(value, model.workdir)
+        except FamilyError as exc:
+            where, line = locate(positions, key, file)
+            raise RecipeError([Problem(key, str(exc), file=where, line=line,
+                                       hint="set model_family to the family the model belongs to")]) from None
+        if fam is not None:
+            return model.model_copy(update={"model_family": fam.name})
+    return model

@@ -86,4 +86,4 @@ def test_eval_and_preflight_open_images_the_same_way(tree: Path) -> None:
     from fakehr_orchestra.evaluation.infer import prompting
 
     with pytest.raises(ImageFileError, match="FIFO"):
-        prompting.load_image(fifo, None)  # type: ignore[arg-type]  # refused before the settings are read
+        prompting.load_image(fifo, None, 14)  # type: ignore[arg-type]  # refused before the settings are read

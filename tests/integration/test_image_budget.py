@@ -1,7 +1,9 @@
 """One image budget (`vision:`): the same image gives the same number of image tokens through ms-swift (the
 rendered SFT plan's own options and env parsed by ms-swift's SftArguments, its template encoding a row), verl
 (RLHFDataset on the parquet our data stage exports, the real processor) and our eval (the same resize ms-swift
-applies), at two max_pixels settings, and the two settings differ (the budget is really applied)."""
+applies), at two max_pixels settings, and the two settings differ (the budget is really applied); and preflight's
+count for that image (data_checks, the family's factor) is the same. For each model family with a tiny fixture:
+Qwen2.5-VL (28 x 28 pixels a token) and Qwen3-VL (32 x 32: ms-swift's qwen3_vl template, patch 16)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from tests.conftest import RECIPES, ROOT, framework_env, require_module
 
 pytestmark = pytest.mark.integration
 IMAGE_PAD = 151655
-BUDGETS = (16 * 784, 36 * 784)  # both below the tiny processor's own cap (224 x 224), so the recipe's budget rules
+# (family, fixture, profile, pixels per token); both budgets below the tiny processors' own caps (224 x 224 and
+# 256 x 256), so the recipe's budget rules
+FAMILIES = (("qwen2_5_vl", "tiny", "smoke", 784), ("qwen3_vl", "tiny_qwen3vl", "smoke_qwen3vl", 1024))
 
 SWIFT = r"""
 import json, os, sys
@@ -39,7 +43,7 @@ print("RESULT" + json.dumps({"pads": enc["input_ids"].count(151655), "grid": enc
 """
 
 
-def _recipe(tmp: Path, tiny: dict[str, str], budget: int) -> Any:
+def _recipe(tmp: Path, tiny: dict[str, str], budget: int, profile: str) -> Any:
     from PIL import Image
 
     image = tmp / "wide.png"
@@ -52,7 +56,8 @@ def _recipe(tmp: Path, tiny: dict[str, str], budget: int) -> Any:
                                                                         ("small.png", "real", "test"))))
     return load_recipe(RECIPES / "fake_hr1.yaml", [
         f"vision.max_pixels={budget}", f"data.sources=[{{name: one, kind: jsonl, path: {tmp / 'one.jsonl'}, "
-        "label_convention: text}]", f"sft.output_dir={tmp / 'out'}"], profile="smoke")
+        "label_convention: text}]", f"sft.output_dir={tmp / 'out'}",
+        f"vars.fixtures={Path(tiny['model']).parent}"], profile=profile)
 
 
 def _swift_tokens(recipe: Any, data: dict[str, str]) -> int:
@@ -75,7 +80,8 @@ def _verl_tokens(data: dict[str, str], model: str, tmp: Path) -> int:
                             "cache_dir": str(tmp)})
     ds = RLHFDataset(data_files=[data["parquet"]], tokenizer=processor.tokenizer, processor=processor, config=cfg)
     messages = ds[0]["raw_prompt"]
-    images, _ = asyncio.run(RLHFDataset.process_vision_info(messages, image_patch_size=14, config=cfg))
+    images, _ = asyncio.run(RLHFDataset.process_vision_info(messages, image_patch_size=ds.image_patch_size,
+                                                            config=cfg))
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return processor(text=[text], images=images, return_tensors="pt")["input_ids"][0].tolist().count(IMAGE_PAD)
 
@@ -93,16 +99,36 @@ def _eval_tokens(recipe: Any, model: str, image: str) -> int:
     return enc["input_ids"][0].tolist().count(IMAGE_PAD)
 
 
-def test_ms_swift_verl_and_eval_see_the_same_image_tokens(tiny: dict[str, str], tmp_path: Path) -> None:
+def _preflight_tokens(recipe: Any, image: str) -> int:
+    from PIL import Image
+
+    from fakehr_orchestra.preflight.crosschecks import family
+    from fakehr_orchestra.preflight.data_checks import smart_resize_tokens
+
+    class Ctx:  # what family() reads
+        model = recipe.model
+    with Image.open(image) as im:
+        width, height = im.size
+    return smart_resize_tokens(height, width, int(recipe.model.vision.max_pixels), family(Ctx).factor,
+                               recipe.model.vision.min_pixels)
+
+
+@pytest.mark.parametrize("family,fixture,profile,per_token", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_ms_swift_verl_and_eval_see_the_same_image_tokens(family: str, fixture: str, profile: str, per_token: int,
+                                                         request: pytest.FixtureRequest, tmp_path: Path) -> None:
     require_module("swift")
     require_module("verl")
+    tiny = request.getfixturevalue(fixture)
+    budgets = (16 * per_token, 36 * per_token)
     counts = {}
-    for budget in BUDGETS:
-        recipe = _recipe(tmp_path, tiny, budget)
+    for budget in budgets:
+        recipe = _recipe(tmp_path, tiny, budget, profile)
+        assert recipe.model.model_family == family
         data = prepare(recipe.model, tmp_path / f"data{budget}", workers=1)
         counts[budget] = (_swift_tokens(recipe, data), _verl_tokens(data, tiny["model"], tmp_path),
-                          _eval_tokens(recipe, tiny["model"], str(tmp_path / "wide.png")))
-    for budget, (swift, verl, ours) in counts.items():
-        assert swift == verl == ours, counts
-        assert swift <= budget // 784 + 1  # ms-swift rounds the rescaled sides: the budget is its --max_pixels
-    assert counts[BUDGETS[0]][0] < counts[BUDGETS[1]][0], counts
+                          _eval_tokens(recipe, tiny["model"], str(tmp_path / "wide.png")),
+                          _preflight_tokens(recipe, str(tmp_path / "wide.png")))
+    for budget, (swift, verl, ours, preflight) in counts.items():
+        assert swift == verl == ours == preflight, counts
+        assert swift <= budget // per_token + 1  # ms-swift rounds the rescaled sides: the budget is its --max_pixels
+    assert counts[budgets[0]][0] < counts[budgets[1]][0], counts

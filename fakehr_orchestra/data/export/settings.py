@@ -22,6 +22,7 @@ class ExportSettings:
     chunk_size: int = 1024
     max_pixels: Optional[int] = None  # vision: the verl parquet's image dicts carry it (qwen-vl-utils reads them)
     min_pixels: Optional[int] = None
+    image_factor: int = 28  # the model family's (families.py): resized sides are multiples of it
 
 
 def _flag_system(stage: str, flag: Any, system: Optional[str]) -> bool:
@@ -50,4 +51,17 @@ def settings_from_recipe(model: Any) -> ExportSettings:
         sft_rows_system=_flag_system("sft.args.system", sft_flag, system),
         grpo_rows_system=_flag_system("grpo.swift_args.system", grpo_flag, system),
         images=model.data.images, think_fraction=model.data.think_fraction, seed=model.data.split.seed,
-        chunk_size=model.data.chunk_size, max_pixels=model.vision.max_pixels, min_pixels=model.vision.min_pixels)
+        chunk_size=model.data.chunk_size, max_pixels=model.vision.max_pixels, min_pixels=model.vision.min_pixels,
+        image_factor=_image_factor(model))
+
+
+def _image_factor(model: Any) -> int:
+    """The family's image factor; a budget without a known family cannot be turned into verl's image sizes."""
+    from ...families import FamilyError, require
+
+    if model.vision.max_pixels is None and model.vision.min_pixels is None:
+        return 28  # no budget: the parquet carries no sizes, so no factor is used
+    try:
+        return require(model, "the verl export's image sizes (vision:)").factor
+    except FamilyError as exc:
+        raise DataError(str(exc)) from None

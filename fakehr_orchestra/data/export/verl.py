@@ -19,13 +19,14 @@ SIZE_KEYS = ("resized_height", "resized_width")
 def budget(settings: ExportSettings, rec: Record) -> dict[str, int]:
     """The recipe's image budget as image-dict keys: verl passes each dict to qwen-vl-utils' fetch_image
     (verl/utils/dataset/vision_utils.py), which takes `resized_height` / `resized_width` as given (rounded to the
-    patch factor). They are the size ms-swift gives the image (fakehr_orchestra/vision.py), so SFT, GRPO and eval
+    family's image factor: 28 Qwen2.5-VL, 32 Qwen3-VL). They are the size ms-swift gives the image (fakehr_orchestra/vision.py), so SFT, GRPO and eval
     see it alike. Without a budget the keys are absent and verl uses the processor's own limits, as ms-swift does."""
     if settings.max_pixels is None and settings.min_pixels is None:
         return {}
     from ...vision import final_size
 
-    height, width = final_size(int(rec.width), int(rec.height), settings.max_pixels, settings.min_pixels)
+    height, width = final_size(int(rec.width), int(rec.height), settings.max_pixels, settings.min_pixels,
+                               settings.image_factor)
     return {"resized_height": height, "resized_width": width}
 
 

@@ -1,9 +1,10 @@
-"""The prompt text and the image, prepared the way ms-swift prepares them for Qwen2.5-VL.
+"""The prompt text and the image, prepared the way ms-swift prepares them for Qwen2.5-VL and Qwen3-VL.
 
-ms-swift's qwen2_5_vl template puts `<|vision_start|><|image_pad|><|vision_end|>` where the user text has
+ms-swift's qwen2_5_vl and qwen3_vl templates puts `<|vision_start|><|image_pad|><|vision_end|>` where the user text has
 `<image>`, wraps the turns in Qwen's chat format (the model directory's chat template writes the same), rescales the
 image to `--max_pixels` (aspect kept, torchvision Resize = PIL bilinear), then runs qwen_vl_utils' `fetch_image`
-(smart resize to multiples of patch*merge), and calls the image processor with `do_resize=False`. At inference it
+(smart resize to multiples of patch*merge; the qwen3_vl template passes the processor's patch size 16, so 32), and
+calls the image processor with `do_resize=False`. At inference it
 appends `--response_prefix` after the generation prompt. We do the same steps with the same libraries.
 """
 
@@ -42,12 +43,18 @@ def rescale_image(image: Any, max_pixels: int | None) -> Any:
     return image.resize((int(width_scaled), int(height_scaled)), Image.BILINEAR)
 
 
-def load_image(path: str, settings: InferSettings, patch_size: int = 14) -> Any:
-    """RGB image after ms-swift's two resizes; the processor must then be called with do_resize=False."""
+def load_image(path: str, settings: InferSettings, patch_size: int | None = None) -> Any:
+    """RGB image after ms-swift's two resizes; the processor must then be called with do_resize=False.
+    `patch_size`: the processor's (as ms-swift's qwen3_vl template passes it); default the family's."""
     from PIL import Image
     from qwen_vl_utils import fetch_image
 
     from ...data.image_file import open_image_file
+    from ...families import get
+    from ...vision import swift_min_pixels
+
+    if patch_size is None:
+        patch_size = get(settings.family or "qwen2_5_vl").patch_size
 
     file, _ = open_image_file(path)  # a FIFO or a huge file must not hang or flood the eval
     with file, Image.open(file) as handle:
@@ -55,7 +62,8 @@ def load_image(path: str, settings: InferSettings, patch_size: int = 14) -> Any:
     image = rescale_image(image, settings.max_pixels)
     element: dict[str, Any] = {"image": image}
     if settings.min_image_pixels is not None:
-        element["min_pixels"] = settings.min_image_pixels
+        # ms-swift gives MIN_PIXELS to qwen-vl-utils as whole tokens (IMAGE_MIN_TOKEN_NUM): floored the same way
+        element["min_pixels"] = swift_min_pixels(settings.min_image_pixels, patch_size * 2)
     if settings.max_image_pixels is not None:
         element["max_pixels"] = settings.max_image_pixels
     return fetch_image(element, image_patch_size=patch_size)

@@ -2,7 +2,9 @@
 
 - system / user / response prefix: the recipe's `prompt:` section in its effective form (ms-swift turns each
   literal backslash-n into a newline; `fakehr_orchestra.prompts.effective` does the same);
-- chat template: the model directory's own (the one ms-swift's qwen2_5_vl template reproduces);
+- chat template: the model directory's own (the one ms-swift's qwen2_5_vl / qwen3_vl template reproduces);
+- model family (fakehr_orchestra/families.py): the evaluated model's config.json, else the recipe's model_family;
+  its image factor (28 / 32) is the resize arithmetic;
 - image size: the recipe's one budget (`vision:`), applied as ms-swift applies it: a rescale to max_pixels, then
   qwen_vl_utils' smart resize with vision.min_pixels (fakehr_orchestra/vision.py);
 - the response prefix is appended after the generation prompt (as ms-swift does at inference) and given to the
@@ -49,6 +51,7 @@ class InferSettings:
     confidence: float = 0.95
     recipe_name: str = ""
     recipe_digest: str = ""
+    family: str = ""  # the evaluated model's family (families.py): its patch size is fetch_image's image_patch_size
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change answers: a resumed run must match them (batch size and device may differ)."""
@@ -93,7 +96,22 @@ def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_si
         confidence=ev.confidence,
         recipe_name=rm.name,
         recipe_digest=recipe.digest(),
+        family=_family(rm, str(model)),
     )
+
+
+def _family(rm: Any, model: str) -> str:
+    """The evaluated model's family: its config.json when on disk (a downloaded Qwen3-VL evaluated zero-shot under a
+    Qwen2.5-VL recipe is still Qwen3-VL), else the recipe's model_family."""
+    from ...families import FamilyError, of_recipe, on_disk
+
+    try:
+        fam = on_disk(model, rm.workdir) or of_recipe(rm)
+    except FamilyError as exc:
+        raise SettingsError(str(exc)) from None
+    if fam is None:
+        raise SettingsError(f"{model}: no config.json there and the recipe sets no model_family; set model_family")
+    return fam.name
 
 
 def drift_notes(recipe: Any) -> list[str]:

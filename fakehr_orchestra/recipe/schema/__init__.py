@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from ..errors import Problem, RecipeError, closest
 from ..yaml_source import Positions, dotted
@@ -32,6 +32,10 @@ class RecipeModel(Strict):
     workdir: str = "."
     vars: dict[str, Any] = Field(default_factory=dict)  # free values for ${vars.x} references
     written_for: WrittenFor = Field(default_factory=WrittenFor)
+    # The policy model's family (fakehr_orchestra/families.py): ms-swift's --model_type/--template and the image
+    # arithmetic follow it. null: read from the model's config.json when the model is on disk (load fills it in,
+    # so the resolved recipe shows it); a declared family that disagrees with the model on disk is a validate error.
+    model_family: Optional[str] = None
     cluster: ClusterSection = Field(default_factory=ClusterSection)
     prompt: PromptSection = Field(default_factory=PromptSection)
     vision: VisionSection = Field(default_factory=VisionSection)  # the image budget, for every stage
@@ -40,6 +44,15 @@ class RecipeModel(Strict):
     grpo: Optional[GrpoSection] = None
     critic: CriticSection = Field(default_factory=CriticSection)  # FakeVLM-R1's judge (off by default)
     eval: EvalSection = Field(default_factory=EvalSection)
+
+    @field_validator("model_family")
+    @classmethod
+    def _known_family(cls, value: Optional[str]) -> Optional[str]:
+        from ...families import get
+
+        if value is not None:
+            get(value)  # FamilyError (a ValueError): unknown family, with a did-you-mean
+        return value
 
 
 def _model_at(path: tuple[Any, ...]) -> type[Strict] | None:
