@@ -8,7 +8,6 @@ with `remote_data` (`--remote-data`), any path is a WARNING (the file lives wher
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -72,8 +71,9 @@ def smart_resize_tokens(h: int, w: int, max_pixels: int) -> int:
 
 
 def _image_size(item: Any) -> tuple[int, int] | None:
-    from PIL import Image
     import io
+
+    from PIL import Image
     try:
         if isinstance(item, dict):
             if item.get("bytes"):

@@ -129,7 +129,7 @@ def check_prompt(ctx: Context, stages: tuple[str, ...]) -> None:
             if not target.startswith(prefix):
                 ctx.error("prompt", key, f"response_prefix {raw!r} is not how a {fmt} answer starts "
                           f"({target[:20]!r}...): trained answers would not parse", "use the format's opening "
-                          f"(e.g. '<think>\\n' for fake_hr1) or none", "sft")
+                          "(e.g. '<think>\\n' for fake_hr1) or none", "sft")
                 break
             completion = target[len(prefix):]
             if not parse_answer(completion, fmt, response_prefix=prefix).well_formed:

@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from .protocol import StepFailed, StepSkipped, Steps, read_request
+from .protocol import StepFailed, Steps, StepSkipped, read_request
 from .standins import group
 
 

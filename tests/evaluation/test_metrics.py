@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_score, roc_auc_score)
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.utils import resample
 
-from fakehr_orchestra.evaluation.metrics import (bootstrap_accuracy, score_file, score_table, table_from_rows)
+from fakehr_orchestra.evaluation.metrics import bootstrap_accuracy, score_file, score_table, table_from_rows
 from fakehr_orchestra.evaluation.reader import EvalDataError
 
 

@@ -5,7 +5,6 @@ complete, and a changed recipe is refused on resume."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

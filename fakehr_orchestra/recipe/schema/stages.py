@@ -8,7 +8,6 @@ from pydantic import Field, field_validator
 
 from .base import FreeForm, Strict
 
-
 IMAGE_BUDGET = ("max_pixels", "min_pixels", "MAX_PIXELS", "MIN_PIXELS")
 
 
