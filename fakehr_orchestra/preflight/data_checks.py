@@ -146,7 +146,8 @@ def check_parquet(ctx: Context, key: str, path: Path, cfg: Any) -> None:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file
         ctx.error("data", key, f"{path} is not a parquet file verl can read ({exc})",
-                  "run the data stage (`fakehr-orchestra run RECIPE --stages data`) or `fakehr-orchestra data export ... --only parquet`", stage)
+                  "run the data stage (`fakehr-orchestra run RECIPE --stages data`) or "
+                  "`fakehr-orchestra data export ... --only parquet`", stage)
         return
     names = set(pf.schema_arrow.names)
     need = [prompt_key, "reward_model", "data_source", image_key]
