@@ -13,19 +13,18 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from ..engines.versions import installed_version
 from ..io import write_json_atomic, write_text_atomic
+from ..resources import checkout_root
 from . import artifacts as art
 from . import services
 from .rundir import RunDir, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = "recipe.resolved.yaml"
 
 
@@ -332,7 +331,7 @@ def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
             manifest["stages"].setdefault(stage, {"status": "pending"})
         return manifest
     run.path.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(recipe, list(opts.stages), versions, PROJECT_ROOT)
+    manifest = new_manifest(recipe, list(opts.stages), versions, checkout_root())
     run.save(manifest)
     return manifest
 

@@ -7,31 +7,16 @@ verl/trainer/ppo/reward.py get_custom_reward_fn), in this process: its top-level
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
+from ..plugins import PluginLoadError, load_plugin_file
 from .context import Context
 
 VERL_CALL = {"data_source": "fakeclue", "solution_str": "<think>\n\n</think>\n\nfake", "ground_truth": "fake",
              "extra_info": {}}
 FORMAT_MARKERS = {"fake_hr1": ("<think>",), "fakevlm_r1": ("<answer>", "[Why fake]", "[If real]")}
-
-
-def load_plugin(path: Path) -> Any:
-    name = f"fakehr_preflight_reward_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
 
 
 def check_reward(ctx: Context) -> None:
@@ -47,10 +32,10 @@ def check_reward(ctx: Context) -> None:
         ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} does not exist", None, st)
         return
     try:
-        module = load_plugin(path)
-    except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything (even SystemExit) on import
-        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} fails to import: "
-                  f"{type(exc).__name__}: {exc}", "run `python " + str(path) + "` to see the traceback", st)
+        module = load_plugin_file(path)
+    except PluginLoadError as exc:
+        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} {exc.reason}",
+                  "run `python " + str(path) + "` to see the traceback", st)
         return
     fn = getattr(module, reward.name, None)
     if not callable(fn):

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..refs import ENV_PREFIX, RECIPE_REF, SHIPPED_PREFIX
 from .errors import Problem, RecipeError, closest, did_you_mean
 from .yaml_source import KeyPath, Positions, dotted, parse_scalar, read_yaml
 
 MAX_EXTENDS_DEPTH = 16
-_REF = re.compile(r"\$\{([^}]*)\}")
-ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -114,12 +113,22 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any], base_pos: Position
     return out, pos
 
 
+def profile_dirs(recipe_path: Path) -> list[Path]:
+    """Where a named profile is looked for: profiles/ beside the recipe, then the shipped recipes/profiles/ (so a
+    recipe copied out with `recipes cp` still takes `--profile smoke`)."""
+    from ..resources import shipped_dir
+    own = recipe_path.resolve().parent / "profiles"
+    shipped = shipped_dir("recipes") / "profiles"
+    return [own] if own.resolve() == shipped.resolve() else [own, shipped]
+
+
 def profile_path(recipe_path: Path, profile: str) -> Path:
-    """A profile is a name (recipes/profiles/NAME.yaml beside the recipe) or a path to an overlay file."""
+    """A profile is a name (profiles/NAME.yaml, see `profile_dirs`) or a path to an overlay file."""
     as_path = Path(profile)
     if as_path.suffix in (".yaml", ".yml"):
         return as_path
-    return recipe_path.resolve().parent / "profiles" / f"{profile}.yaml"
+    candidates = [d / f"{profile}.yaml" for d in profile_dirs(recipe_path)]
+    return next((c for c in candidates if c.exists()), candidates[0])
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -250,10 +259,21 @@ def _get(data: Any, parts: list[Any]) -> Any:
 # ---------------------------------------------------------------------------------------------- interpolation
 
 def resolve_refs(data: dict[str, Any], positions: Positions, file: str) -> dict[str, Any]:
-    """Replace ${a.b} with the value at a.b (recursively); keep ${env:NAME} for launch time."""
+    """Replace ${a.b} with the value at a.b (recursively) and ${shipped:rewards/x.py} with that shipped file's real
+    path in this installation; keep ${env:NAME} for launch time (the forms: fakehr_orchestra/refs.py)."""
     problems: list[Problem] = []
 
+    def shipped(ref: str, path: KeyPath) -> Any:
+        from ..resources import ShippedFileError, shipped_file
+        try:
+            return str(shipped_file(ref[len(SHIPPED_PREFIX):]))
+        except ShippedFileError as exc:
+            problems.append(Problem(dotted(path), str(exc), *locate(positions, dotted(path), file)))
+            return None
+
     def lookup(ref: str, path: KeyPath, stack: tuple[str, ...]) -> Any:
+        if ref.startswith(SHIPPED_PREFIX):
+            return shipped(ref, path)
         if ref in stack:
             problems.append(Problem(dotted(path), f"reference cycle: {' -> '.join(stack + (ref,))}",
                                     *locate(positions, dotted(path), file)))
@@ -275,16 +295,16 @@ def resolve_refs(data: dict[str, Any], positions: Positions, file: str) -> dict[
             return [walk(v, path + (i,), stack) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
-        whole = _REF.fullmatch(value)
-        if whole and not whole.group(1).startswith("env:"):
+        whole = RECIPE_REF.fullmatch(value)
+        if whole and not whole.group(1).startswith(ENV_PREFIX):
             return lookup(whole.group(1), path, stack)
 
         def sub(m: re.Match[str]) -> str:
-            if m.group(1).startswith("env:"):
+            if m.group(1).startswith(ENV_PREFIX):
                 return m.group(0)
             got = lookup(m.group(1), path, stack)
             return "" if got is None else str(got)
-        return _REF.sub(sub, value)
+        return RECIPE_REF.sub(sub, value)
 
     out = walk(data, (), ())
     if problems:
@@ -303,7 +323,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
     if profile:
         ppath = profile_path(path, profile)
         if not ppath.exists():
-            available = sorted(p.stem for p in (path.resolve().parent / "profiles").glob("*.yaml"))
+            available = sorted({p.stem for d in profile_dirs(path) for p in d.glob("*.yaml")})
             raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
                                        hint=did_you_mean(profile, available) or f"available: {available}")])
         overlay, overlay_pos = read_yaml(ppath)
