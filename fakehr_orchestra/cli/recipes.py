@@ -10,8 +10,6 @@ import yaml
 
 from .common import fail, friendly_errors, load, recipe_arguments
 
-SHIPPED = Path(__file__).resolve().parents[2] / "recipes"
-
 
 def _first_comment_line(path: Path) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -28,9 +26,10 @@ def recipes() -> None:
 @recipes.command("ls")
 def ls() -> None:
     """List shipped recipes and profiles."""
-    for path in sorted(SHIPPED.glob("*.yaml")):
+    from ..resources import profile_files, recipe_files
+    for path in recipe_files():
         click.echo(f"{path.stem:<14} {path}  {_first_comment_line(path)}")
-    for path in sorted((SHIPPED / "profiles").glob("*.yaml")):
+    for path in profile_files():
         click.echo(f"profile {path.stem:<6} {path}  {_first_comment_line(path)}")
 
 
@@ -48,25 +47,52 @@ def show(recipe: str, overrides: tuple[str, ...], profile: str | None) -> None:
 
 @recipes.command("cp")
 @click.argument("name")
-@click.argument("dest", type=click.Path(dir_okay=False))
+@click.argument("dest", type=click.Path())
 def cp(name: str, dest: str) -> None:
-    """Copy shipped recipe NAME (e.g. fake_hr1) to DEST to edit it."""
-    src = _find(name)
+    """Copy shipped recipe or profile NAME (e.g. fake_hr1, smoke) to DEST (a file, or a folder) to edit it.
+
+    A recipe's `extends:` bases are copied beside it, so the copy loads on its own; a profile named by
+    `--profile NAME` is looked for in profiles/ beside the recipe first, then among the shipped ones."""
+    from ..resources import profile_files, recipe_files
+    recipes_by_name = {p.stem: p for p in recipe_files()}
+    profiles_by_name = {p.stem: p for p in profile_files()}
+    src = recipes_by_name.get(name) or profiles_by_name.get(name)
+    if src is None:
+        fail(f"error: no shipped recipe or profile '{name}' (recipes: {', '.join(recipes_by_name)}; "
+             f"profiles: {', '.join(profiles_by_name)})")
     target = Path(dest)
-    if target.exists():
-        fail(f"error: {target} exists; not overwriting it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, target)
-    click.echo(f"copied {src} -> {target}")
+    if target.is_dir() or dest.endswith(("/", "\\")):
+        target = target / src.name
+    copies = [(src, target)] + [(base, target.parent / base.relative_to(src.parent)) for base in _bases(src)]
+    existing = [str(t) for _, t in copies if t.exists()]
+    if existing:
+        fail(f"error: {', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; not overwriting")
+    for s, t in copies:
+        t.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(s, t)
+        click.echo(f"copied {s} -> {t}")
+
+
+def _bases(path: Path) -> list[Path]:
+    """The files a shipped recipe extends (relative `extends:` paths), nearest first."""
+    from ..recipe.yaml_source import read_yaml
+    out: list[Path] = []
+    while True:
+        data, _ = read_yaml(path)
+        parent = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(parent, str) or Path(parent).is_absolute():
+            return out
+        path = (path.parent / parent).resolve()
+        out.append(path)
 
 
 def _find(name: str) -> str:
     """A path as given, or the name of a shipped recipe."""
+    from ..resources import recipe_files
     if Path(name).exists() or name.endswith((".yaml", ".yml")):
         return name
-    candidate = SHIPPED / f"{name}.yaml"
-    if candidate.exists():
-        return str(candidate)
-    known = ", ".join(p.stem for p in sorted(SHIPPED.glob("*.yaml")))
-    fail(f"error: no recipe '{name}' (shipped: {known})")
+    shipped = {p.stem: p for p in recipe_files()}
+    if name in shipped:
+        return str(shipped[name])
+    fail(f"error: no recipe '{name}' (shipped: {', '.join(shipped)})")
     return name
