@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from ..refs import ENV_PREFIX, RECIPE_REF, SHIPPED_PREFIX
 from .errors import Problem, RecipeError, closest, did_you_mean
-from .yaml_source import KeyPath, Positions, dotted, parse_scalar, read_yaml
+from .yaml_source import KeyPath, Positions, dotted, locate, parse_scalar, read_yaml  # noqa: F401 - locate re-exported
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -52,17 +52,6 @@ class Recipe:
         model = self.model
         new_section = getattr(model, section).model_copy(update=update)
         return dataclasses.replace(self, model=model.model_copy(update={section: new_section}))
-
-
-def locate(positions: Positions, key: str, default_file: str | None = None) -> tuple[str | None, int | None]:
-    """Best-known file:line for a dotted key (falls back to the nearest parent that has a position)."""
-    by_display = {dotted(k): v for k, v in positions.items()}
-    probe = key
-    while probe:
-        if probe in by_display:
-            return by_display[probe]
-        probe = probe.rsplit(".", 1)[0] if "." in probe else ""
-    return default_file, None
 
 
 # ---------------------------------------------------------------------------------------------- layers
@@ -238,9 +227,16 @@ def apply_overrides(data: dict[str, Any], positions: Positions, overrides: Itera
 
 
 def _missing(data: dict[str, Any], key: str, where: str, suggest_plus: bool = False) -> Problem:
+    from .schema import model_at  # the schema's fields too: a section the YAML leaves to its defaults has no keys
+
     found, siblings = _nearest(data, key)
-    first = key[len(found):].lstrip(".").split(".")[0]
-    match = closest(first, siblings)
+    parts = key.split(".")
+    depth = len(found.split(".")) if found else 0
+    while depth < len(parts) - 1 and model_at(tuple(parts[:depth + 1])) is not None:
+        depth, siblings = depth + 1, []  # a declared section absent from the YAML: continue in the schema
+    found, first = ".".join(parts[:depth]), parts[depth] if depth < len(parts) else ""
+    owner = model_at(tuple(parts[:depth]))
+    match = closest(first, list(dict.fromkeys(siblings + list(getattr(owner, "model_fields", {})))))
     if match:
         hint = f"did you mean '{found + '.' if found else ''}{match}'?"
     elif suggest_plus:

@@ -64,7 +64,8 @@ def test_bad_input_is_one_clear_error_and_exit_2(tmp_path, content, args, expect
     proc = subprocess.run([sys.executable, "-m", "fakehr_orchestra", "render", str(path), "--stage", "sft", *args],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
-    assert expect in proc.stderr and str(path) in proc.stderr or "override" in proc.stderr
+    assert expect in proc.stderr, proc.stderr
+    assert str(path) in proc.stderr or (args and "override" in proc.stderr), proc.stderr  # names where it is
     assert "Traceback" not in proc.stderr + proc.stdout
 
 

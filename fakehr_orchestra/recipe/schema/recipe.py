@@ -1,0 +1,72 @@
+"""The whole recipe as one strict model, and what the schema declares at a key path (for did-you-mean)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field
+
+from .base import Strict
+from .cluster import ClusterSection
+from .critic import CriticSection
+from .data import DataSection
+from .evaluation import EvalSection
+from .prompt import PromptSection
+from .stages import GrpoSection, SftSection
+from .vision import VisionSection
+
+
+class WrittenFor(Strict):
+    """The framework versions the recipe's flag names and keys are written for; render translates from these."""
+
+    swift: str = "4.6"
+    verl: str = "0.9"
+
+
+class RecipeModel(Strict):
+    name: str
+    method: Literal["fake_hr1", "fakevlm_r1"]
+    description: Optional[str] = None
+    workdir: str = "."
+    vars: dict[str, Any] = Field(default_factory=dict)  # free values for ${vars.x} references
+    written_for: WrittenFor = Field(default_factory=WrittenFor)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
+    prompt: PromptSection = Field(default_factory=PromptSection)
+    vision: VisionSection = Field(default_factory=VisionSection)  # the image budget, for every stage
+    data: DataSection = Field(default_factory=DataSection)
+    sft: Optional[SftSection] = None
+    grpo: Optional[GrpoSection] = None
+    critic: CriticSection = Field(default_factory=CriticSection)  # FakeVLM-R1's judge (off by default)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+
+def model_at(path: tuple[Any, ...]) -> type[Strict] | None:
+    """The pydantic model class that owns the mapping at `path`, for did-you-mean candidates."""
+    model: Any = RecipeModel
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann] + list(getattr(ann, "__args__", ()))
+        for cand in candidates:
+            inner = [cand] + list(getattr(cand, "__args__", ()))
+            found = next((c for c in inner if isinstance(c, type) and issubclass(c, Strict)), None)
+            if found:
+                model = found
+                break
+        else:
+            return None
+    return model
+
+
+def declared(parts: list[str]) -> bool:
+    """Whether a key path is a field the schema declares (so `key=value` may set it though the YAML leaves it to
+    its default). Free-form mappings (sft.args, grpo.overrides, env, vars) declare nothing below them: a new entry
+    there needs `+key=value`, so a typo cannot slip in as a new flag."""
+    if not parts:
+        return False
+    owner = model_at(tuple(parts[:-1]))
+    return owner is not None and parts[-1] in owner.model_fields
