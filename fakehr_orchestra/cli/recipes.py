@@ -35,14 +35,36 @@ def ls() -> None:
 
 @recipes.command("show")
 @recipe_arguments
+@click.option("--explain", is_flag=True, help="Print what each schema field means (its description) instead.")
 @friendly_errors
-def show(recipe: str, overrides: tuple[str, ...], profile: str | None) -> None:
+def show(recipe: str, overrides: tuple[str, ...], profile: str | None, explain: bool) -> None:
     """Print RECIPE fully resolved (extends, profile, overrides and ${...} references applied)."""
     resolved = load(_find(recipe), overrides, profile)
+    if explain:
+        for line in _explain(type(resolved.model), resolved.model.model_dump(mode="json")):
+            click.echo(line)
+        return
     data = resolved.model.model_dump(mode="json")
     click.echo(f"# resolved from {resolved.path}" + (f" with profile {profile}" if profile else "")
                + (f" and overrides {' '.join(overrides)}" if overrides else ""))
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), nl=False)
+
+
+def _explain(model: type, data: dict, prefix: str = "") -> list[str]:
+    """`key = value  # description`, section by section, in schema order (a section's docstring heads it)."""
+    from ..recipe.schema.base import Strict
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        key, value = prefix + name, data.get(name)
+        inner = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        section = next((c for c in inner if isinstance(c, type) and issubclass(c, Strict)), None)
+        note = field.description or (section.__doc__ or "").strip().split("\n")[0] if section else field.description
+        if section is not None and isinstance(value, dict):
+            out.append(f"{key}:" + (f"  # {note}" if note else ""))
+            out.extend(_explain(section, value, key + "."))
+        else:
+            out.append(f"{key} = {value!r}" + (f"  # {note}" if note else ""))
+    return out
 
 
 @recipes.command("cp")

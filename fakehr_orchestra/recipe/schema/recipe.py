@@ -24,20 +24,22 @@ class WrittenFor(Strict):
 
 
 class RecipeModel(Strict):
-    name: str
-    method: Literal["fake_hr1", "fakevlm_r1"]
-    description: Optional[str] = None
-    workdir: str = "."
-    vars: dict[str, Any] = Field(default_factory=dict)  # free values for ${vars.x} references
-    written_for: WrittenFor = Field(default_factory=WrittenFor)
-    cluster: ClusterSection = Field(default_factory=ClusterSection)
-    prompt: PromptSection = Field(default_factory=PromptSection)
-    vision: VisionSection = Field(default_factory=VisionSection)  # the image budget, for every stage
-    data: DataSection = Field(default_factory=DataSection)
-    sft: Optional[SftSection] = None
-    grpo: Optional[GrpoSection] = None
-    critic: CriticSection = Field(default_factory=CriticSection)  # FakeVLM-R1's judge (off by default)
-    eval: EvalSection = Field(default_factory=EvalSection)
+    name: str = Field(description="the recipe's name (run manifests and reports show it)")
+    method: Literal["fake_hr1", "fakevlm_r1"] = Field(description="which paper's answer format and reward")
+    description: Optional[str] = Field(None, description="one line for `recipes ls` and reports")
+    workdir: str = Field(".", description="the folder every stage runs in; relative paths are taken from it")
+    vars: dict[str, Any] = Field(default_factory=dict, description="free values for ${vars.x} references")
+    written_for: WrittenFor = Field(default_factory=WrittenFor,
+                                    description="the framework versions the flag names are written for")
+    cluster: ClusterSection = Field(default_factory=ClusterSection, description="nodes, GPUs, rendezvous")
+    prompt: PromptSection = Field(default_factory=PromptSection, description="the prompt as the model sees it")
+    vision: VisionSection = Field(default_factory=VisionSection, description="the image budget, for every stage")
+    data: DataSection = Field(default_factory=DataSection, description="sources, split and exports (data stage)")
+    sft: Optional[SftSection] = Field(None, description="the SFT stage (ms-swift)")
+    grpo: Optional[GrpoSection] = Field(None, description="the GRPO stage (verl, or ms-swift's own GRPO)")
+    critic: CriticSection = Field(default_factory=CriticSection,
+                                  description="FakeVLM-R1's judge model (off by default)")
+    eval: EvalSection = Field(default_factory=EvalSection, description="inference on the test split and metrics")
 
 
 def model_at(path: tuple[Any, ...]) -> type[Strict] | None:
