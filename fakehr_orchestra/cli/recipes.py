@@ -73,7 +73,8 @@ def _explain(model: type, data: dict, prefix: str = "") -> list[str]:
 def cp(name: str, dest: str) -> None:
     """Copy shipped recipe or profile NAME (e.g. fake_hr1, smoke) to DEST (a file, or a folder) to edit it.
 
-    A recipe's `extends:` bases are copied beside it, so the copy loads on its own; a profile named by
+    A recipe's relative `extends:` bases are copied beside it (`${shipped:...}` ones are found from anywhere), so the
+    copy loads on its own; a profile named by
     `--profile NAME` is looked for in profiles/ beside the recipe first, then among the shipped ones."""
     from ..resources import profile_files, recipe_files
     recipes_by_name = {p.stem: p for p in recipe_files()}
@@ -102,7 +103,7 @@ def _bases(path: Path) -> list[Path]:
     while True:
         data, _ = read_yaml(path)
         parent = data.get("extends") if isinstance(data, dict) else None
-        if not isinstance(parent, str) or Path(parent).is_absolute():
+        if not isinstance(parent, str) or Path(parent).is_absolute() or "${" in parent:  # ${shipped:...}: found anyway
             return out
         path = (path.parent / parent).resolve()
         out.append(path)

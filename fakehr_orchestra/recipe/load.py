@@ -72,7 +72,15 @@ def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[st
     if not isinstance(parent, str):
         line = positions.get(("extends",), (None, None))[1]
         raise RecipeError([Problem("extends", "must be a path to another recipe", file=str(path), line=line)])
-    parent_path = (path.parent / parent)
+    parent_path = path.parent / parent
+    shipped = RECIPE_REF.fullmatch(parent)
+    if shipped and shipped.group(1).startswith(SHIPPED_PREFIX):  # a shipped base: found from any copy of a recipe
+        from ..resources import ShippedFileError, shipped_file
+        try:
+            parent_path = shipped_file(shipped.group(1)[len(SHIPPED_PREFIX):])
+        except ShippedFileError as exc:
+            line = positions.get(("extends",), (None, None))[1]
+            raise RecipeError([Problem("extends", str(exc), file=str(path), line=line)]) from None
     if not parent_path.exists():
         line = positions.get(("extends",), (None, None))[1]
         raise RecipeError([Problem("extends", f"extended recipe not found: {parent_path}",
