@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,13 @@ def _pip(*args: str, timeout: float = INSTALL_S) -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # from a clean copy: setuptools reuses a checkout's build/ folder, which can hold files older than the source
+    src = tmp_path_factory.mktemp("src") / "fakehr-orchestra"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".cache", "runs", "outputs", ".pytest_cache",
+        ".hypothesis", ".whl"))
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    _pip("wheel", str(ROOT), "--no-deps", *isolation, "-w", str(out), "-q")
+    _pip("wheel", str(src), "--no-deps", *isolation, "-w", str(out), "-q")
     (whl,) = out.glob("fakehr_orchestra-*.whl")
     return whl
 
