@@ -1,7 +1,8 @@
 """The reward plugin loads and has verl's signature; the prompt leads the model to the format the reward parses.
 
-The plugin is loaded as verl loads it (importlib spec_from_file_location + exec_module, see
-verl/trainer/ppo/reward.py get_custom_reward_fn), in this process: its top-level code runs here as it would in verl.
+The plugin is loaded by file path as verl loads it (spec_from_file_location + exec_module, see
+verl/trainer/ppo/reward.py get_custom_reward_fn), through the project's one loader (plugins.py), in this process:
+its top-level code runs here as it would in verl.
 """
 
 from __future__ import annotations
