@@ -1,5 +1,6 @@
 # fakehr-orchestra: every target installs what it needs itself (a venv in .venv).
 #   make demo   - the smoke pipeline of a shipped recipe on the tiny model, CPU, real frameworks
+#   make lint   - ruff (also run by make test)
 #   make test   - the whole test suite (unit + integration with the real ms-swift, verl, torchrun, Ray, Slurm)
 #   make bench  - benchmarks, printed as ratios against a baseline run in the same process
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ RUN_DIR ?= runs/pipeline
 FIXTURES := .cache/tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv system-deps fixtures demo test test-unit bench sft grpo eval pipeline clean
+.PHONY: venv system-deps fixtures demo lint test test-unit bench sft grpo eval pipeline clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
@@ -33,10 +34,13 @@ fixtures: venv
 demo: venv fixtures
 	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo --resume
 
-test: venv system-deps
+test: venv system-deps lint
 	$(BIN)/python -m pytest -q --durations=25 tests
 
-test-unit: venv
+lint: venv
+	$(BIN)/ruff check .
+
+test-unit: venv lint
 	$(BIN)/python -m pytest -q tests -m "not integration"
 
 bench: venv fixtures

@@ -6,6 +6,8 @@ FakeVLM-R1: "<think>[Why fake] ... [If real] ...</think>\\n<answer>Fake</answer>
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Literal
 
 Label = Literal["real", "fake"]
@@ -29,9 +31,6 @@ def fakevlm_r1_target(label: Label, pairs: list[tuple[str, str]]) -> str:
 # Parsing is procedural (str.find / rpartition / one-star regexes): every step is linear in the response length, so
 # a huge or adversarial response (a reward sees whatever the policy emits) cannot stall a training step. Labels are
 # ASCII only: the Kelvin sign lower-cases to "k", and "FA\u212aE" must not read as "fake".
-import re
-from dataclasses import dataclass
-
 Mode = Literal["think", "no_think"]
 FORMATS = ("fake_hr1", "fakevlm_r1")
 LABELS = ("real", "fake")

@@ -1,7 +1,7 @@
 """Helpers shared by the reward plugins in this folder (loaded by file path, so not a package import).
 
 Plugins are loaded by verl / ms-swift from a file path, not as a package, so `rewards.x` is not importable; each
-plugin loads this file by path once, registered as `fakehr_rewards._shared`.
+plugin loads this file by path once (fakehr_orchestra/plugins.py), so they share one module.
 The answer parser and the label normaliser come from the installed package (`fakehr_orchestra`), never copied.
 """
 

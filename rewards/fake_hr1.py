@@ -33,27 +33,14 @@ no think block would be found: format = 0, think = no_think = 0, and the label i
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from fakehr_orchestra.answers import parse_answer
+from fakehr_orchestra.plugins import load_plugin_file
 
-
-def _load_shared() -> Any:
-    """rewards/_shared.py, loaded once by path (this file is loaded by path too, so it is not a package)."""
-    name = "fakehr_rewards._shared"
-    if name not in sys.modules:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("_shared.py"))
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-_shared = _load_shared()
+# rewards/_shared.py, by path (this file is loaded by path too, so this folder is not a package)
+_shared = load_plugin_file(Path(__file__).resolve().with_name("_shared.py"))
 
 DEFAULTS = {"w_correct": 1.0, "w_format": 0.5}
 KEYS = ("score", "acc", "format", "think", "no_think", "parse_failure", "reasoning_words")

@@ -35,28 +35,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 from fakehr_orchestra.answers import parse_answer
+from fakehr_orchestra.plugins import load_plugin_file
 
 
 def _load(name: str) -> Any:
-    """A sibling file of this folder, loaded once by path (this file is loaded by path too, not as a package)."""
-    module_name = f"fakehr_rewards.{name}"
-    if module_name not in sys.modules:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-    return sys.modules[module_name]
+    """A sibling file of this folder, by path (this file is loaded by path too, so this folder is not a package)."""
+    return load_plugin_file(Path(__file__).resolve().with_name(f"{name}.py"))
 
 
 _shared = _load("_shared")

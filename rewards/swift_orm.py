@@ -14,7 +14,8 @@ plugin to wrap comes from the environment (the plan rendered by fakehr_orchestra
                         and every component), for reward debugging; off when unset
 
 ms-swift passes the decoded completions (messages[-1]['content'], without any --response_prefix: the plan passes
-the same `response_prefix` as a reward kwarg and the parser puts it back) and every extra dataset column as a batched keyword argument;
+the same `response_prefix` as a reward kwarg and the parser puts it back) and every extra dataset column as a
+batched keyword argument;
 the ground truth is the `solution` column. ms-swift wants one float per completion, so the adapter returns the
 plugin's `score` (its other components are not logged by ms-swift; `fakehr-orchestra reward score` shows them).
 A bad ground truth raises (a data error must stop the run); model output never raises in the plugins. An async
@@ -37,13 +38,14 @@ to stderr (the GRPO log): `[fakehr reward] batch N: S samples; critic answered A
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
+
+from fakehr_orchestra.plugins import load_plugin_file
 
 ENV_PATH, ENV_NAME, ENV_ORM, ENV_KWARGS = ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_NAME", "FAKEHR_REWARD_ORM",
                                            "FAKEHR_REWARD_KWARGS")
@@ -56,10 +58,7 @@ def load_module(path: str) -> Any:
         file = Path.cwd() / file
     if not file.is_file():
         raise FileNotFoundError(f"{ENV_PATH}={path!r}: no such reward plugin (looked at {file})")
-    spec = importlib.util.spec_from_file_location(f"fakehr_plugin_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_plugin_file(file)
 
 
 def load_plugin(path: str, name: str = "compute_score") -> Callable[..., Any]:

@@ -45,9 +45,19 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def recipe_file(recipe: str) -> str:
+    """A recipe path as given, or the name of a shipped recipe (`fake_hr1`) when no such file exists."""
+    from pathlib import Path
+    if Path(recipe).exists() or Path(recipe).suffix in (".yaml", ".yml") or "/" in recipe:
+        return recipe
+    from ..resources import recipe_files
+    shipped = {f.stem: f for f in recipe_files()}
+    return str(shipped[recipe]) if recipe in shipped else recipe
+
+
 def load(recipe: str, overrides: tuple[str, ...], profile: str | None) -> Any:
     from ..recipe import load_recipe
-    return load_recipe(recipe, overrides, profile)
+    return load_recipe(recipe_file(recipe), overrides, profile)
 
 
 def parse_versions(text: str | None) -> dict[str, str]:

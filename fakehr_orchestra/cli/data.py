@@ -87,7 +87,7 @@ def split_cmd(manifest: str, test_fraction: float, seed: int, out: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as json instead of the table.")
 def validate_cmd(manifest: str, out: str, report: str, strict: bool, as_json: bool) -> None:
     """Duplicates, train/test leakage, label balance, plus the missing/corrupt images import found."""
-    from ..data.validate import summary_table, validate_manifest
+    from ..data.checks import summary_table, validate_manifest
     result = validate_manifest(manifest, out, report)
     click.echo(json.dumps(result, indent=2) if as_json else summary_table(result))
     if strict and result["problems"]:

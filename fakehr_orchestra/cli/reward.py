@@ -35,20 +35,21 @@ def parse_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def load_plugin(spec: str) -> tuple[Callable[..., Any], str]:
-    """PLUGIN[:FUNC]: a plugin file (or a bare name found as rewards/<name>.py under the cwd)."""
+    """PLUGIN[:FUNC]: a plugin file, or a bare name: rewards/<name>.py under the cwd, else the shipped one."""
     path, _, func = spec.partition(":")
     func = func or "compute_score"
     file = Path(path)
     if not file.is_file() and "/" not in path and not path.endswith(".py"):
         file = Path("rewards") / f"{path}.py"
+        if not file.is_file():
+            from ..resources import shipped_dir
+            file = shipped_dir("rewards") / f"{path}.py"
     if not file.is_file():
         fail(f"error: reward plugin {path!r} not found (give a file such as rewards/fake_hr1.py, or a name found "
              f"as rewards/<name>.py under {Path.cwd()})")
-    import importlib.util
+    from ..plugins import load_plugin_file
 
-    spec_ = importlib.util.spec_from_file_location(f"fakehr_cli_plugin_{file.stem}", file.resolve())
-    module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
-    spec_.loader.exec_module(module)  # type: ignore[union-attr]
+    module = load_plugin_file(file)  # PluginLoadError when it fails to import
     fn = getattr(module, func, None)
     if not callable(fn):
         fail(f"error: {file} has no function {func!r}")

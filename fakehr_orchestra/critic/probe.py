@@ -10,20 +10,16 @@ Standard library only (urllib): the probe runs in the orchestrator and in Slurm 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import struct
-import sys
 import time
 import urllib.error
 import urllib.request
 import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REASONING = ("[Why fake] the window frames bend where straight lines are expected\n"
              "[If real] a wide-angle lens bends straight lines near the edges of the frame in the same way")
 ANSWER = "Real"
@@ -47,17 +43,9 @@ class ProbeResult:
 
 def critic_module() -> Any:
     """rewards/critic.py, loaded by path like the reward plugins load it (shared when already loaded)."""
-    name = "fakehr_rewards.critic"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "rewards" / "critic.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return sys.modules[name]
+    from ..plugins import load_plugin_file
+    from ..resources import shipped_file
+    return load_plugin_file(shipped_file("rewards/critic.py"))
 
 
 def tiny_png(size: int = 64) -> bytes:

@@ -16,10 +16,10 @@ from typing import Any, Callable, Optional
 
 from ..io import write_json_atomic
 from . import DataError
+from .checks import summary_table, validate_manifest
 from .export import export_manifest, settings_from_recipe
 from .importer import import_sources
 from .split import split_manifest
-from .validate import summary_table, validate_manifest
 
 ARTIFACTS = "artifacts.json"
 

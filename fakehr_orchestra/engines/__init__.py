@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .common import RenderContext
@@ -11,9 +10,9 @@ from .versions import TargetVersions
 
 STAGES = ("sft", "grpo")
 SERVICES = ("critic",)  # servers a stage needs (rendered like a stage; the pipeline starts and stops them)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# The ORM adapter that lets ms-swift's GRPO call the same reward plugin verl uses (our code, not a recipe choice).
-SWIFT_ORM_ADAPTER = str(PROJECT_ROOT / "rewards" / "swift_orm.py")
+# The ORM adapter that lets ms-swift's GRPO call the same reward plugin verl uses (our code, not a recipe choice);
+# ms-swift imports it by file path, so the plan names the real file of this installation (resources.py).
+SWIFT_ORM_ADAPTER = "rewards/swift_orm.py"
 
 
 class RenderError(ValueError):
@@ -44,8 +43,9 @@ def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, tran
             from .swift import render_sft
             return render_sft(model, ctx)
         if section.engine == "swift":
+            from ..resources import shipped_file
             from .swift import render_swift_grpo
-            return render_swift_grpo(model, ctx, SWIFT_ORM_ADAPTER)
+            return render_swift_grpo(model, ctx, str(shipped_file(SWIFT_ORM_ADAPTER)))
         from .verl import render_grpo
         return render_grpo(model, ctx, nodes=nodes)
     except ValueError as exc:

@@ -8,13 +8,11 @@ shell boundary, with shlex.quote.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional
 
-_PLAN_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_RECIPE_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+from ..refs import PLAN_REF, RECIPE_ENV_REF
 
 
 class MissingEnvError(RuntimeError):
@@ -60,7 +58,7 @@ class Plan:
         def number(text: Optional[str], name: str) -> Optional[int]:
             if text is None:
                 return None
-            value = _PLAN_REF.sub(lambda m: environ.get(m.group(1), m.group(0)), text)
+            value = PLAN_REF.sub(lambda m: environ.get(m.group(1), m.group(0)), text)
             if not value.isdigit():
                 raise MissingEnvError(f"stage {self.stage}: {name} is {text!r}, which is not a number here "
                                       f"(set the environment variable it names, or the recipe key)")
@@ -98,7 +96,7 @@ class Plan:
     def _quote(self, value: str) -> str:
         refs = set(self.env_refs)
         pieces, last = [], 0
-        for m in _PLAN_REF.finditer(value):
+        for m in PLAN_REF.finditer(value):
             if m.group(1) not in refs:
                 continue
             if m.start() > last:
@@ -118,7 +116,7 @@ class Plan:
                 f"(written as ${{env:NAME}}); set {'it' if len(missing) == 1 else 'them'} or override the recipe key")
 
         def fill(text: str) -> str:
-            return _PLAN_REF.sub(lambda m: environ[m.group(1)] if m.group(1) in self.env_refs else m.group(0), text)
+            return PLAN_REF.sub(lambda m: environ[m.group(1)] if m.group(1) in self.env_refs else m.group(0), text)
 
         def maybe(text: Optional[str]) -> Optional[str]:
             return None if text is None else fill(text)
@@ -130,10 +128,10 @@ class Plan:
 def plan_value(value: Any, refs: list[str]) -> str:
     """A recipe value as plan text: `${env:X}` becomes `${X}` and X is recorded as a launch-time reference."""
     text = value if isinstance(value, str) else stringify(value)
-    for name in _RECIPE_ENV_REF.findall(text):
+    for name in RECIPE_ENV_REF.findall(text):
         if name not in refs:
             refs.append(name)
-    return _RECIPE_ENV_REF.sub(r"${\1}", text)
+    return RECIPE_ENV_REF.sub(r"${\1}", text)
 
 
 def stringify(value: Any) -> str:

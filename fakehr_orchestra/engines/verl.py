@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from ..refs import PLAN_REF
 from .common import RenderContext, stage_env
 from .critic import CLIENT_KWARGS, reward_kwargs
 from .plan import Plan
 from .versions import translate
 
 _HYDRA_SAFE = re.compile(r"^[A-Za-z0-9_\-+.:/@~%*?]*$")
-_PLAN_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def hydra_value(value: Any, ctx: RenderContext) -> str:
@@ -30,7 +30,7 @@ def hydra_value(value: Any, ctx: RenderContext) -> str:
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{hydra_value(v, ctx)}" for k, v in value.items()) + "}"
     text = ctx.value(value)
-    if _HYDRA_SAFE.match(_PLAN_REF.sub("", text)):
+    if _HYDRA_SAFE.match(PLAN_REF.sub("", text)):
         return text
     return _hydra_quote(text)
 

@@ -243,7 +243,8 @@ def lookup(name: str) -> ModelSpec | None:
 
 def from_config(cfg: dict[str, Any], name: str, source: str) -> ModelSpec:
     """A ModelSpec from a Qwen2.5-VL / Qwen3-VL(-MoE) config.json (nested text_config or the older flat layout)."""
-    from ..families import FamilyError, from_config as family_of
+    from ..families import FamilyError
+    from ..families import from_config as family_of
 
     try:
         fam = family_of(cfg, source)  # model_type, else architectures (the families table)

@@ -33,9 +33,9 @@ from typing import Any, Optional
 
 from ..engines.plan import Plan
 from ..io import write_json_atomic, write_text_atomic
+from ..resources import shipped_dir
 from .local import with_nodes, without_torchrun_env
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "launch"
 TEMPLATE_FILES = {"torchrun": "sbatch_torchrun.sh.tmpl", "ray": "sbatch_ray.sh.tmpl"}
 RAY_CLUSTER_PART = "ray_cluster.sh.part"  # the Ray bring-up both the single-stage and the chained scripts use
 CUDA_VISIBLE_DEVICES_KEY = "cluster.cuda_visible_devices"
@@ -274,7 +274,7 @@ def common_values(opts: SbatchOptions) -> dict[str, str]:
 
 
 def fill_template(name: str, values: dict[str, str]) -> str:
-    template = (TEMPLATES / name).read_text()
+    template = (shipped_dir("launch") / name).read_text()
 
     def fill(match: re.Match[str]) -> str:
         if match.group(1) not in values:

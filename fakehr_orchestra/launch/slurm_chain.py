@@ -30,8 +30,17 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..engines.plan import Plan
 from ..io import write_json_atomic, write_text_atomic
-from .slurm import (JOB_FILE, SCRIPT_SET, SbatchOptions, SlurmError, common_values, env_checks, fill_template,
-                    query_job, slurm_plan)
+from .slurm import (
+    JOB_FILE,
+    SCRIPT_SET,
+    SbatchOptions,
+    SlurmError,
+    common_values,
+    env_checks,
+    fill_template,
+    query_job,
+    slurm_plan,
+)
 
 TEMPLATE = "sbatch_chain.sh.tmpl"
 SCRIPTS = "slurm"  # RUN_DIR/slurm/<link>.sbatch and RUN_DIR/slurm/<link>-<job id>.out

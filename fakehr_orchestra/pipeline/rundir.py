@@ -41,8 +41,8 @@ class ManifestError(RunDirError):
 
 
 class ManifestWriteError(RunDirError):
-    """manifest.json (or another file of the run: a plan, a step's log) could not be written (full disk, quota, read-only file system): exit 1, the environment failed,
-    not the input."""
+    """manifest.json (or another file of the run: a plan, a step's log) could not be written (full disk, quota,
+    read-only file system): exit 1, the environment failed, not the input."""
 
     code = 1
 
@@ -100,7 +100,10 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def git_revision(path: Path) -> str | None:
+def git_revision(path: Path | None) -> str | None:
+    """The checkout's revision (+dirty); None for an installed package (no checkout) or outside git."""
+    if path is None:
+        return None
     try:
         out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10)
@@ -181,7 +184,7 @@ class RunDir:
         return self.path / "plans" / f"{stage}.json"
 
 
-def new_manifest(recipe: Any, stages: list[str], versions: dict[str, str | None], project_root: Path) -> dict[str, Any]:
+def new_manifest(recipe: Any, stages: list[str], versions: dict[str, str | None], project_root: Path | None) -> dict[str, Any]:
     return {
         "recipe": {"path": str(Path(recipe.path).resolve()), "profile": recipe.profile,
                    "overrides": list(recipe.overrides), "digest": recipe.digest(), "name": recipe.model.name,

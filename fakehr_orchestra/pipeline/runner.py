@@ -20,12 +20,12 @@ from typing import Any, Callable
 import yaml
 
 from ..engines.versions import installed_version
+from ..resources import checkout_root
 from . import artifacts as art
 from . import lock, services
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = "recipe.resolved.yaml"
 
 
@@ -355,7 +355,7 @@ def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
         run.save(manifest)  # before recipe.resolved.yaml is rewritten: the two never disagree for long
         return manifest
     run.path.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(recipe, list(opts.stages), versions, PROJECT_ROOT)
+    manifest = new_manifest(recipe, list(opts.stages), versions, checkout_root())
     run.save(manifest)
     return manifest
 

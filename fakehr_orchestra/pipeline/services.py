@@ -14,7 +14,6 @@ counts the failures in the training log), so the stage is not killed for it.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import threading
@@ -25,11 +24,11 @@ from typing import Any, Callable, Iterator
 
 from ..engines.plan import MissingEnvError
 from ..launch.local import Service, port_in_use
+from ..refs import PLAN_REF
 from .rundir import RunDir, now
 from .stages import ServiceStep
 
 PORT_WAIT_S = 90.0  # a port left in TIME_WAIT by a server that just stopped frees itself within ~60 s
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ServiceFailed(RuntimeError):
@@ -49,11 +48,11 @@ class Interrupted(RuntimeError):
 
 
 def _resolve(text: str) -> str:
-    missing = [n for n in _REF.findall(text) if n not in os.environ]
+    missing = [n for n in PLAN_REF.findall(text) if n not in os.environ]
     if missing:
         raise ServiceFailed("critic", f"{text} takes {', '.join(missing)} from the environment at launch; set it",
                             2)
-    return _REF.sub(lambda m: os.environ[m.group(1)], text)
+    return PLAN_REF.sub(lambda m: os.environ[m.group(1)], text)
 
 
 def _listening(port: int) -> bool:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..refs import PLAN_REF, RECIPE_ENV_REF  # noqa: F401 - PLAN_REF re-exported for the checkers
 from .report import Finding, Level, Report
-
-PLAN_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-RECIPE_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass

@@ -8,7 +8,6 @@ with `remote_data` (`--remote-data`), any path is a WARNING (the file lives wher
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -72,8 +71,9 @@ def smart_resize_tokens(h: int, w: int, max_pixels: int, factor: int = 28, min_p
 
 
 def _image_size(item: Any) -> tuple[int, int] | None:
-    from PIL import Image
     import io
+
+    from PIL import Image
     try:
         if isinstance(item, dict):
             if item.get("bytes"):
@@ -150,7 +150,8 @@ def check_parquet(ctx: Context, key: str, path: Path, cfg: Any) -> None:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file
         ctx.error("data", key, f"{path} is not a parquet file verl can read ({exc})",
-                  "run the data stage (`fakehr-orchestra run RECIPE --stages data`) or `fakehr-orchestra data export ... --only parquet`", stage)
+                  "run the data stage (`fakehr-orchestra run RECIPE --stages data`) or "
+                  "`fakehr-orchestra data export ... --only parquet`", stage)
         return
     names = set(pf.schema_arrow.names)
     need = [prompt_key, "reward_model", "data_source", image_key]

@@ -1,37 +1,23 @@
 """The reward plugin loads and has verl's signature; the prompt leads the model to the format the reward parses.
 
-The plugin is loaded as verl loads it (importlib spec_from_file_location + exec_module, see
-verl/trainer/ppo/reward.py get_custom_reward_fn), in this process: its top-level code runs here as it would in verl.
+The plugin is loaded by file path as verl loads it (spec_from_file_location + exec_module, see
+verl/trainer/ppo/reward.py get_custom_reward_fn), through the project's one loader (plugins.py), in this process:
+its top-level code runs here as it would in verl.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
+from ..plugins import PluginLoadError, load_plugin_file
 from .context import Context
 
 VERL_CALL = {"data_source": "fakeclue", "solution_str": "<think>\n\n</think>\n\nfake", "ground_truth": "fake",
              "extra_info": {}}
 FORMAT_MARKERS = {"fake_hr1": ("<think>",), "fakevlm_r1": ("<answer>", "[Why fake]", "[If real]")}
-
-
-def load_plugin(path: Path) -> Any:
-    name = f"fakehr_preflight_reward_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
 
 
 def check_reward(ctx: Context) -> None:
@@ -47,10 +33,10 @@ def check_reward(ctx: Context) -> None:
         ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} does not exist", None, st)
         return
     try:
-        module = load_plugin(path)
-    except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything (even SystemExit) on import
-        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} fails to import: "
-                  f"{type(exc).__name__}: {exc}", "run `python " + str(path) + "` to see the traceback", st)
+        module = load_plugin_file(path)
+    except PluginLoadError as exc:
+        ctx.error("reward", "grpo.reward.path", f"reward plugin {reward.path} {exc.reason}",
+                  "run `python " + str(path) + "` to see the traceback", st)
         return
     fn = getattr(module, reward.name, None)
     if not callable(fn):
@@ -156,7 +142,7 @@ def check_prompt(ctx: Context, stages: tuple[str, ...]) -> None:
             if not target.startswith(prefix):
                 ctx.error("prompt", key, f"response_prefix {raw!r} is not how a {fmt} answer starts "
                           f"({target[:20]!r}...): trained answers would not parse", "use the format's opening "
-                          f"(e.g. '<think>\\n' for fake_hr1) or none", "sft")
+                          "(e.g. '<think>\\n' for fake_hr1) or none", "sft")
                 break
             completion = target[len(prefix):]
             if not parse_answer(completion, fmt, response_prefix=prefix).well_formed:

@@ -94,7 +94,8 @@ def extract_table(parser: Any) -> list[dict[str, Any]]:
         seen.add(id(action))
         table.append({"options": list(action.option_strings), "dest": action.dest, "nargs": action.nargs,
                       "choices": list(action.choices) if action.choices is not None else None,
-                      "type": _type_name(action), "const": action.const if isinstance(action.const, (bool, int, float, str, type(None))) else None,
+                      "type": _type_name(action),
+                      "const": action.const if isinstance(action.const, (bool, int, float, str, type(None))) else None,
                       "action": type(action).__name__})
     return table
 

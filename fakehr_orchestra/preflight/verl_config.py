@@ -328,6 +328,7 @@ class VerlValidator:
 
     def run(self, config: Any, use_ref: bool, use_critic: bool) -> str | None:
         import json
+
         from omegaconf import OmegaConf
         if self.proc is None:
             return verl_validate_in_process(config, use_ref, use_critic)

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..refs import ENV_PREFIX, RECIPE_REF, SHIPPED_PREFIX
 from .errors import Problem, RecipeError, closest, did_you_mean
-from .yaml_source import KeyPath, Positions, dotted, parse_scalar, read_yaml
+from .yaml_source import KeyPath, Positions, dotted, locate, parse_scalar, read_yaml  # noqa: F401 - locate re-exported
 
 MAX_EXTENDS_DEPTH = 16
-_REF = re.compile(r"\$\{([^}]*)\}")
-ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -55,17 +54,6 @@ class Recipe:
         return dataclasses.replace(self, model=model.model_copy(update={section: new_section}))
 
 
-def locate(positions: Positions, key: str, default_file: str | None = None) -> tuple[str | None, int | None]:
-    """Best-known file:line for a dotted key (falls back to the nearest parent that has a position)."""
-    by_display = {dotted(k): v for k, v in positions.items()}
-    probe = key
-    while probe:
-        if probe in by_display:
-            return by_display[probe]
-        probe = probe.rsplit(".", 1)[0] if "." in probe else ""
-    return default_file, None
-
-
 # ---------------------------------------------------------------------------------------------- layers
 
 def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Positions]:
@@ -84,7 +72,15 @@ def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[st
     if not isinstance(parent, str):
         line = positions.get(("extends",), (None, None))[1]
         raise RecipeError([Problem("extends", "must be a path to another recipe", file=str(path), line=line)])
-    parent_path = (path.parent / parent)
+    parent_path = path.parent / parent
+    shipped = RECIPE_REF.fullmatch(parent)
+    if shipped and shipped.group(1).startswith(SHIPPED_PREFIX):  # a shipped base: found from any copy of a recipe
+        from ..resources import ShippedFileError, shipped_file
+        try:
+            parent_path = shipped_file(shipped.group(1)[len(SHIPPED_PREFIX):])
+        except ShippedFileError as exc:
+            line = positions.get(("extends",), (None, None))[1]
+            raise RecipeError([Problem("extends", str(exc), file=str(path), line=line)]) from None
     if not parent_path.exists():
         line = positions.get(("extends",), (None, None))[1]
         raise RecipeError([Problem("extends", f"extended recipe not found: {parent_path}",
@@ -114,12 +110,22 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any], base_pos: Position
     return out, pos
 
 
+def profile_dirs(recipe_path: Path) -> list[Path]:
+    """Where a named profile is looked for: profiles/ beside the recipe, then the shipped recipes/profiles/ (so a
+    recipe copied out with `recipes cp` still takes `--profile smoke`)."""
+    from ..resources import shipped_dir
+    own = recipe_path.resolve().parent / "profiles"
+    shipped = shipped_dir("recipes") / "profiles"
+    return [own] if own.resolve() == shipped.resolve() else [own, shipped]
+
+
 def profile_path(recipe_path: Path, profile: str) -> Path:
-    """A profile is a name (recipes/profiles/NAME.yaml beside the recipe) or a path to an overlay file."""
+    """A profile is a name (profiles/NAME.yaml, see `profile_dirs`) or a path to an overlay file."""
     as_path = Path(profile)
     if as_path.suffix in (".yaml", ".yml"):
         return as_path
-    return recipe_path.resolve().parent / "profiles" / f"{profile}.yaml"
+    candidates = [d / f"{profile}.yaml" for d in profile_dirs(recipe_path)]
+    return next((c for c in candidates if c.exists()), candidates[0])
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -229,9 +235,16 @@ def apply_overrides(data: dict[str, Any], positions: Positions, overrides: Itera
 
 
 def _missing(data: dict[str, Any], key: str, where: str, suggest_plus: bool = False) -> Problem:
+    from .schema import model_at  # the schema's fields too: a section the YAML leaves to its defaults has no keys
+
     found, siblings = _nearest(data, key)
-    first = key[len(found):].lstrip(".").split(".")[0]
-    match = closest(first, siblings)
+    parts = key.split(".")
+    depth = len(found.split(".")) if found else 0
+    while depth < len(parts) - 1 and model_at(tuple(parts[:depth + 1])) is not None:
+        depth, siblings = depth + 1, []  # a declared section absent from the YAML: continue in the schema
+    found, first = ".".join(parts[:depth]), parts[depth] if depth < len(parts) else ""
+    owner = model_at(tuple(parts[:depth]))
+    match = closest(first, list(dict.fromkeys(siblings + list(getattr(owner, "model_fields", {})))))
     if match:
         hint = f"did you mean '{found + '.' if found else ''}{match}'?"
     elif suggest_plus:
@@ -250,10 +263,21 @@ def _get(data: Any, parts: list[Any]) -> Any:
 # ---------------------------------------------------------------------------------------------- interpolation
 
 def resolve_refs(data: dict[str, Any], positions: Positions, file: str) -> dict[str, Any]:
-    """Replace ${a.b} with the value at a.b (recursively); keep ${env:NAME} for launch time."""
+    """Replace ${a.b} with the value at a.b (recursively) and ${shipped:rewards/x.py} with that shipped file's real
+    path in this installation; keep ${env:NAME} for launch time (the forms: fakehr_orchestra/refs.py)."""
     problems: list[Problem] = []
 
+    def shipped(ref: str, path: KeyPath) -> Any:
+        from ..resources import ShippedFileError, shipped_file
+        try:
+            return str(shipped_file(ref[len(SHIPPED_PREFIX):]))
+        except ShippedFileError as exc:
+            problems.append(Problem(dotted(path), str(exc), *locate(positions, dotted(path), file)))
+            return None
+
     def lookup(ref: str, path: KeyPath, stack: tuple[str, ...]) -> Any:
+        if ref.startswith(SHIPPED_PREFIX):
+            return shipped(ref, path)
         if ref in stack:
             problems.append(Problem(dotted(path), f"reference cycle: {' -> '.join(stack + (ref,))}",
                                     *locate(positions, dotted(path), file)))
@@ -275,16 +299,16 @@ def resolve_refs(data: dict[str, Any], positions: Positions, file: str) -> dict[
             return [walk(v, path + (i,), stack) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
-        whole = _REF.fullmatch(value)
-        if whole and not whole.group(1).startswith("env:"):
+        whole = RECIPE_REF.fullmatch(value)
+        if whole and not whole.group(1).startswith(ENV_PREFIX):
             return lookup(whole.group(1), path, stack)
 
         def sub(m: re.Match[str]) -> str:
-            if m.group(1).startswith("env:"):
+            if m.group(1).startswith(ENV_PREFIX):
                 return m.group(0)
             got = lookup(m.group(1), path, stack)
             return "" if got is None else str(got)
-        return _REF.sub(sub, value)
+        return RECIPE_REF.sub(sub, value)
 
     out = walk(data, (), ())
     if problems:
@@ -303,7 +327,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
     if profile:
         ppath = profile_path(path, profile)
         if not ppath.exists():
-            available = sorted(p.stem for p in (path.resolve().parent / "profiles").glob("*.yaml"))
+            available = sorted({p.stem for d in profile_dirs(path) for p in d.glob("*.yaml")})
             raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
                                        hint=did_you_mean(profile, available) or f"available: {available}")])
         overlay, overlay_pos = _load_with_extends(ppath)  # a profile may extend another (smoke_qwen3vl: smoke)

@@ -87,3 +87,14 @@ def parse_scalar(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def locate(positions: Positions, key: str, default_file: str | None = None) -> tuple[str | None, int | None]:
+    """Best-known file:line for a dotted key (falls back to the nearest parent that has a position)."""
+    by_display = {dotted(k): v for k, v in positions.items()}
+    probe = key
+    while probe:
+        if probe in by_display:
+            return by_display[probe]
+        probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+    return default_file, None

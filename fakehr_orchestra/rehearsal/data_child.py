@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from .protocol import StepFailed, StepSkipped, Steps, read_request
+from .protocol import StepFailed, Steps, StepSkipped, read_request
 
 
 def main() -> int:

@@ -16,18 +16,17 @@ read at launch from the environment) is skipped with the reason, never failed.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..refs import PLAN_REF, fill_plan_refs, fill_recipe_env_refs
 from .protocol import StepResult
 from .supervise import run_child
 
 SAMPLE_RECORDS = 64  # per data source, and rows of each training file
 SCORE_ROWS = 4  # dataset rows scored, each with rollout.n stand-in responses
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 STAGES = ("data", "sft", "grpo")
 
 
@@ -95,12 +94,12 @@ def _exists(recipe: Any, path: str) -> bool:
 
 
 def _fill(text: str, environ: Mapping[str, str]) -> str:
-    return _REF.sub(lambda m: environ.get(m.group(1), m.group(0)), text)
+    return fill_plan_refs(text, environ)
 
 
 def _recipe_value(text: Any, environ: Mapping[str, str]) -> str:
     """A recipe path with its launch-time references (${env:NAME}) filled where the environment has them."""
-    return re.sub(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: environ.get(m.group(1), m.group(0)), str(text))
+    return fill_recipe_env_refs(str(text), environ)
 
 
 def _model(recipe: Any, stage: str, environ: Mapping[str, str]) -> tuple[str, Optional[str], Optional[str]]:
@@ -160,7 +159,7 @@ def _stage_job(recipe: Any, stage: str, data: Optional[dict[str, str]], work: Pa
         results.append(StepResult(stage, "render", "failed", str(exc), stage))
         return None
     options = [_fill(a, environ) for a in plan.options]
-    unresolved = sorted({r for a in options for r in _REF.findall(a)})
+    unresolved = sorted({r for a in options for r in PLAN_REF.findall(a)})
     if unresolved:
         results.append(StepResult(stage, "start-up", "skipped", f"the plan takes {', '.join(unresolved)} from the "
                                   "environment at launch; set them to rehearse it here"))
@@ -168,7 +167,7 @@ def _stage_job(recipe: Any, stage: str, data: Optional[dict[str, str]], work: Pa
     # the plan's env (offline hubs, the ms-swift reward adapter's FAKEHR_REWARD_*), minus the torchrun settings:
     # a rehearsal is one process on this machine
     env = {k: _fill(v, environ) for k, v in plan.env.items() if k not in TORCHRUN_ENV}
-    env = {k: v for k, v in env.items() if not _REF.search(v)}
+    env = {k: v for k, v in env.items() if not PLAN_REF.search(v)}
     request: dict[str, Any] = {"options": options, "model_missing": missing, "model_note": note,
                                "answer_format": m.prompt.answer_format, "score_rows": SCORE_ROWS,
                                "sample_rows": SAMPLE_RECORDS, "stage": stage}

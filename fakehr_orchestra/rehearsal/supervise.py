@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..launch.local import child_environ, signal_group
 from ..engines.plan import Plan
+from ..launch.local import child_environ, signal_group
 from .protocol import MARK, StepResult
 
 START_S = 120.0  # importing a framework before the first step (torch, transformers, verl): seconds under load

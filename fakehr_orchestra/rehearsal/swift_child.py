@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from .protocol import StepFailed, StepSkipped, Steps, read_request
+from .protocol import StepFailed, Steps, StepSkipped, read_request
 from .standins import group
 
 
@@ -101,7 +101,7 @@ def main() -> int:
         completions = [c for _, c, _, _ in rows]
         kwargs = {"solution": [t for _, _, t, _ in rows], "images": [im for _, _, _, im in rows]}
         by_kind: dict[str, list[float]] = defaultdict(list)
-        for func, name in zip(funcs, names):
+        for func, _name in zip(funcs, names):
             scores = func(completions, **kwargs)
             if inspect.isawaitable(scores):
                 scores = asyncio.run(scores)

@@ -12,13 +12,12 @@ Only the training itself (FSDP workers, the vLLM rollout) is left out: those nee
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections import defaultdict
 from typing import Any
 
-from .protocol import StepFailed, StepSkipped, Steps, read_request
+from .protocol import StepFailed, Steps, StepSkipped, read_request
 from .standins import group
 
 

@@ -64,7 +64,8 @@ def test_bad_input_is_one_clear_error_and_exit_2(tmp_path, content, args, expect
     proc = subprocess.run([sys.executable, "-m", "fakehr_orchestra", "render", str(path), "--stage", "sft", *args],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
-    assert expect in proc.stderr and str(path) in proc.stderr or "override" in proc.stderr
+    assert expect in proc.stderr, proc.stderr
+    assert str(path) in proc.stderr or (args and "override" in proc.stderr), proc.stderr  # names where it is
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
@@ -85,3 +86,16 @@ def test_recipes_ls_show_cp(tmp_path):
     assert runner.invoke(cli, ["recipes", "cp", "fakevlm_r1", str(dest)]).exit_code == 0
     assert dest.read_text() == (RECIPES / "fakevlm_r1.yaml").read_text()
     assert runner.invoke(cli, ["recipes", "cp", "fakevlm_r1", str(dest)]).exit_code == 2
+    assert "_common" not in listing  # a shared base, not a method
+    # the copy loads from its own folder: its base is ${shipped:...}, the named profile found among the shipped ones
+    copied = runner.invoke(cli, ["recipes", "show", str(dest), "-p", "smoke", "vars.fixtures=/fx"])
+    assert copied.exit_code == 0 and "model: /fx/model" in copied.output, copied.output
+    assert runner.invoke(cli, ["recipes", "cp", "smoke", str(tmp_path / "profiles") + "/"]).exit_code == 0
+    assert (tmp_path / "profiles" / "smoke.yaml").read_text() == (RECIPES / "profiles" / "smoke.yaml").read_text()
+
+
+def test_recipes_show_explain_prints_the_schema_descriptions():
+    out = CliRunner().invoke(cli, ["recipes", "show", "fake_hr1", "--explain"])
+    assert out.exit_code == 0, out.output
+    assert "cluster.slurm.time = None  # sbatch --time" in out.output
+    assert "grpo.reward.path = '" in out.output and "# the reward plugin file" in out.output

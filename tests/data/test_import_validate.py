@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fakehr_orchestra.data.checks import summary_table, validate_manifest
 from fakehr_orchestra.data.importer import import_sources
 from fakehr_orchestra.data.manifest import iter_manifest
 from fakehr_orchestra.data.split import split_manifest
-from fakehr_orchestra.data.validate import summary_table, validate_manifest
 
 from .conftest import by_path, source
 

@@ -40,7 +40,8 @@ def test_prepare_smoke_writes_every_artifact(tmp_path: Path, tiny: dict[str, str
 
 def test_prepare_fakevlm_r1_derives_pairs(tmp_path: Path, tiny: dict[str, str]) -> None:
     res = _prepare(tmp_path / "v", "data.sources=[{name: fc, kind: fakeclue, path: .cache/tiny/data/FakeClue/"
-                   "data_json/train.json, label_convention: fakeclue}]", "data.split.test_fraction=0.25", recipe="fakevlm_r1.yaml")
+                   "data_json/train.json, label_convention: fakeclue}]", "data.split.test_fraction=0.25",
+                   recipe="fakevlm_r1.yaml")
     assert res.exit_code == 0, res.output
     arts = json.loads((tmp_path / "v" / "artifacts.json").read_text())
     first = json.loads(Path(arts["sft"]).read_text().splitlines()[0])

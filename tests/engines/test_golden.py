@@ -12,6 +12,7 @@ import pytest
 
 from fakehr_orchestra.engines import render
 from fakehr_orchestra.recipe import load_recipe
+from fakehr_orchestra.resources import shipped_file
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "fake_hr1.yaml"
@@ -132,9 +133,11 @@ def test_shipped_grpo_sets_verls_val_files(recipe):
 def test_shipped_grpo_uses_our_plugin_and_hybrid_manager(recipe):
     plan = render(recipe, "grpo", {"verl": "0.9"})
     args = dict(a.split("=", 1) for a in plan.argv[3:])
-    assert args["reward.custom_reward_function.path"] == "rewards/fake_hr1.py"
+    # ${shipped:...}: the real files of this installation (verl loads them by path from any cwd)
+    assert args["reward.custom_reward_function.path"] == str(shipped_file("rewards/fake_hr1.py"))
     assert args["reward.reward_manager.source"] == "importlib"
-    assert args["reward.reward_manager.module.path"] == "rewards/hybrid_manager.py"
+    assert args["reward.reward_manager.module.path"] == str(shipped_file("rewards/hybrid_manager.py"))
+    assert Path(args["reward.reward_manager.module.path"]).is_file()
     assert args["reward.reward_manager.name"] == "HybridRewardManager"
     assert not any(a.startswith("custom_reward_function") for a in args)
 

@@ -20,6 +20,7 @@ import pytest
 from fakehr_orchestra.engines import render
 from fakehr_orchestra.engines.versions import TRANSLATIONS, installed_version, parse_version, translate
 from fakehr_orchestra.recipe import load_recipe
+from fakehr_orchestra.resources import shipped_file
 from tests.conftest import IN_CI, RECIPES, ROOT, require_module
 
 pytestmark = pytest.mark.integration
@@ -183,9 +184,9 @@ def test_verl_0_8_rendering_composes_and_migrates_with_verl_0_8s_own_code(tmp_pa
     migrated = namespace["migrate_legacy_reward_impl"](cfg)
     manager = migrated.reward.reward_manager
     assert (manager.source, manager.name, manager.module.path) == ("importlib", "HybridRewardManager",
-                                                                   "rewards/hybrid_manager.py")
+                                                                   str(shipped_file("rewards/hybrid_manager.py")))
     reward = migrated.reward.custom_reward_function
-    assert (reward.path, reward.name) == ("rewards/fake_hr1.py", "compute_score")
+    assert (reward.path, reward.name) == (str(shipped_file("rewards/fake_hr1.py")), "compute_score")
     assert reward.reward_kwargs.hybrid_margin == 0.05 and "response_prefix" not in reward.reward_kwargs
 
 

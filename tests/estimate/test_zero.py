@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from fakehr_orchestra.estimate.zero import (PRESETS, ZeroConfig, estimate_zero2_model_states_mem_needs,
-                                            estimate_zero3_model_states_mem_needs, model_state_bytes, preset)
+from fakehr_orchestra.estimate.zero import (
+    PRESETS,
+    ZeroConfig,
+    estimate_zero2_model_states_mem_needs,
+    estimate_zero3_model_states_mem_needs,
+    model_state_bytes,
+    preset,
+)
 
 P, LARGEST, GIB = int(2851e6), int(32e6), 2 ** 30
 

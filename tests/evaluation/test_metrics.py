@@ -6,17 +6,17 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_score, roc_auc_score)
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.utils import resample
 
-from fakehr_orchestra.evaluation.metrics import (bootstrap_accuracy, score_file, score_table, table_from_rows)
+from fakehr_orchestra.evaluation.metrics import bootstrap_accuracy, score_file, score_table, table_from_rows
 from fakehr_orchestra.evaluation.reader import EvalDataError
 
 
 def rows_of(spec):
     """spec: (label, pred, mode, tokens, category)."""
-    return [{"key": str(i), "label": l, "pred": p, "mode": m, "response_tokens": t, "category": c}
-            for i, (l, p, m, t, c) in enumerate(spec)]
+    return [{"key": str(i), "label": lab, "pred": p, "mode": m, "response_tokens": t, "category": c}
+            for i, (lab, p, m, t, c) in enumerate(spec)]
 
 
 HAND = rows_of([
@@ -84,8 +84,8 @@ def test_against_sklearn_on_random_data(seed):
     labels = rng.choice(["real", "fake"], n)
     preds = rng.choice(["real", "fake", None], n, p=[0.45, 0.45, 0.10])
     prob = rng.random(n)
-    rows = [{"key": str(i), "label": l, "pred": p, "prob_fake": float(q) if p else None,
-             "category": f"c{i % 3}"} for i, (l, p, q) in enumerate(zip(labels, preds, prob))]
+    rows = [{"key": str(i), "label": lab, "pred": p, "prob_fake": float(q) if p else None,
+             "category": f"c{i % 3}"} for i, (lab, p, q) in enumerate(zip(labels, preds, prob))]
     o = score_table(table_from_rows(rows), samples=0)["overall"]
     y = (labels == "fake").astype(int)
     yp = np.array([1 if p == "fake" else 0 if p == "real" else 2 for p in preds])

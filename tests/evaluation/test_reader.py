@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from fakehr_orchestra.evaluation.reader import (EvalDataError, done_keys, iter_predictions, read_eval_set,
-                                                repair_tail)
+from fakehr_orchestra.evaluation.reader import EvalDataError, done_keys, iter_predictions, read_eval_set, repair_tail
 
 
 def test_eval_set_rows_and_every_problem_reported(tmp_path):

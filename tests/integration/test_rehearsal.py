@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fakehr_orchestra.rehearsal import rehearse
 from fakehr_orchestra.recipe import load_recipe
+from fakehr_orchestra.rehearsal import rehearse
 from tests.conftest import RECIPES, ROOT, framework_env, require_module
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,6 @@ resource check refuses 0 GPUs. (The training steps themselves need a GPU; nothin
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -15,8 +15,14 @@ import pytest
 
 from fakehr_orchestra.engines.plan import Plan
 from fakehr_orchestra.launch.slurm import SbatchOptions
-from fakehr_orchestra.launch.slurm_chain import (RunCommand, chain_links, dry_run_text, group_stages, render_link,
-                                                 stage_launcher)
+from fakehr_orchestra.launch.slurm_chain import (
+    RunCommand,
+    chain_links,
+    dry_run_text,
+    group_stages,
+    render_link,
+    stage_launcher,
+)
 from fakehr_orchestra.pipeline import sweep
 from fakehr_orchestra.pipeline.stages import StagePlan, Step
 from tests.conftest import IN_CI, ROOT, VENV_BIN

@@ -15,9 +15,9 @@ import pytest
 
 from fakehr_orchestra.engines import render
 from fakehr_orchestra.engines.plan import Plan
-from fakehr_orchestra.recipe import load_recipe
 from fakehr_orchestra.launch.resume import latest_swift_checkpoint
 from fakehr_orchestra.launch.slurm import SbatchOptions, SlurmError, render_sbatch, sbatch_lines, slurm_plan
+from fakehr_orchestra.recipe import load_recipe
 from tests.conftest import IN_CI, ROOT, VENV_BIN
 
 GOLDEN = Path(__file__).parent / "golden"

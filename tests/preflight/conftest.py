@@ -43,6 +43,7 @@ def smoke_verl(verl_parquet: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def fresh_swift_schema_cache(tmp_path_factory: pytest.TempPathFactory):
     """Start from no cached ms-swift flag table: the session's first check builds it from ms-swift's real parser."""
     import os
+
     from fakehr_orchestra.preflight import swift_flags
     old = os.environ.get(swift_flags.CACHE_ENV)
     os.environ[swift_flags.CACHE_ENV] = str(tmp_path_factory.mktemp("swift_schema"))

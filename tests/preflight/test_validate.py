@@ -77,7 +77,8 @@ def test_broken_recipe_gives_its_message(smoke_verl, name, extra, stages, key, w
     text = errors[0].message + " " + (errors[0].fix or "")
     for word in words:
         assert word in text, text
-    assert errors[0].file and errors[0].file.endswith(("fake_hr1.yaml", "smoke.yaml")) or "override" in errors[0].file
+    assert errors[0].file, errors[0]  # every error says where it is: a recipe file or the command-line override
+    assert errors[0].file.endswith(("fake_hr1.yaml", "smoke.yaml")) or "override" in errors[0].file, errors[0].file
 
 
 def test_smoke_verl_base_is_clean(smoke_verl):

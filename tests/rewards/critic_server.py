@@ -1,8 +1,9 @@
 """A real OpenAI-compatible chat endpoint on 127.0.0.1 for critic tests and the benchmark.
 
 `behave(n, body) -> (status, reply_text, delay_s)` decides each answer; the server records requests and the
-Authorization headers it saw. GET /v1/models lists `models` (as `swift deploy` lists its served model name). Threads, so slow answers overlap like a real server's. Stops by itself on exit of
-the `with` block; `stop()` takes it down mid-run.
+Authorization headers it saw. GET /v1/models lists `models` (as `swift deploy` lists its served model name).
+Threads, so slow answers overlap like a real server's. Stops by itself on exit of the `with`
+block; `stop()` takes it down mid-run.
 """
 
 from __future__ import annotations

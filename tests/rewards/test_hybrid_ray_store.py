@@ -105,7 +105,6 @@ def test_two_worker_processes_share_groups_through_the_ray_store(
     import ray
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
-
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
     from verl.trainer.ppo.reward import load_reward_manager
 

@@ -37,7 +37,6 @@ def composed(recipe: str, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> A
 def batch(tokenizer: Any, rows: list[tuple[str, str, str, dict]]) -> Any:
     """A DataProto as the reward loop gets it: prompts, responses (right-padded), masks, uid, ground truth."""
     import torch
-
     from verl import DataProto
 
     prompt = tokenizer("<|im_start|>user\nIs this image real or fake?<|im_end|>\n<|im_start|>assistant\n")["input_ids"]
@@ -71,7 +70,6 @@ THINK = "<think>\nthe shadows disagree\n</think>\n\n{}"
 
 def test_fake_hr1_plugin_and_hybrid_manager(tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import AutoTokenizer
-
     from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager, resolve_reward_manager_cls
 
     cfg = composed("recipes/fake_hr1.yaml", monkeypatch, "grpo.reward.kwargs.hybrid_group_timeout_s=1")
@@ -204,7 +202,6 @@ def test_fakevlm_r1_plugin_through_verl(tiny: dict[str, str], monkeypatch: pytes
     import inspect
 
     from transformers import AutoTokenizer
-
     from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager
 
     cfg = composed("recipes/fakevlm_r1.yaml", monkeypatch, "grpo.reward.kwargs.length_min_words=2",

@@ -19,8 +19,9 @@ SIZE_KEYS = ("resized_height", "resized_width")
 def budget(settings: ExportSettings, rec: Record) -> dict[str, int]:
     """The recipe's image budget as image-dict keys: verl passes each dict to qwen-vl-utils' fetch_image
     (verl/utils/dataset/vision_utils.py), which takes `resized_height` / `resized_width` as given (rounded to the
-    family's image factor: 28 Qwen2.5-VL, 32 Qwen3-VL). They are the size ms-swift gives the image (fakehr_orchestra/vision.py), so SFT, GRPO and eval
-    see it alike. Without a budget the keys are absent and verl uses the processor's own limits, as ms-swift does."""
+    family's image factor: 28 Qwen2.5-VL, 32 Qwen3-VL). They are the size ms-swift gives the image
+    (fakehr_orchestra/vision.py), so SFT, GRPO and eval see it alike. Without a budget the keys are absent and
+    verl uses the processor's own limits, as ms-swift does."""
     if settings.max_pixels is None and settings.min_pixels is None:
         return {}
     from ...vision import final_size

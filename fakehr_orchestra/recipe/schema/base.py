@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-ENV_REF = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
+from ...refs import is_recipe_env_ref
 
 
 class Strict(BaseModel):
@@ -17,7 +16,7 @@ class Strict(BaseModel):
 
 
 def _env_ref(value: str) -> str:
-    if not ENV_REF.match(value):
+    if not is_recipe_env_ref(value):
         raise ValueError("expected a value or a launch-time reference like ${env:WORLD_SIZE}")
     return value
 

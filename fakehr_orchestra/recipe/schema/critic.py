@@ -22,24 +22,32 @@ from .base import FreeForm, Strict
 
 
 class CriticServerSection(Strict):
-    engine: Literal["swift"] = "swift"  # `swift deploy` (ms-swift's OpenAI-compatible server)
-    # vllm: on GPUs (swift deploy --infer_backend vllm); transformers: the same API on CPU or GPU (smoke, tests)
-    backend: Literal["vllm", "transformers"] = "vllm"
-    model: str  # weights: a local folder (or a hub id); served under critic.served_model_name
-    host: str = "127.0.0.1"  # bind address (0.0.0.0 when reward workers on other nodes must reach it)
+    engine: Literal["swift"] = Field("swift", description="`swift deploy` (ms-swift's OpenAI-compatible server)")
+    backend: Literal["vllm", "transformers"] = Field("vllm",
+                                                     description="vllm: on GPUs (swift deploy --infer_backend vllm); "
+                                                                 "transformers: the same API on CPU or GPU (smoke, "
+                                                                 "tests)")
+    model: str = Field(description="weights: a local folder (or a hub id); served under critic.served_model_name")
+    host: str = Field("127.0.0.1",
+                      description="bind address (0.0.0.0 when reward workers on other nodes must reach it)")
     port: int = Field(8000, ge=1, le=65535)
-    max_model_len: Optional[int] = Field(None, ge=1)  # vllm: --vllm_max_model_len; transformers: --max_length
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)  # vllm: share of each of its GPUs
-    tensor_parallel_size: int = Field(1, ge=1)  # vllm
-    data_parallel_size: int = Field(1, ge=1)  # vllm: replicas (throughput)
-    # Which GPUs of the node it runs on (CUDA_VISIBLE_DEVICES of the server); null: inherit the environment.
-    cuda_visible_devices: Optional[str] = None
-    # shared: on the node that runs the pipeline (the GRPO head node), on `cuda_visible_devices`, which training
-    # must not use; own: a node of the allocation to itself (a scheduler places it; a local run cannot)
-    node: Literal["shared", "own"] = "shared"
-    ready_timeout_s: float = Field(900.0, gt=0.0)  # start -> answering; the stage fails after it
+    max_model_len: Optional[int] = Field(None, ge=1,
+                                         description="vllm: --vllm_max_model_len; transformers: --max_length")
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="vllm: share of each of its GPUs")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm")
+    data_parallel_size: int = Field(1, ge=1, description="vllm: replicas (throughput)")
+    cuda_visible_devices: Optional[str] = Field(None,
+                                                description="Which GPUs of the node it runs on (CUDA_VISIBLE_DEVICES "
+                                                            "of the server); null: inherit the environment.")
+    node: Literal["shared", "own"] = Field("shared",
+                                           description="shared: on the node that runs the pipeline (the GRPO head "
+                                                       "node), on `cuda_visible_devices`, which training must not "
+                                                       "use; own: a node of the allocation to itself (a scheduler "
+                                                       "places it; a local run cannot)")
+    ready_timeout_s: float = Field(900.0, gt=0.0, description="start -> answering; the stage fails after it")
     env: dict[str, Any] = Field(default_factory=dict)
-    args: FreeForm = Field(default_factory=dict)  # any other `swift deploy --flag value`, as the flag is spelt
+    args: FreeForm = Field(default_factory=dict,
+                           description="any other `swift deploy --flag value`, as the flag is spelt")
 
     def gpus(self) -> int:
         """Whole GPUs the server reserves (0 for the transformers backend on CPU is the caller's call)."""
@@ -51,14 +59,19 @@ class CriticServerSection(Strict):
 
 class CriticSection(Strict):
     mode: Literal["off", "external", "server"] = "off"
-    url: Optional[str] = None  # external: required; server: null = http://127.0.0.1:<port>/v1 on this node
-    served_model_name: str = "critic"  # what requests ask for and /v1/models must list
-    api_key_env: Optional[str] = None  # env var holding the key (sent by the reward; required by a started server)
-    timeout_s: float = Field(30.0, gt=0.0)  # per request
-    concurrency: int = Field(16, ge=1)  # requests in flight per reward process
+    url: Optional[str] = Field(None,
+                               description="external: required; server: null = http://127.0.0.1:<port>/v1 on this "
+                                           "node")
+    served_model_name: str = Field("critic", description="what requests ask for and /v1/models must list")
+    api_key_env: Optional[str] = Field(None,
+                                       description="env var holding the key (sent by the reward; required by a "
+                                                   "started server)")
+    timeout_s: float = Field(30.0, gt=0.0, description="per request")
+    concurrency: int = Field(16, ge=1, description="requests in flight per reward process")
     retries: int = Field(2, ge=0)
-    fallback_score: float = Field(0.5, ge=0.0, le=1.0)  # consistency when the critic fails or answers garbage
-    max_tokens: int = Field(64, ge=1)  # the judge replies with a short JSON object
+    fallback_score: float = Field(0.5, ge=0.0, le=1.0,
+                                  description="consistency when the critic fails or answers garbage")
+    max_tokens: int = Field(64, ge=1, description="the judge replies with a short JSON object")
     server: Optional[CriticServerSection] = None
 
     @field_validator("mode", mode="before")

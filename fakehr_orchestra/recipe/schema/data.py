@@ -16,37 +16,47 @@ from .base import Strict
 class SourceSection(Strict):
     name: str
     kind: Literal["fakeclue", "genimage", "jsonl"]
-    path: str  # FakeClue json / GenImage root / jsonl file
-    # where relative image paths resolve; default: as released (FakeClue data_json/<split>.json -> FakeClue/<split>/,
-    # anything else: the file's own folder)
-    image_root: Optional[str] = None
+    path: str = Field(description="FakeClue json / GenImage root / jsonl file")
+    image_root: Optional[str] = Field(None,
+                                      description="where relative image paths resolve; default: as released (FakeClue "
+                                                  "data_json/<split>.json -> FakeClue/<split>/, anything else: the "
+                                                  "file's own folder)")
     # How labels are written in this source; never guessed. fakeclue: 0=fake,1=real. genimage: ai/nature folders.
     label_convention: Literal["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]
-    # Force a split for every record of this source ("val" is kept as the held-out split: it is written as "test").
-    split: Optional[Literal["train", "test", "val"]] = None
+    split: Optional[Literal["train", "test", "val"]] = Field(
+        None,
+        description="Force a split for every record of this source (\"val\" is kept as the held-out split: it is "
+                    "written as \"test\").")
 
 
 class SplitSection(Strict):
-    # Share of each (source, label) stratum moved to test, among records that have no split of their own
-    # (GenImage's train/val folders and a source's `split:` are kept as they are).
-    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0,
+                                 description="Share of each (source, label) stratum moved to test, among records that "
+                                             "have no split of their own (GenImage's train/val folders and a source's "
+                                             "`split:` are kept as they are).")
     seed: int = 0
 
 
 class DataSection(Strict):
-    workdir: str = "data"  # manifests and exports are written here
+    workdir: str = Field("data", description="manifests and exports are written here")
     sources: list[SourceSection] = Field(default_factory=list)
     split: SplitSection = Field(default_factory=SplitSection)
-    images: Literal["path", "bytes"] = "path"  # verl parquet: image paths, or embed the bytes
-    think_fraction: float = Field(1.0, ge=0.0, le=1.0)  # Fake-HR1 SFT: share of explained examples in think form
-    # Image checks: "header" opens the image and runs PIL's verify() (catches truncated PNGs, bad headers);
-    # "full" also decodes every pixel (catches truncated JPEGs too; several times slower).
-    check: Literal["header", "full"] = "header"
-    workers: Optional[int] = Field(None, ge=1)  # image-check processes; null = every core
-    chunk_size: int = Field(1024, ge=1)  # records held in memory at once per stage (bounded whatever the size)
-    strict: bool = False  # any corrupt/missing/duplicate/leaked/mislabelled record fails the stage
-    # a source losing more than this share of its records to missing / corrupt images fails the stage (a wrong
-    # image root must not pass as a smaller data set); a source with no records always does
-    max_loss: float = Field(0.01, ge=0.0, le=1.0)
-    # an image file larger than this is refused unread (a disk image named .png must not be read into each worker)
-    max_image_mb: float = Field(64.0, gt=0.0)
+    images: Literal["path", "bytes"] = Field("path", description="verl parquet: image paths, or embed the bytes")
+    think_fraction: float = Field(1.0, ge=0.0, le=1.0,
+                                  description="Fake-HR1 SFT: share of explained examples in think form")
+    check: Literal["header", "full"] = Field("header",
+                                             description="Image checks: \"header\" opens the image and runs PIL's "
+                                                         "verify() (catches truncated PNGs, bad headers); \"full\" also "
+                                                         "decodes every pixel (catches truncated JPEGs too; several "
+                                                         "times slower).")
+    workers: Optional[int] = Field(None, ge=1, description="image-check processes; null = every core")
+    chunk_size: int = Field(1024, ge=1,
+                            description="records held in memory at once per stage (bounded whatever the size)")
+    strict: bool = Field(False, description="any corrupt/missing/duplicate/leaked/mislabelled record fails the stage")
+    max_loss: float = Field(0.01, ge=0.0, le=1.0,
+                            description="a source losing more than this share of its records to missing / corrupt "
+                                        "images fails the stage (a wrong image root must not pass as a smaller data "
+                                        "set); a source with no records always does")
+    max_image_mb: float = Field(64.0, gt=0.0,
+                                description="an image file larger than this is refused unread (a disk image named "
+                                            ".png must not be read into each worker)")

@@ -15,18 +15,21 @@ from .base import Strict
 
 class EvalSection(Strict):
     backend: Literal["transformers", "vllm"] = "vllm"
-    dataset: Optional[str] = None  # eval jsonl {"file_path", "label", ...}; null: the data stage's test export
-    label_convention: str = "text"  # how the eval jsonl writes labels (fakehr_orchestra.labels conventions)
+    dataset: Optional[str] = Field(None,
+                                   description="eval jsonl {\"file_path\", \"label\", ...}; null: the data stage's test "
+                                               "export")
+    label_convention: str = Field("text",
+                                  description="how the eval jsonl writes labels (fakehr_orchestra.labels conventions)")
     output_dir: str = "eval"
     batch_size: int = Field(8, ge=1)
     max_new_tokens: int = Field(1024, ge=1)
-    temperature: float = Field(0.0, ge=0.0)  # 0: greedy
+    temperature: float = Field(0.0, ge=0.0, description="0: greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int = 0  # sampling seed (temperature > 0) and bootstrap seed
-    tensor_parallel_size: int = Field(1, ge=1)  # vLLM
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)  # vLLM
+    seed: int = Field(0, description="sampling seed (temperature > 0) and bootstrap seed")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM")
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="vLLM")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: Optional[str] = None  # transformers backend: cpu / cuda / cuda:1; null: cluster.device
-    answer_scores: bool = True  # record P(fake) vs P(real) at the answer position (for AUC)
-    bootstrap_samples: int = Field(1000, ge=0)  # resamples for accuracy confidence intervals (0: none)
+    device: Optional[str] = Field(None, description="transformers backend: cpu / cuda / cuda:1; null: cluster.device")
+    answer_scores: bool = Field(True, description="record P(fake) vs P(real) at the answer position (for AUC)")
+    bootstrap_samples: int = Field(1000, ge=0, description="resamples for accuracy confidence intervals (0: none)")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)

@@ -8,7 +8,6 @@ from pydantic import Field, field_validator
 
 from .base import FreeForm, Strict
 
-
 IMAGE_BUDGET = ("max_pixels", "min_pixels", "MAX_PIXELS", "MIN_PIXELS")
 
 
@@ -27,22 +26,25 @@ class SftSection(Strict):
     dataset: list[str]
     output_dir: str
     env: dict[str, Any] = Field(default_factory=dict)
-    args: FreeForm = Field(default_factory=dict)  # every other `swift sft --flag value`, as the flag is spelt
+    args: FreeForm = Field(default_factory=dict,
+                           description="every other `swift sft --flag value`, as the flag is spelt")
 
     _budget = field_validator("args", "env")(classmethod(lambda cls, v: _no_image_budget(v)))
 
 
 class RewardManagerSection(Strict):
-    name: Optional[str] = None  # a registered manager (naive, dapo, ...) or the class name in `path`
-    path: Optional[str] = None  # a file with a custom manager class, loaded by verl through importlib
+    name: Optional[str] = Field(None, description="a registered manager (naive, dapo, ...) or the class name in `path`")
+    path: Optional[str] = Field(None,
+                                description="a file with a custom manager class, loaded by verl through importlib")
 
 
 class RewardSection(Strict):
-    path: str  # the reward plugin file (verl's custom_reward_function.path)
+    path: str = Field(description="the reward plugin file (verl's custom_reward_function.path)")
     name: str = "compute_score"
-    kwargs: dict[str, Any] = Field(default_factory=dict)  # reach compute_score as keyword arguments
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="reach compute_score as keyword arguments")
     manager: Optional[RewardManagerSection] = None
-    swift_orm: Optional[str] = None  # name of the ms-swift ORM the adapter registers (swift GRPO engine)
+    swift_orm: Optional[str] = Field(None,
+                                     description="name of the ms-swift ORM the adapter registers (swift GRPO engine)")
 
     @field_validator("kwargs")
     @classmethod
@@ -63,15 +65,19 @@ class RewardSection(Strict):
 
 class GrpoSection(Strict):
     engine: Literal["verl", "swift"] = "verl"
-    model: str  # actor_rollout_ref.model.path
-    train_files: list[str] | str  # data.train_files
-    # data.val_files: verl builds a validation set from it whatever trainer.test_freq says (its default is an example
-    # path, ~/data/rlhf/gsm8k/test.parquet); the pipeline passes the data stage's grpo_val.parquet. ms-swift: unused.
-    val_files: Optional[list[str] | str] = None
-    output_dir: str  # trainer.default_local_dir
+    model: str = Field(description="actor_rollout_ref.model.path")
+    train_files: list[str] | str = Field(description="data.train_files")
+    val_files: Optional[list[str] | str] = Field(None,
+                                                 description="data.val_files: verl builds a validation set from it "
+                                                             "whatever trainer.test_freq says (its default is an "
+                                                             "example path, ~/data/rlhf/gsm8k/test.parquet); the "
+                                                             "pipeline passes the data stage's grpo_val.parquet. "
+                                                             "ms-swift: unused.")
+    output_dir: str = Field(description="trainer.default_local_dir")
     env: dict[str, Any] = Field(default_factory=dict)
-    overrides: FreeForm = Field(default_factory=dict)  # verl Hydra overrides, `key: value`
+    overrides: FreeForm = Field(default_factory=dict, description="verl Hydra overrides, `key: value`")
     reward: RewardSection
-    swift_args: FreeForm = Field(default_factory=dict)  # `swift rlhf --rlhf_type grpo` flags (engine: swift)
+    swift_args: FreeForm = Field(default_factory=dict,
+                                 description="`swift rlhf --rlhf_type grpo` flags (engine: swift)")
 
     _budget = field_validator("swift_args", "env")(classmethod(lambda cls, v: _no_image_budget(v)))

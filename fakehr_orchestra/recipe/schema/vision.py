@@ -15,8 +15,8 @@ from .base import Strict
 
 
 class VisionSection(Strict):
-    max_pixels: Optional[int] = Field(None, ge=1)  # an image is resized to at most this many pixels
-    min_pixels: Optional[int] = Field(None, ge=1)  # ... and at least this many
+    max_pixels: Optional[int] = Field(None, ge=1, description="an image is resized to at most this many pixels")
+    min_pixels: Optional[int] = Field(None, ge=1, description="... and at least this many")
 
     @model_validator(mode="after")
     def _ordered(self) -> "VisionSection":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..io import atomic_open, write_json_atomic
-from .manifest import STATUSES, Record, iter_manifest
+from .manifest import STATUSES, iter_manifest
 
 EXAMPLES_PER_STATUS = 50  # the report lists the first N problems of each kind (the manifest has them all)
 BALANCE_WARN = (0.2, 0.8)  # fake share of a source outside this range is reported as imbalanced
