@@ -137,7 +137,7 @@ def test_ms_swift_and_verl_give_identical_hybrid_rewards(tiny: dict[str, str], t
                                       [(u, text, truth, {}) for u, text, truth in groups]))
 
     plan = render(load_recipe(ROOT / "recipes/fake_hr1.yaml", [], profile="smoke"), "grpo")
-    assert plan.env["FAKEHR_REWARD_GROUPS"] == "rewards/hybrid_manager.py"
+    assert plan.env["FAKEHR_REWARD_GROUPS"].endswith("rewards/hybrid_manager.py")
     assert plan.env["FAKEHR_REWARD_GROUP_SIZE"] == "4"
     for name in ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_NAME", "FAKEHR_REWARD_KWARGS", "FAKEHR_REWARD_GROUPS",
                  "FAKEHR_REWARD_GROUP_SIZE"):
