@@ -56,21 +56,21 @@ def load_plugin(spec: str) -> tuple[Callable[..., Any], str]:
 
 
 def read_records(path: str) -> list[dict[str, Any]]:
+    from ..jsonl import JsonlError, read_jsonl
+
     records, problems = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                problems.append(f"{path}:{number}: not JSON ({exc})")
-                continue
-            if not isinstance(record, dict) or "response" not in record or "ground_truth" not in record:
-                problems.append(f"{path}:{number}: needs an object with 'response' and 'ground_truth'")
-                continue
-            record["_line"] = number
-            records.append(record)
+    try:
+        for line in read_jsonl(path, on_error="collect"):
+            record = line.value
+            if line.error is not None:
+                problems.append(f"{line.where}: {line.error}")
+            elif "response" not in record or "ground_truth" not in record:
+                problems.append(f"{line.where}: needs an object with 'response' and 'ground_truth'")
+            else:
+                record["_line"] = line.line
+                records.append(record)
+    except JsonlError as exc:
+        fail(f"error: {exc}")
     if problems:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         fail("error: bad records (nothing scored):\n  " + "\n  ".join(problems[:10]) + more)
