@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import FreeForm, Strict
+from .base import EnvMap, EnvName, FreeForm, Strict
 
 
 class CriticServerSection(Strict):
@@ -38,7 +38,7 @@ class CriticServerSection(Strict):
     # must not use; own: a node of the allocation to itself (a scheduler places it; a local run cannot)
     node: Literal["shared", "own"] = "shared"
     ready_timeout_s: float = Field(900.0, gt=0.0)  # start -> answering; the stage fails after it
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict)  # any other `swift deploy --flag value`, as the flag is spelt
 
     def gpus(self) -> int:
@@ -53,7 +53,7 @@ class CriticSection(Strict):
     mode: Literal["off", "external", "server"] = "off"
     url: Optional[str] = None  # external: required; server: null = http://127.0.0.1:<port>/v1 on this node
     served_model_name: str = "critic"  # what requests ask for and /v1/models must list
-    api_key_env: Optional[str] = None  # env var holding the key (sent by the reward; required by a started server)
+    api_key_env: Optional[EnvName] = None  # env var holding the key (sent by the reward; required by a started server)
     timeout_s: float = Field(30.0, gt=0.0)  # per request
     concurrency: int = Field(16, ge=1)  # requests in flight per reward process
     retries: int = Field(2, ge=0)

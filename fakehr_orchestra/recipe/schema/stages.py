@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from .base import FreeForm, Strict
+from .base import EnvMap, EnvName, FreeForm, Strict
 
 
 IMAGE_BUDGET = ("max_pixels", "min_pixels", "MAX_PIXELS", "MIN_PIXELS")
@@ -26,7 +26,7 @@ class SftSection(Strict):
     model: str
     dataset: list[str]
     output_dir: str
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict)  # every other `swift sft --flag value`, as the flag is spelt
 
     _budget = field_validator("args", "env")(classmethod(lambda cls, v: _no_image_budget(v)))
@@ -64,7 +64,7 @@ class GrpoSection(Strict):
     # path, ~/data/rlhf/gsm8k/test.parquet); the pipeline passes the data stage's grpo_val.parquet. ms-swift: unused.
     val_files: Optional[list[str] | str] = None
     output_dir: str  # trainer.default_local_dir
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     overrides: FreeForm = Field(default_factory=dict)  # verl Hydra overrides, `key: value`
     reward: RewardSection
     swift_args: FreeForm = Field(default_factory=dict)  # `swift rlhf --rlhf_type grpo` flags (engine: swift)
