@@ -180,6 +180,7 @@ class CriticClient:
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._loops: dict[int, _LoopState] = {}
         self._consecutive_failures = 0
+        self._auth_warned = False
         self._open_until = 0.0
         self._reported_at: float | None = None
         self._reported: tuple[int, int, int] | None = None
@@ -241,6 +242,13 @@ class CriticClient:
         self.stats.failures += 1
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         self.stats.last_error = kind
+        if kind in ("http_401", "http_403") and not self._auth_warned:
+            self._auth_warned = True
+            name = self.config.api_key_env
+            state = "not set" if name and not os.environ.get(name) else "set"
+            log.warning("critic %s refused the request (HTTP %s): the key from %s (%s) is missing or wrong; every "
+                        "consistency score falls back to %s", redact_url(self.config.base_url), kind[5:],
+                        name or "no critic_api_key_env", state, self.config.fallback_score)
         if kind in REPLIED or (kind.startswith("http_4") and kind != "http_429"):
             self._consecutive_failures = 0  # it answered: up, if unhelpful
             return
