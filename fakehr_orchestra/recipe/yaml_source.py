@@ -1,6 +1,6 @@
 """YAML reading that remembers where every key came from (file and line), so errors can point at them.
 
-Bounded (issue 19 item 8): a recipe is a regular file of at most `MAX_BYTES`, UTF-8; its tree at most `MAX_DEPTH`
+Bounded (issue 19 item 8): a recipe is a regular file of at most `MAX_BYTES` (1 MiB), UTF-8; its tree at most `MAX_DEPTH`
 levels deep and `MAX_NODES` values once aliases are expanded (a "billion laughs" file is a handful of lines that
 expand to billions of values). Each limit is a `RecipeError` naming the file and line, never a MemoryError or a
 RecursionError. The limits are far above any real recipe (the shipped ones: < 300 values, depth < 8).
@@ -32,7 +32,8 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
-MAX_BYTES = 4 << 20  # a recipe is a few KB; this refuses /dev/zero, a FIFO's endless stream, a huge file
+MAX_BYTES = 1 << 20  # a recipe is a few KB; this refuses /dev/zero, a FIFO's endless stream, a huge file (and
+# bounds the time PyYAML's pure-Python parser may take: ~1-3 s for 1 MiB)
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 
@@ -71,8 +72,9 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters here already (a YAMLError)
         node = loader.get_single_node()
         positions: Positions = {}
         problems: list[Problem] = []
@@ -89,7 +91,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
         raise RecipeError([Problem("", f"nested too deeply (a recipe is at most {MAX_DEPTH} levels deep)",
                                    file=file)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise RecipeError(problems)
     return data, positions
