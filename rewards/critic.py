@@ -34,6 +34,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakehr_orchestra.secrets import env_name_problem, redact_url
+
 log = logging.getLogger("fakehr.critic")
 
 SYSTEM = ("You are a strict judge of forensic reasoning about whether an image is real or AI-generated. "
@@ -95,7 +97,11 @@ class CriticConfig:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"critic_base_url must start with http:// or https://, got {self.base_url!r}")
+            raise ValueError(f"critic_base_url must start with http:// or https://, got {redact_url(self.base_url)!r}")
+        if self.api_key_env is not None:
+            problem = env_name_problem(self.api_key_env, "critic_api_key_env")
+            if problem:
+                raise ValueError(problem)
         if self.timeout_s <= 0 or self.concurrency < 1 or self.retries < 0:
             raise ValueError("critic: timeout_s > 0, concurrency >= 1 and retries >= 0 are required")
         if not 0.0 <= self.fallback_score <= 1.0:
@@ -174,12 +180,13 @@ class CriticClient:
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._loops: dict[int, _LoopState] = {}
         self._consecutive_failures = 0
+        self._auth_warned = False
         self._open_until = 0.0
         self._reported_at: float | None = None
         self._reported: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:  # the key is never part of it
-        return f"CriticClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
+        return f"CriticClient(base_url={redact_url(self.config.base_url)!r}, model={self.config.model!r})"
 
     # ------------------------------------------------------------------ plumbing
     def _headers(self) -> dict[str, str]:
@@ -221,7 +228,7 @@ class CriticClient:
         if now == self._reported or not any(now):
             return
         self._reported, self._reported_at = now, time.monotonic()
-        print(f"[fakehr critic] {self.config.base_url} model {self.config.model} (pid {os.getpid()})"
+        print(f"[fakehr critic] {redact_url(self.config.base_url)} model {self.config.model} (pid {os.getpid()})"
               f"{' at exit' if final else ''}: {self.stats.summary()}", file=sys.stderr, flush=True)
 
     def _maybe_report(self) -> None:
@@ -235,6 +242,13 @@ class CriticClient:
         self.stats.failures += 1
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         self.stats.last_error = kind
+        if kind in ("http_401", "http_403") and not self._auth_warned:
+            self._auth_warned = True
+            name = self.config.api_key_env
+            state = "not set" if name and not os.environ.get(name) else "set"
+            log.warning("critic %s refused the request (HTTP %s): the key from %s (%s) is missing or wrong; every "
+                        "consistency score falls back to %s", redact_url(self.config.base_url), kind[5:],
+                        name or "no critic_api_key_env", state, self.config.fallback_score)
         if kind in REPLIED or (kind.startswith("http_4") and kind != "http_429"):
             self._consecutive_failures = 0  # it answered: up, if unhelpful
             return
@@ -242,7 +256,7 @@ class CriticClient:
         if self._consecutive_failures >= self.config.breaker_threshold:
             if self._open_until <= time.monotonic():
                 log.warning("critic %s failed %d times in a row (%s); using the fallback score for %.0f s",
-                            self.config.base_url, self._consecutive_failures, kind, self.config.breaker_cooldown_s)
+                            redact_url(self.config.base_url), self._consecutive_failures, kind, self.config.breaker_cooldown_s)
             self._open_until = time.monotonic() + self.config.breaker_cooldown_s
 
     def payload(self, reasoning: str, answer: str, image_url: str | None) -> dict[str, Any]:

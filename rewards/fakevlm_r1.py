@@ -111,6 +111,12 @@ def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
     return client
 
 
+def critic_stats() -> list[tuple[str, Any]]:
+    """(critic URL with credentials redacted, its CriticStats) for every critic this process called: what
+    `fakehr-orchestra reward score` reports (HTTP status codes included) and judges (all calls failed: exit 1)."""
+    return [(_critic.redact_url(c.config.base_url), c.stats) for c in _CLIENTS.values()]
+
+
 def _image(extra_info: Any, kwargs: Mapping[str, Any]) -> Any:
     if isinstance(extra_info, Mapping):
         for key in ("image", "images", "image_path", "file_path"):

@@ -24,6 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # every verb behind one error wrapper: known, user-fixable errors are a message and an exit code
+        from .errors import run_guarded
+
+        return run_guarded(super().invoke, ctx)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -86,31 +86,62 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
 @click.option("--seed", type=int, default=None, help="Default: eval.seed as recorded, else 0.")
 @click.option("--allow-incomplete", is_flag=True, help="Score a predictions file inference has not finished "
               "(the metrics then say so).")
+@click.option("--answer-format", type=click.Choice(["fake_hr1", "fakevlm_r1"]), default=None,
+              help="Parse the raw 'response' of rows that carry no parse ('pred'), e.g. from another tool or the "
+              "seed's inference script, with this method's strict parser.")
+@click.option("--response-prefix", default=None, help="With --answer-format: the prefix generation started after "
+              "(e.g. '<think>\\n'), put back before parsing when a response lacks it.")
+@click.option("--data", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The eval jsonl {file_path, label, ...} the responses answer: labels and groups are taken from "
+              "it (joined on the image path), and every image in it must be answered.")
+@click.option("--label-convention", default="text", show_default=True,
+              help="How --data writes labels (eval.label_convention).")
 @eval_errors
 def score(predictions: str, out: str, samples: Optional[int], confidence: Optional[float], seed: Optional[int],
-          allow_incomplete: bool) -> None:
-    """Compute metrics from PREDICTIONS (written by `eval infer`)."""
+          allow_incomplete: bool, answer_format: Optional[str], response_prefix: Optional[str], data: Optional[str],
+          label_convention: str) -> None:
+    """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
 
-    metrics = score_file(predictions, samples, confidence, seed, allow_incomplete)
+    prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
+    metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
+                         response_prefix=prefix, data=data, convention=label_convention)
     write_json_atomic(out, metrics)
-    o = metrics["overall"]
-    acc = "n/a" if o["accuracy"] is None else f"{100 * o['accuracy']:.2f}%"
-    click.echo(f"{out}: {o['n']} images, accuracy {acc}, unparseable {o['unparseable']}, "
+    o, s = metrics["overall"], metrics["overall"]["strict"]
+
+    def pct(x: Optional[float]) -> str:
+        return "n/a" if x is None else f"{100 * x:.2f}%"
+
+    click.echo(f"{out}: {o['n']} images, accuracy {pct(o['accuracy'])}, unparseable {o['unparseable']}, "
                f"think rate {100 * (metrics['think_rate'] or 0):.1f}%")
+    click.echo(f"  lenient (unparseable = third class): F1 {pct(o['f1'])}, precision {pct(o['precision'])}; "
+               f"strict (unparseable = wrong class): accuracy {pct(s['accuracy'])}, F1 {pct(s['f1'])}, "
+               f"precision {pct(s['precision'])}")
+    if o["n"] and o["unparseable"] == o["n"]:
+        click.echo(f"WARNING: every answer in {predictions} is unparseable (accuracy 0 says nothing about the "
+                   f"model's judgement): check the prompt, the answer format and max_new_tokens", err=True)
 
 
 @eval_group.command()
 @click.argument("metrics", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--names", default=None, help="Comma-separated run names, one per metrics file (e.g. sft,grpo).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-def report(metrics: tuple[str, ...], names: Optional[str], out: str) -> None:
+@click.option("--allow-different-eval-sets", is_flag=True, help="Report runs scored on different eval sets (other "
+              "images or row counts) side by side anyway; the report then warns at the top.")
+def report(metrics: tuple[str, ...], names: Optional[str], out: str, allow_different_eval_sets: bool) -> None:
     """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
-    from ..evaluation.report import build_report
+    from ..evaluation.report import build_report, eval_set_mismatch
 
     try:
-        written = build_report(list(metrics), names.split(",") if names else None, out)
+        written = build_report(list(metrics), names.split(",") if names else None, out,
+                               allow_different_eval_sets=allow_different_eval_sets)
     except ValueError as exc:
         fail(f"error: {exc}")
+    if allow_different_eval_sets:
+        import json
+
+        mismatch = eval_set_mismatch(list(json.loads(Path(written["json"]).read_text())["runs"].items()))
+        if mismatch:
+            click.echo(f"WARNING: runs scored on different eval sets ({mismatch}); not comparable", err=True)
     click.echo(f"{written['markdown']} ({len(written)} files in {out})")

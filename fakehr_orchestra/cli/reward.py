@@ -35,7 +35,14 @@ def parse_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def load_plugin(spec: str) -> tuple[Callable[..., Any], str]:
-    """PLUGIN[:FUNC]: a plugin file, or a bare name: rewards/<name>.py under the cwd, else the shipped one."""
+    """PLUGIN[:FUNC]: a plugin file, or a bare name: rewards/<name>.py under the cwd, else the shipped one. A plugin
+    that cannot be imported (syntax error, missing import, an exception, or sys.exit at import) is a message naming
+    it."""
+    fn, file, _ = load_plugin_module(spec)
+    return fn, file
+
+
+def load_plugin_module(spec: str) -> tuple[Callable[..., Any], str, Any]:
     path, _, func = spec.partition(":")
     func = func or "compute_score"
     file = Path(path)
@@ -47,31 +54,45 @@ def load_plugin(spec: str) -> tuple[Callable[..., Any], str]:
     if not file.is_file():
         fail(f"error: reward plugin {path!r} not found (give a file such as rewards/fake_hr1.py, or a name found "
              f"as rewards/<name>.py under {Path.cwd()})")
-    from ..plugins import load_plugin_file
+    from ..plugins import PluginLoadError, load_plugin_file
 
-    module = load_plugin_file(file)  # PluginLoadError when it fails to import
+    try:
+        module = load_plugin_file(file)
+    except PluginLoadError as err:
+        exc = err.__cause__
+        if isinstance(exc, SyntaxError):
+            fail(f"error: reward plugin {file} has a syntax error at line {exc.lineno}: {exc.msg}")
+        if isinstance(exc, ImportError):
+            fail(f"error: reward plugin {file} cannot be imported: {type(exc).__name__}: {exc} (is the package it "
+                 f"needs installed in this environment?)")
+        if isinstance(exc, SystemExit):
+            fail(f"error: reward plugin {file} called sys.exit({exc.code!r}) while being imported; a plugin must "
+                 f"only define functions at import")
+        if exc is not None:
+            fail(f"error: reward plugin {file} failed while being imported: {type(exc).__name__}: {exc}")
+        fail(f"error: {err}")
     fn = getattr(module, func, None)
     if not callable(fn):
         fail(f"error: {file} has no function {func!r}")
-    return fn, str(file)
+    return fn, str(file), module
 
 
 def read_records(path: str) -> list[dict[str, Any]]:
+    from ..jsonl import JsonlError, read_jsonl
+
     records, problems = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                problems.append(f"{path}:{number}: not JSON ({exc})")
-                continue
-            if not isinstance(record, dict) or "response" not in record or "ground_truth" not in record:
-                problems.append(f"{path}:{number}: needs an object with 'response' and 'ground_truth'")
-                continue
-            record["_line"] = number
-            records.append(record)
+    try:
+        for line in read_jsonl(path, on_error="collect"):
+            record = line.value
+            if line.error is not None:
+                problems.append(f"{line.where}: {line.error}")
+            elif "response" not in record or "ground_truth" not in record:
+                problems.append(f"{line.where}: needs an object with 'response' and 'ground_truth'")
+            else:
+                record["_line"] = line.line
+                records.append(record)
+    except JsonlError as exc:
+        fail(f"error: {exc}")
     if problems:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         fail("error: bad records (nothing scored):\n  " + "\n  ".join(problems[:10]) + more)
@@ -91,13 +112,18 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
     def as_dict(value: Any) -> dict[str, Any]:
         return value if isinstance(value, dict) else {"score": float(value)}
 
+    def failed(record: dict[str, Any], exc: BaseException) -> str:
+        if isinstance(exc, (ValueError, TypeError)):
+            return f"line {record['_line']}: {exc}"
+        return f"line {record['_line']}: the plugin raised {type(exc).__name__}: {exc}"
+
     if not inspect.iscoroutinefunction(fn):
         results: list[dict[str, Any] | str] = []
         for record in records:
             try:
                 results.append(as_dict(fn(**call(record))))
-            except (ValueError, TypeError) as exc:
-                results.append(f"line {record['_line']}: {exc}")
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding per record
+                results.append(failed(record, exc))
         return results
 
     async def run() -> list[dict[str, Any] | str]:
@@ -107,8 +133,8 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
             async with gate:
                 try:
                     return as_dict(await fn(**call(record)))
-                except (ValueError, TypeError) as exc:
-                    return f"line {record['_line']}: {exc}"
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
+                    return failed(record, exc)
 
         return list(await asyncio.gather(*(one(r) for r in records)))
 
@@ -183,12 +209,13 @@ def reward() -> None:
 def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool) -> None:
     """Score RESPONSES.jsonl with PLUGIN[:FUNC] (default function compute_score)."""
     kwargs = parse_kwargs(kwargs_)
-    fn, plugin_file = load_plugin(plugin)
+    fn, plugin_file, module = load_plugin_module(plugin)
     records = read_records(responses)
-    try:
-        results = score_all(fn, records, kwargs)
-    except ValueError as exc:  # a bad kwarg: the same error for every record
-        fail(f"error: {exc}")
+    results = score_all(fn, records, kwargs)
+    errors = [r for r in results if isinstance(r, str)]
+    if records and len(errors) == len(records) and len({e.split(": ", 1)[1] for e in errors}) == 1:
+        # the same error for every record (a bad kwarg, a plugin bug): one message, not N
+        fail(f"error: {plugin_file}: every record failed: {errors[0].split(': ', 1)[1]}", code=1)
     if out:
         from ..io import atomic_open
 
@@ -197,9 +224,36 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
                 row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
                 handle.write(json.dumps(row) + "\n")
     summary = summarise(results)
+    critics = critic_summary(module)
+    if critics:
+        summary["critic"] = critics
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_summary(summary, plugin_file)
-    if summary["errors"]:
+        for c in critics:
+            click.echo(f"  critic {c['url']}: {c['summary']}")
+    dead = [c for c in critics if c["all_failed"]]
+    for c in dead:
+        click.echo(f"error: every call to the critic at {c['url']} failed ({c['errors'] or 'no reply'}); the "
+                   f"consistency component is the fallback score for every record. "
+                   + ("HTTP 401/403: check the key variable named by critic_api_key_env. " if any(
+                       k in c["errors"] for k in ("http_401", "http_403")) else "")
+                   + "Check that the critic is up and critic_base_url / critic_model are right.", err=True)
+    if summary["errors"] or dead:
         sys.exit(1)
+
+
+def critic_summary(module: Any) -> list[dict[str, Any]]:
+    """The critic calls a plugin made (plugins with a `critic_stats()`), with HTTP status codes by kind."""
+    stats_of = getattr(module, "critic_stats", None)
+    if not callable(stats_of):
+        return []
+    out = []
+    for url, stats in stats_of():
+        if not stats.calls:
+            continue
+        out.append({"url": url, "calls": stats.calls, "answered": stats.answered, "fallbacks": stats.fallbacks,
+                    "errors": dict(stats.errors), "summary": stats.summary(),
+                    "all_failed": stats.answered == 0 and stats.cache_hits == 0})
+    return out

@@ -73,15 +73,16 @@ class Record:
 
 def iter_manifest(path: str | Path) -> Iterator[Record]:
     """Stream records from a manifest file (one json line each)."""
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Record.from_dict(loads_line(line))
-            except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError and json's are ValueErrors
-                from . import DataError
-                raise DataError(f"{path}:{lineno}: not a manifest record ({exc})") from None
+    from ..jsonl import read_jsonl
+
+    for row in read_jsonl(path, on_error="collect"):
+        try:
+            if row.error is not None:
+                raise ValueError(row.error)
+            yield Record.from_dict(row.value)
+        except (ValueError, TypeError) as exc:
+            from . import DataError
+            raise DataError(f"{row.where}: not a manifest record ({exc})") from None
 
 
 def write_manifest(path: str | Path, records: Iterable[Record]) -> int:

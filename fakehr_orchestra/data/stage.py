@@ -4,12 +4,16 @@
 grpo_val.parquet (the test split, verl's validation set), eval.jsonl,
 and last `artifacts.json` ({name: absolute path}); artifacts.json is removed first and written atomically at the
 end, so its presence means the stage completed. Intermediate manifests live in a temp folder inside out_dir that
-is removed whatever happens.
+is removed whatever happens; a killed run cannot remove it (nor the `.<name>.*.tmp` files of atomic writes cut
+short), so the next run does (`clean_leftovers`): a `.data-stage-*` folder records its owner's host and pid, and
+is left alone while that process lives (then the temp files may be its own, and stay too).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,6 +26,42 @@ from .importer import import_sources
 from .split import split_manifest
 
 ARTIFACTS = "artifacts.json"
+STAGE_PREFIX = ".data-stage-"
+OWNER = "owner"
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process that made this temp folder may still be running (another host's: assume so)."""
+    try:
+        host, pid = (folder / OWNER).read_text().split()
+        if host != socket.gethostname():
+            return True
+        os.kill(int(pid), 0)
+    except PermissionError:  # someone else's live process
+        return True
+    except (OSError, ValueError):  # no owner file (killed before writing it, or an older version), bad, or dead
+        return False
+    return True
+
+
+def clean_leftovers(out: Path) -> int:
+    """Remove what killed data stages left in `out`; returns how many entries were removed."""
+    removed = 0
+    live = False
+    for folder in out.glob(STAGE_PREFIX + "*"):
+        if not folder.is_dir():
+            continue
+        if _owner_alive(folder):
+            live = True
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    if not live:  # no data stage is writing here: every atomic-write temp file is a leftover
+        for tmp in out.glob(".*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, workers: Optional[int] = None,
@@ -43,7 +83,11 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     out.mkdir(parents=True, exist_ok=True)
     (out / ARTIFACTS).unlink(missing_ok=True)
     base = Path(model.workdir).absolute()
-    work = Path(tempfile.mkdtemp(prefix=".data-stage-", dir=out))
+    removed = clean_leftovers(out)
+    if removed:
+        log(f"removed {removed} leftover temp file(s)/folder(s) of an interrupted data stage in {out}")
+    work = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+    (work / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
         imported, split = work / "imported.jsonl", work / "split.jsonl"
         counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,

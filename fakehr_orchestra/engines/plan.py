@@ -76,7 +76,16 @@ class Plan:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def to_shell(self) -> str:
-        """A copy-pasteable command; launch-time references stay shell expansions ("${WORLD_SIZE}")."""
+        """A copy-pasteable command; launch-time references stay shell expansions ("${WORLD_SIZE}"). An env name
+        that is not a shell identifier is refused here too (the schema refuses it in a recipe): `NAME=value` cannot
+        be quoted, and `X$(cmd)=1` would run cmd when pasted."""
+        from ..secrets import env_name_problem
+
+        bad = [problem for problem in (env_name_problem(k, "env var name") for k in self.env) if problem]
+        if bad:
+            from . import RenderError
+
+            raise RenderError(f"stage {self.stage}: " + "; ".join(bad))
         lines = [f"{k}={self._quote(v)}" for k, v in self.env.items()]
         current: list[str] = []
         for i, arg in enumerate(self.argv):

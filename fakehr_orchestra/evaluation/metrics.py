@@ -3,6 +3,12 @@
 Counting rules (the ones public eval scripts get wrong):
 - every image counts: an unparseable or empty answer, or an image that failed to load, is a third prediction class
   ("unparseable"), so it is wrong for accuracy and recall and never silently dropped or guessed;
+- beside those (lenient: unparseable is its own class, so it is never a false positive), `overall.strict` is the
+  same metrics with every unparseable answer counted as the wrong class (a fake image called real, a real one fake):
+  what a binary classifier forced to answer would score;
+- labels and predictions are read as real/fake in any ASCII case ("FAKE" is fake, for `label` and `pred` alike);
+- every image once: rows are identified by key / file_path / image / path, and rows naming no image by their whole
+  content, so a file with its rows repeated is refused instead of counted twice;
 - positive class = fake: fake recall = TPR, real recall = TNR, precision/F1 are for fake, macro-F1 over both labels;
   false-positive rate = real images called fake / real images (with unparseable answers this is not 1 - TNR);
 - a metric with an empty denominator is null (undefined), not 0;
@@ -24,7 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .reader import GROUP_KEYS, EvalDataError, iter_predictions
+from .reader import GROUP_KEYS, EvalDataError, iter_predictions, read_meta
 
 REAL, FAKE, UNPARSEABLE = 0, 1, 2
 LABEL_CODE = {"real": REAL, "fake": FAKE}
@@ -43,6 +49,8 @@ class Table:
     prob: np.ndarray  # nan where there is no P(fake)
     well_formed: np.ndarray
     errors: int = 0
+    parsed_here: int = 0  # rows whose raw response `eval score --answer-format` parsed
+    keys_sha1: str = ""  # which images were scored (sha1 of the sorted row identities): `eval report` compares it
     truncated: int = 0
     groups: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # codes (-1: absent), names
 
@@ -50,25 +58,45 @@ class Table:
         return len(self.y_true)
 
 
+def label_code(value: Any) -> Optional[int]:
+    """REAL / FAKE for 'real' / 'fake' in any ASCII case (surrounding spaces allowed); None for anything else."""
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    return LABEL_CODE.get(value.strip().lower())
+
+
+def _identity(row: dict[str, Any]) -> tuple[str, str]:
+    """(what, value) naming the image a row is about; a row naming none is identified by its content."""
+    from .responses import row_key
+
+    key = row_key(row)
+    if key is not None:
+        return "image", key
+    content = json.dumps({k: v for k, v in row.items() if k != "line"}, sort_keys=True, default=str)
+    return "row (it names no image: add key or file_path)", content
+
+
 def table_from_rows(rows: Any) -> Table:
     """Columns from prediction rows (dicts as `eval infer` writes them)."""
     y_true, y_pred, mode, tokens, prob, wf = [], [], [], [], [], []
     group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
     group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
-    seen: set[str] = set()
-    errors = truncated = 0
+    seen: dict[str, int] = {}
+    errors = truncated = parsed_here = 0
     for i, row in enumerate(rows):
-        label = row.get("label")
-        if label not in LABEL_CODE:
-            raise EvalDataError([f"row {i + 1}: label {label!r} is not real/fake"])
-        key = row.get("key", row.get("file_path"))
-        if key is not None:
-            if key in seen:
-                raise EvalDataError([f"row {i + 1}: image {key} appears twice; a predictions file has one row "
-                                     f"per image"])
-            seen.add(key)
-        y_true.append(LABEL_CODE[label])
-        y_pred.append(LABEL_CODE.get(row.get("pred"), UNPARSEABLE))  # None / junk: unparseable, counted wrong
+        label = label_code(row.get("label"))
+        if label is None:
+            raise EvalDataError([f"row {i + 1}: label {row.get('label')!r} is not real/fake"])
+        what, key = _identity(row)
+        if key in seen:
+            shown = key if len(key) <= 80 else key[:77] + "..."
+            raise EvalDataError([f"row {i + 1}: {what} {shown} appears twice (first as row {seen[key]}); a "
+                                 f"predictions file has one row per image"])
+        seen[key] = i + 1
+        pred = label_code(row.get("pred"))
+        parsed_here += "parsed_by" in row
+        y_true.append(label)
+        y_pred.append(UNPARSEABLE if pred is None else pred)  # None / junk: unparseable, counted wrong
         mode.append(MODE_CODE.get(row.get("mode"), 2))
         tokens.append(int(row.get("response_tokens") or 0))
         p = row.get("prob_fake")
@@ -87,7 +115,14 @@ def table_from_rows(rows: Any) -> Table:
               for k in GROUP_KEYS if group_names[k]}
     return Table(np.asarray(y_true, np.int8), np.asarray(y_pred, np.int8), np.asarray(mode, np.int8),
                  np.asarray(tokens, np.int64), np.asarray(prob, np.float64), np.asarray(wf, bool),
-                 errors, truncated, groups)
+                 errors=errors, truncated=truncated, parsed_here=parsed_here,
+                 keys_sha1=_sha1_lines(sorted(seen)), groups=groups)
+
+
+def _sha1_lines(keys: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1("\n".join(keys).encode()).hexdigest()
 
 
 def _f(x: Any) -> Optional[float]:
@@ -202,6 +237,11 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
         raise EvalDataError(["no predictions to score"])
     overall = classification(table.y_true, table.y_pred)
     overall.update(auc(table.y_true, table.prob))
+    strict_pred = np.where(table.y_pred == UNPARSEABLE, 1 - table.y_true, table.y_pred).astype(np.int8)
+    strict = classification(table.y_true, strict_pred)
+    strict["counting"] = "strict: an unparseable answer counts as the wrong class (fake called real, real called fake)"
+    overall["counting"] = "lenient: an unparseable answer is a third class (wrong, but never a false positive)"
+    overall["strict"] = strict
     correct = int((table.y_true == table.y_pred).sum())
     overall["accuracy_ci"] = bootstrap_accuracy([(correct, len(table))], samples, confidence, seed)
     overall.update(errors=table.errors, truncated=table.truncated,
@@ -222,27 +262,47 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
 
 
 def score_file(path: str | Path, samples: Optional[int] = None, confidence: Optional[float] = None,
-               seed: Optional[int] = None, allow_incomplete: bool = False) -> dict[str, Any]:
+               seed: Optional[int] = None, allow_incomplete: bool = False, answer_format: Optional[str] = None,
+               response_prefix: Optional[str] = None, data: Optional[str | Path] = None,
+               convention: str = "text") -> dict[str, Any]:
     """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so).
+
+    Complete means: as many rows as `eval infer` recorded in the `.meta.json` beside the file, or as the eval set
+    given with `data` has images. Without a `.meta.json` nothing says a torn last line will be rewritten, so a
+    broken last line is an error like any other. Rows with a raw `response` and no parse are parsed with
+    `answer_format` (see `responses.py`); if none of them parses, that is an error (wrong format?), not 0%.
 
     Bootstrap settings left as None come from the recipe's eval section as `eval infer` recorded it beside the
     predictions, else 1000 resamples, 95%, seed 0."""
+    from .responses import eval_labels, prepare_rows
+
     path = Path(path)
     if not path.is_file():
         raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
-    table = table_from_rows(iter_predictions(path))
-    meta_file = path.with_name(path.name + ".meta.json")
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else None
-    expected = meta.get("rows") if meta else None
+    meta = read_meta(path)
+    labels = eval_labels(data, convention) if data is not None else None
+    rows = iter_predictions(path, torn_tail=meta is not None)
+    table = table_from_rows(prepare_rows(rows, answer_format, response_prefix, labels, data))
+    if table.parsed_here and table.parsed_here == len(table) and not (table.y_pred != UNPARSEABLE).any():
+        raise EvalDataError([f"{path}: none of the {len(table)} responses parses as {answer_format} (every answer "
+                             f"would count wrong); check --answer-format (fake_hr1: '<think>...</think>' then "
+                             f"real|fake; fakevlm_r1: '<answer>Real|Fake</answer>') and --response-prefix, and "
+                             f"look at a few 'response' values"])
+    expected = len(labels) if labels is not None else (meta.get("rows") if meta else None)
     complete = expected is None or len(table) == expected
     if not complete and not allow_incomplete:
-        raise EvalDataError([f"{path}: {len(table)} of {expected} images answered; rerun `eval infer` with the "
-                             f"same --out to finish (it resumes), or pass --allow-incomplete"])
+        fix = ("rerun `eval infer` with the same --out to finish (it resumes)" if labels is None else
+               f"answer every image of {data}")
+        raise EvalDataError([f"{path}: {len(table)} of {expected} images answered; {fix}, or pass "
+                             f"--allow-incomplete"])
     recorded = (meta or {}).get("settings") or {}
     samples = samples if samples is not None else recorded.get("bootstrap_samples", 1000)
     confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
     seed = seed if seed is not None else recorded.get("seed", 0)
     result = score_table(table, samples, confidence, seed)
     result["run"] = {"predictions": str(path), "rows": len(table), "expected_rows": expected,
-                     "complete": complete, "settings": meta.get("settings") if meta else None}
+                     "complete": complete, "settings": meta.get("settings") if meta else None,
+                     "eval_set": str(data) if data is not None else ((meta or {}).get("data") or None),
+                     "answer_format": answer_format if table.parsed_here else None,
+                     "parsed_here": table.parsed_here, "keys_sha1": table.keys_sha1}
     return result

@@ -14,8 +14,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
+from ..jsonl import JsonlError, read_jsonl
 from ..labels import LabelError, normalize_label
 
 GROUP_KEYS = ("source", "category", "generator")
@@ -50,44 +51,59 @@ def read_eval_set(path: str | Path, convention: str = "text", check_files: bool 
     problems: list[str] = []
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{where}: not JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                problems.append(f"{where}: expected an object with file_path and label")
-                continue
-            file_path = row.get("file_path")
-            if not isinstance(file_path, str) or not file_path:
-                problems.append(f"{where}: missing 'file_path'")
-                continue
-            try:
-                label = normalize_label(row.get("label"), convention)
-            except LabelError as exc:
-                problems.append(f"{where}: {exc} (set eval.label_convention if the set uses another one)")
-                continue
-            if file_path in seen:
-                problems.append(f"{where}: image {file_path} is listed again (first at line {seen[file_path]}); "
-                                f"each image must appear once")
-                continue
-            seen[file_path] = number
-            resolved = file_path if os.path.isabs(file_path) else str(path.parent / file_path)
-            if check_files and not os.path.isfile(resolved):
-                problems.append(f"{where}: image not found: {resolved}")
-                continue
-            groups = {k: str(row[k]) for k in GROUP_KEYS if row.get(k) not in (None, "")}
-            items.append(EvalItem(file_path, resolved, label, groups, number))
+    for line in read_jsonl(path, on_error="collect"):
+        number, where, row = line.line, line.where, line.value
+        if line.error is not None:
+            problems.append(f"{where}: {line.error} (each row is an object with file_path and label)")
+            continue
+        file_path = row.get("file_path")
+        if not isinstance(file_path, str) or not file_path:
+            problems.append(f"{where}: missing 'file_path'")
+            continue
+        try:
+            label = normalize_label(row.get("label"), convention)
+        except LabelError as exc:
+            problems.append(f"{where}: {exc} (set eval.label_convention if the set uses another one)")
+            continue
+        if file_path in seen:
+            problems.append(f"{where}: image {file_path} is listed again (first at line {seen[file_path]}); "
+                            f"each image must appear once")
+            continue
+        seen[file_path] = number
+        resolved = file_path if os.path.isabs(file_path) else str(path.parent / file_path)
+        if check_files and not os.path.isfile(resolved):
+            problems.append(f"{where}: image not found: {resolved}")
+            continue
+        groups = {k: str(row[k]) for k in GROUP_KEYS if row.get(k) not in (None, "")}
+        items.append(EvalItem(file_path, resolved, label, groups, number))
     if problems:
         raise EvalDataError(problems)
     if not items:
         raise EvalDataError([f"{path}: no rows"])
     return items
+
+
+def read_meta(predictions: str | Path) -> Optional[dict[str, Any]]:
+    """The `.meta.json` `eval infer` writes beside a predictions file (None when there is none), checked: a
+    corrupt one is an error that says how to recover, never a traceback."""
+    meta_file = Path(predictions).with_name(Path(predictions).name + ".meta.json")
+    if not meta_file.exists():
+        return None
+    hint = (f"; it is written by `eval infer`: rerun it with the same --out to rewrite it, or delete {meta_file} "
+            f"to score the rows as they are")
+    try:
+        meta = json.loads(meta_file.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise EvalDataError([f"{meta_file}: unreadable ({type(exc).__name__}: {str(exc)[:120]}){hint}"]) from None
+    if not isinstance(meta, dict):
+        raise EvalDataError([f"{meta_file}: expected a JSON object, got {type(meta).__name__}{hint}"])
+    rows = meta.get("rows")
+    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+        raise EvalDataError([f"{meta_file}: 'rows' is {rows!r}, not a row count{hint}"])
+    for key in ("settings", "fingerprint"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise EvalDataError([f"{meta_file}: {key!r} is not an object{hint}"])
+    return meta
 
 
 def repair_tail(path: str | Path) -> int:
@@ -130,34 +146,22 @@ def _drop_invalid_last_line(handle: Any, size: int) -> int:
     try:
         json.loads(handle.read(size - start))
         return 0
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not UTF-8
         handle.truncate(start)
         return size - start
 
 
-def iter_predictions(path: str | Path, strict: bool = True) -> Iterator[dict[str, Any]]:
-    """Rows of a predictions file. A torn last line is skipped (it is rewritten on resume); any other broken line
-    is an error when `strict`."""
-    import msgspec
-
-    decoder = msgspec.json.Decoder()
-    path = Path(path)
-    with path.open("rb") as handle:
-        pending: tuple[int, bytes] | None = None
-        for number, raw in enumerate(handle, 1):
-            if pending is not None and strict:
-                _raise_bad(path, *pending)
-            try:
-                if raw.strip():
-                    yield decoder.decode(raw)
-                pending = None
-            except msgspec.DecodeError:
-                pending = (number, raw)
-        # a broken *last* line is the torn tail of an interrupted write: tolerated, not counted
-
-
-def _raise_bad(path: Path, number: int, raw: bytes) -> None:
-    raise EvalDataError([f"{path}:{number}: not a JSON row ({raw[:60]!r}...); the file was edited or corrupted"])
+def iter_predictions(path: str | Path, torn_tail: bool = True) -> Iterator[dict[str, Any]]:
+    """Rows of a predictions file. Any broken line is an error naming it.
+    With `torn_tail` a bad last line without its newline (the torn tail of an interrupted write, which a resume
+    cuts and rewrites) is left out: only where something else says whether the file is complete (its .meta.json
+    row count, or `eval infer` resuming)."""
+    try:
+        for row in read_jsonl(path, tail="skip" if torn_tail else "error"):
+            yield row.value
+    except JsonlError as exc:
+        raise EvalDataError([f"{problem}; the predictions file was edited or corrupted (rerun `eval infer` with "
+                             f"the same --out to repair and finish it)" for problem in exc.problems]) from None
 
 
 def done_keys(path: str | Path) -> set[str]:

@@ -42,9 +42,32 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + [""]
 
 
+def eval_set_mismatch(runs: list[tuple[str, dict[str, Any]]]) -> Optional[str]:
+    """Why the runs were not scored on the same images (row counts, or which images), or None when they were.
+    Side by side, runs over different eval sets compare nothing: `eval report` refuses them unless told."""
+    if len(runs) < 2:
+        return None
+    counts = {name: m["overall"].get("n") for name, m in runs}
+    if len(set(counts.values())) > 1:
+        return "different numbers of images: " + ", ".join(f"{n} {c}" for n, c in counts.items())
+    digests = {name: (m.get("run") or {}).get("keys_sha1") for name, m in runs}
+    known = {d for d in digests.values() if d}
+    if len(known) > 1:
+        groups: dict[str, list[str]] = {}
+        for name, digest in digests.items():
+            groups.setdefault(digest or "?", []).append(name)
+        return "the same number of images but not the same images: " + " vs ".join(
+            "+".join(names) for names in groups.values())
+    return None
+
+
 def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> str:
     names = [n for n, _ in runs]
     lines = ["# Evaluation report", ""]
+    mismatch = eval_set_mismatch(runs)
+    if mismatch:
+        lines += [f"> **WARNING: these runs were scored on different eval sets ({mismatch}); their metrics are not "
+                  "comparable.**", ""]
     for name, m in runs:
         run = m.get("run") or {}
         settings = run.get("settings") or {}
@@ -105,8 +128,10 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
     return "\n".join(lines)
 
 
-def build_report(metrics_files: list[str | Path], names: Optional[list[str]], out_dir: str | Path) -> dict[str, Path]:
-    """Write report.json, report.md and the PNGs into out_dir; return what was written."""
+def build_report(metrics_files: list[str | Path], names: Optional[list[str]], out_dir: str | Path,
+                 allow_different_eval_sets: bool = False) -> dict[str, Path]:
+    """Write report.json, report.md and the PNGs into out_dir; return what was written. Runs scored on different
+    eval sets are refused (ValueError) unless allowed, and then the report says so at the top."""
     import json
 
     if names is not None and len(names) != len(metrics_files):
@@ -117,12 +142,17 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     runs = []
     for name, f in zip(names, metrics_files):
         try:
-            data = json.loads(Path(f).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(Path(f).read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"{f}: cannot read metrics ({exc}); write it with `eval score`") from None
-        if "overall" not in data:
+        if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
             raise ValueError(f"{f}: not a metrics file from `eval score` (no 'overall')")
         runs.append((name, data))
+    mismatch = eval_set_mismatch(runs)
+    if mismatch and not allow_different_eval_sets:
+        raise ValueError(f"the runs were scored on different eval sets ({mismatch}): side by side their metrics "
+                         f"are not comparable; score every run on the same eval set, or pass "
+                         f"--allow-different-eval-sets to report them anyway (with a warning)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, str] = {}

@@ -140,8 +140,10 @@ def report_plan(sweep_dir: Path, metrics: list[tuple[str, dict[str, str]]], cwd:
     bad = [n for n in names if "," in n]
     if bad:
         raise SweepError(f"report names cannot hold a comma: {bad}")
+    # a sweep over data keys (e.g. data.split.seed) evaluates each point on its own test split: the report shows
+    # them side by side and warns at its top that the eval sets differ, rather than refusing the sweep's report
     return Plan(stage="report", cwd=cwd, argv=[CLI, "eval", "report", *files, "--names", ",".join(names),
-                                               "--out", str(Path(sweep_dir) / REPORT)])
+                                               "--out", str(Path(sweep_dir) / REPORT), "--allow-different-eval-sets"])
 
 
 def eval_metrics(recipe: Any, run_dir: Path, stages: tuple[str, ...], versions: dict[str, str]) -> dict[str, str]:

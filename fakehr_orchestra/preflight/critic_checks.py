@@ -22,9 +22,26 @@ def check_critic(ctx: Context, stages: tuple[str, ...]) -> None:
     if "grpo" not in stages or m.grpo is None or m.critic.mode == "off":
         return
     if m.critic.mode == "external":
+        check_key_env(ctx)
         check_external(ctx)
     else:
         check_server(ctx)
+
+
+def check_key_env(ctx: Context) -> None:
+    """External critics only (a started server on 127.0.0.1 asks for no key). A key variable that is not set is not
+    an error (an open critic needs none) but is the usual cause of a critic answering 401 and every consistency
+    score silently becoming the fallback."""
+    import os
+
+    critic = ctx.model.critic
+    name = critic.api_key_env
+    if name and name not in {**os.environ, **ctx.environ}:
+        ctx.warning("critic", "critic.api_key_env", f"{name} (critic.api_key_env) is not set in this environment: "
+                    f"the reward sends no key, a critic that requires one answers HTTP 401 and every consistency "
+                    f"score is critic.fallback_score {critic.fallback_score}",
+                    f"export {name}=<key> where the reward runs (the key is read from the environment, never "
+                    "from the recipe), or set critic.api_key_env: null for a critic without a key", ST)
 
 
 def check_external(ctx: Context) -> None:

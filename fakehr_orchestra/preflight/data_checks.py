@@ -53,14 +53,10 @@ def jsonl_rows(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
         for i, row in enumerate(rows[:limit] if isinstance(rows, list) else [rows]):
             yield i + 1, row
         return
-    with path.open(encoding="utf-8") as fh:
-        n = 0
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                yield lineno, json.loads(line)
-                n += 1
-                if n >= limit:
-                    return
+    from ..jsonl import read_jsonl
+
+    for row in read_jsonl(path, objects=False, limit=limit):  # a bad row raises JsonlError (a ValueError)
+        yield row.line, row.value
 
 
 def smart_resize_tokens(h: int, w: int, max_pixels: int, factor: int = 28, min_pixels: int | None = None) -> int:

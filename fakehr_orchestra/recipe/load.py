@@ -172,11 +172,19 @@ def _nearest(data: Any, key: str) -> tuple[str, list[str]]:
     return ".".join(found), []
 
 
+def _shown(raw: str) -> str:
+    """An override as error messages show it: a value that looks like a secret is not repeated."""
+    from ..secrets import looks_like_secret
+
+    key, sep, value = raw.partition("=")
+    return f"{key}=<secret, not shown>" if sep and looks_like_secret(value) else raw
+
+
 def apply_overrides(data: dict[str, Any], positions: Positions, overrides: Iterable[str]) -> list[Problem]:
     """Apply what can be applied; return the problems with the rest (reported together with schema errors)."""
     problems: list[Problem] = []
     for raw in overrides:
-        where = f"override '{raw}'"
+        where = f"override '{_shown(raw)}'"
         if raw.startswith("~"):
             key, has_value, _ = raw[1:].partition("=")
             parts = split_key(data, key)

@@ -112,6 +112,7 @@ def test_external_critic_is_called_once(tiny, monkeypatch):
     from tests.rewards.critic_server import CriticServer, fixed
 
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CRITIC_API_KEY", "test-key")  # unset, validate warns (tests/rewards/test_plugin_faults.py)
     ext = ["critic.mode=external", "critic.served_model_name=judge"]
     with CriticServer(fixed('{"score": 0.6}')) as server:
         good = check([*ext, f"critic.url={server.base_url}"], ("grpo",), recipe="fakevlm_r1")

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from ...jsonl import read_jsonl
 from ...labels import normalize_label
 from ..manifest import Record
 
@@ -17,12 +17,11 @@ def row(rec: Record) -> dict[str, Any]:
 
 def read_eval(path: str | Path) -> Iterator[dict[str, Any]]:
     """Stream eval rows, labels normalised (text convention); raises ValueError naming the line on a bad row."""
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                yield {**data, "file_path": str(data["file_path"]), "label": normalize_label(data["label"], "text")}
-            except (json.JSONDecodeError, KeyError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: not an eval row ({type(exc).__name__}: {exc})") from None
+    for line in read_jsonl(path, on_error="collect"):
+        try:
+            if line.error is not None:
+                raise ValueError(line.error)
+            data = line.value
+            yield {**data, "file_path": str(data["file_path"]), "label": normalize_label(data["label"], "text")}
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{line.where}: not an eval row ({type(exc).__name__}: {exc})") from None

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ...jsonl import BOM, read_jsonl
 from . import Raw, parse_pairs, resolve_image
 
 _VERDICT = re.compile(r"^\s*this\s+is\s+an?\s+(real|fake|ai[- ]generated|synthetic|authentic)\s+image\s*[.!:]?\s*",
@@ -34,21 +35,15 @@ def split_explanation(text: Any) -> tuple[str | None, str | None]:
 
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
-            for i, line in enumerate(handle):
-                if line.strip():
-                    try:
-                        yield i, json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield i, exc
+        for row in read_jsonl(path, objects=False, on_error="collect"):
+            yield row.line - 1, row.value if row.error is None else f"line {row.line}: {row.error}"
         return
     # FakeClue ships one json list (~100k entries, a few tens of MB): it is loaded once, records are then streamed.
-    with open(path, encoding="utf-8") as handle:
-        try:
-            data = json.load(handle)
-        except json.JSONDecodeError as exc:
-            from .. import DataError
-            raise DataError(f"{path}: not valid json ({exc})") from None
+    try:
+        data = json.loads(path.read_bytes().removeprefix(BOM).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8
+        from .. import DataError
+        raise DataError(f"{path}: not valid UTF-8 json ({str(exc)[:200]})") from None
     if not isinstance(data, list):
         from .. import DataError
         raise DataError(f"{path}: a FakeClue file is a json list of records, got {type(data).__name__}")

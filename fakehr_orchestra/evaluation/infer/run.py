@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from ...answers import parse_answer
 from ...io import write_json_atomic
-from ..reader import EvalDataError, EvalItem, done_keys, repair_tail
+from ..reader import EvalDataError, EvalItem, done_keys, read_meta, repair_tail
 from .base import Backend, Generation
 from .settings import InferSettings, SettingsError, drift_notes, from_recipe
 
@@ -58,8 +58,8 @@ def make_backend(settings: InferSettings) -> Backend:
 
 def _check_meta(out: Path, settings: InferSettings) -> None:
     meta_file = meta_path(out)
-    if meta_file.exists():
-        meta = json.loads(meta_file.read_text())
+    meta = read_meta(out)
+    if meta is not None:
         old = meta.get("fingerprint", {})
         new = json.loads(json.dumps(settings.fingerprint()))
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

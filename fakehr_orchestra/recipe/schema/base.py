@@ -22,6 +22,23 @@ def _env_ref(value: str) -> str:
 
 
 EnvRef = Annotated[str, AfterValidator(_env_ref)]
+
+
+def _env_name(value: str) -> str:
+    from pydantic_core import PydanticCustomError
+
+    from ...secrets import env_name_problem, looks_like_secret
+
+    problem = env_name_problem(value)
+    if problem is not None:
+        # a secret is described, never echoed: the "secret_value" type tells the error report not to add the input
+        raise PydanticCustomError("secret_value" if looks_like_secret(value) else "env_name", problem)
+    return value
+
+
+# An environment variable name (`env:` keys, critic.api_key_env): a shell identifier, never a secret.
+EnvName = Annotated[str, AfterValidator(_env_name)]
+EnvMap = dict[EnvName, Any]
 IntOrEnv = Union[int, EnvRef]
 StrOrEnv = str
 # Free-form framework options (swift flags, verl overrides, env): checked by `validate` against the installed

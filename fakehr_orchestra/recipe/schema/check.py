@@ -48,7 +48,8 @@ def validate_model(data: dict[str, Any], positions: Positions, file: str) -> Rec
                 message = "required key is missing"
             else:
                 got = err.get("input")
-                message = err["msg"] if isinstance(got, (dict, list)) else f"{err['msg']} (got {got!r})"
+                message = err["msg"] if isinstance(got, (dict, list)) or err["type"] in ("secret_value", "env_name") \
+                    else f"{err['msg']} (got {got!r})"
             if key in problems and err["type"] not in ("missing", "extra_forbidden"):
                 # one value failing every branch of a union: say so once
                 prev = problems[key]

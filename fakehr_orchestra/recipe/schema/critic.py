@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import FreeForm, Strict
+from .base import EnvMap, EnvName, FreeForm, Strict
 
 
 class CriticServerSection(Strict):
@@ -45,7 +45,7 @@ class CriticServerSection(Strict):
                                                        "use; own: a node of the allocation to itself (a scheduler "
                                                        "places it; a local run cannot)")
     ready_timeout_s: float = Field(900.0, gt=0.0, description="start -> answering; the stage fails after it")
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict,
                            description="any other `swift deploy --flag value`, as the flag is spelt")
 
@@ -63,7 +63,7 @@ class CriticSection(Strict):
                                description="external: required; server: null = http://127.0.0.1:<port>/v1 on this "
                                            "node")
     served_model_name: str = Field("critic", description="what requests ask for and /v1/models must list")
-    api_key_env: Optional[str] = Field(None,
+    api_key_env: Optional[EnvName] = Field(None,
                                        description="env var holding the key (sent by the reward; required by a "
                                                    "started server)")
     timeout_s: float = Field(30.0, gt=0.0, description="per request")

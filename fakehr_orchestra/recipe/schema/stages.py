@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from .base import FreeForm, Strict
+from .base import EnvMap, FreeForm, Strict
 
 IMAGE_BUDGET = ("max_pixels", "min_pixels", "MAX_PIXELS", "MIN_PIXELS")
 
@@ -25,7 +25,7 @@ class SftSection(Strict):
     model: str
     dataset: list[str]
     output_dir: str
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict,
                            description="every other `swift sft --flag value`, as the flag is spelt")
 
@@ -74,7 +74,7 @@ class GrpoSection(Strict):
                                                              "pipeline passes the data stage's grpo_val.parquet. "
                                                              "ms-swift: unused.")
     output_dir: str = Field(description="trainer.default_local_dir")
-    env: dict[str, Any] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     overrides: FreeForm = Field(default_factory=dict, description="verl Hydra overrides, `key: value`")
     reward: RewardSection
     swift_args: FreeForm = Field(default_factory=dict,
