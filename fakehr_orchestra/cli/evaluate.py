@@ -105,12 +105,14 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
 @click.argument("metrics", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--names", default=None, help="Comma-separated run names, one per metrics file (e.g. sft,grpo).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-def report(metrics: tuple[str, ...], names: Optional[str], out: str) -> None:
+@click.option("--curves", "curve_files", multiple=True, metavar="[RUN/]STAGE=PATH",
+              help="Training curves to plot (a run dir's curves/<stage>.jsonl); repeat for SFT, GRPO, other runs.")
+def report(metrics: tuple[str, ...], names: Optional[str], out: str, curve_files: tuple[str, ...]) -> None:
     """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
     from ..evaluation.report import build_report
 
     try:
-        written = build_report(list(metrics), names.split(",") if names else None, out)
+        written = build_report(list(metrics), names.split(",") if names else None, out, list(curve_files))
     except ValueError as exc:
         fail(f"error: {exc}")
     click.echo(f"{written['markdown']} ({len(written)} files in {out})")
