@@ -193,7 +193,8 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
             log_file: Optional[Path] = None, verl_file: Optional[Path] = None, tb_dir: Optional[Path] = None,
             rollout_dir: Optional[Path] = None, answer_format: str = "fake_hr1",
             response_prefix: Optional[str] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(rows, meta) for one training stage; raises CurvesError when the framework logged nothing readable."""
+    """(rows, meta) for one training stage. No logged step is not an error (a 2-step check run with logging_steps
+    10 has none): the meta says so and the report shows it; a missing ms-swift logging.jsonl is (CurvesError)."""
     meta: dict[str, Any] = {"stage": stage, "engine": engine, "sources": {}, "not_collected": {}}
     if engine == "swift":
         if checkpoint is None:
@@ -213,8 +214,8 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
         if not rows and tb_dir is not None and Path(tb_dir).is_dir():
             rows, meta["sources"]["metrics"] = verl_tensorboard_rows(Path(tb_dir)), str(tb_dir)
         if not rows:
-            raise CurvesError(f"{stage}: verl logged no metrics that can be read: put console or file in "
-                              f"trainer.logger (tensorboard works too)")
+            meta["not_collected"]["metrics"] = ("verl logged no metrics that can be read: put console or file in "
+                                                "trainer.logger (tensorboard works too)")
         if rollout_dir is not None and Path(rollout_dir).is_dir():
             stats = verl_rollout_stats(Path(rollout_dir), answer_format, response_prefix)
             for row in rows:
@@ -226,8 +227,9 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
             meta["not_collected"]["think_rate"] = meta["not_collected"]["reward_components"]
     else:
         raise CurvesError(f"{stage}: no curve reader for engine {engine!r}")
-    if not rows:
-        raise CurvesError(f"{stage}: {meta['sources'].get('metrics')} has no training steps")
+    if not rows and "metrics" not in meta["not_collected"]:
+        meta["not_collected"]["metrics"] = (f"{meta['sources'].get('metrics')} has no training step (fewer steps "
+                                            f"than logging_steps?)")
     meta["steps"] = len(rows)
     return rows, meta
 

@@ -59,9 +59,14 @@ def test_verl_metrics_from_each_of_its_loggers(tmp_path, monkeypatch, backends):
     assert meta["steps"] == 2 and "reward_components" in meta["not_collected"]
 
 
-def test_verl_without_a_readable_logger_is_an_error(tmp_path):
-    with pytest.raises(curves.CurvesError, match="trainer.logger"):
-        curves.collect("grpo", "verl", log_file=tmp_path / "none.log", verl_file=tmp_path / "none.jsonl")
+def test_verl_without_a_readable_logger_says_so(tmp_path):
+    rows, meta = curves.collect("grpo", "verl", log_file=tmp_path / "none.log", verl_file=tmp_path / "none.jsonl")
+    assert rows == [] and "trainer.logger" in meta["not_collected"]["metrics"]
+
+
+def test_swift_without_its_logging_file_is_an_error(tmp_path):
+    with pytest.raises(curves.CurvesError, match="logging.jsonl"):
+        curves.collect("sft", "swift", checkpoint=str(tmp_path / "v0" / "checkpoint-2"))
 
 
 def test_verl_rollout_dumps_give_components_and_think_rate(tmp_path, monkeypatch):
