@@ -42,7 +42,8 @@ SWIFT_KEYS = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "
 VERL_KEYS = {"actor/pg_loss": "loss", "actor/lr": "lr", "actor/grad_norm": "grad_norm",
              "critic/score/mean": "reward", "response_length/mean": "response_length", "actor/kl_loss": "kl"}
 # per-sample keys of a reward result that are not components (bookkeeping, counts)
-NOT_COMPONENTS = {"score", "reasoning_words", "pairs", "critic_failures", "think", "no_think", "parse_failure"}
+NOT_COMPONENTS = {"score", "reasoning_words", "pairs", "critic_failures", "critic_fallback", "think", "no_think",
+                  "parse_failure"}
 _CONSOLE = re.compile(r"^step:(\d+) - (.*)$")
 
 
