@@ -45,8 +45,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"run": run_dir, "fixtures": fixtures, "manifest": manifest, "metrics": metrics}
 
 
-@pytest.mark.xfail(reason="issue 13 open: the tiny model does not learn the tiny world's artifact in 1000 CPU steps yet "
-                          "(measured: 100% well-formed, 50-67% accurate); passes (XPASS) once it does", strict=False)
 def test_the_demo_learns_past_the_floor(demo):
     sft, grpo = demo["metrics"]["sft"], demo["metrics"]["grpo"]
     assert sft["overall"]["accuracy"] >= FLOOR, sft["overall"]
