@@ -7,6 +7,9 @@ tiny world of fixtures/tiny_images.py, on CPU, reused by every test here:
   as 1 = real), misses the floor: labels, prompts, templates and parsing must agree for the floor to hold;
 - the collected curves are ms-swift's own logged steps and values (logging.jsonl), with GRPO's reward components
   and think-rate per step.
+
+Time: one pipeline run (~5-7 min on 2 shared cores: SFT's 1000 steps dominate) plus one eval of 80 images; measured
+8m22s for the module with the machine's load at 6-8.
 """
 
 from __future__ import annotations
