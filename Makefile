@@ -12,7 +12,8 @@ RECIPE ?= recipes/fake_hr1.yaml
 PROFILE ?= smoke
 NODES ?=
 RUN_DIR ?= runs/pipeline
-FIXTURES := .cache/tiny
+FIXTURES := .cache/demo
+DEMO_PER_CLASS := 32
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv system-deps fixtures demo lint test test-unit bench sft grpo eval pipeline clean
@@ -28,11 +29,13 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	bash launch/install_test_deps.sh
 
+# The demo's tiny world (32 images per class; the tests build their own 4-per-class copy in .cache/tiny).
 fixtures: venv
-	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES)
+	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES) --per-class $(DEMO_PER_CLASS)
 
+# The smoke pipeline of RECIPE, learning for real on CPU; report in runs/demo/<recipe>/eval/report/report.md.
 demo: venv fixtures
-	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo --resume
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo/$(notdir $(basename $(RECIPE))) --resume
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest -q --durations=25 tests

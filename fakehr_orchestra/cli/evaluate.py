@@ -129,12 +129,15 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--allow-different-eval-sets", is_flag=True, help="Report runs scored on different eval sets (other "
               "images or row counts) side by side anyway; the report then warns at the top.")
-def report(metrics: tuple[str, ...], names: Optional[str], out: str, allow_different_eval_sets: bool) -> None:
+@click.option("--curves", "curve_files", multiple=True, metavar="[RUN/]STAGE=PATH",
+              help="Training curves to plot (a run dir's curves/<stage>.jsonl); repeat for SFT, GRPO, other runs.")
+def report(metrics: tuple[str, ...], names: Optional[str], out: str, allow_different_eval_sets: bool,
+           curve_files: tuple[str, ...]) -> None:
     """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
     from ..evaluation.report import build_report, eval_set_mismatch
 
     try:
-        written = build_report(list(metrics), names.split(",") if names else None, out,
+        written = build_report(list(metrics), names.split(",") if names else None, out, list(curve_files),
                                allow_different_eval_sets=allow_different_eval_sets)
     except ValueError as exc:
         fail(f"error: {exc}")

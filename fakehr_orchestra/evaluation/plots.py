@@ -85,3 +85,66 @@ def length_histogram(runs: list[tuple[str, dict[str, Any]]], path: Path) -> Path
         ax.set_title(name)
         ax.legend()
     return _save(fig, path)
+
+
+# Training curves (pipeline/curves.py rows): one page, SFT and GRPO panels, every run in its own colour.
+CURVE_PANELS = (  # (stage, title, field or reward_components, y label)
+    ("sft", "SFT loss", "loss", "loss"),
+    ("sft", "SFT token accuracy", "token_acc", "token accuracy"),
+    ("sft", "SFT learning rate", "lr", "lr"),
+    ("grpo", "GRPO reward (total: solid, components: dashed)", "reward", "reward"),
+    ("grpo", "GRPO think-rate", "think_rate", "share of think answers"),
+    ("grpo", "GRPO mean response length", "response_length", "tokens"),
+    ("grpo", "GRPO loss", "loss", "loss"),
+    ("grpo", "GRPO learning rate", "lr", "lr"),
+)
+
+
+def _series(rows: list[dict[str, Any]], key: str, component: str | None = None) -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for row in rows:
+        value = (row.get("reward_components") or {}).get(component) if component else row.get(key)
+        if value is not None:
+            xs.append(row["step"])
+            ys.append(value)
+    return xs, ys
+
+
+def training_curves(curves: list[tuple[str, str, list[dict[str, Any]]]], path: Path) -> Path | None:
+    """curves: (run name, stage, rows). Panels with no data in any run are left out; None when nothing to plot."""
+    plt = _pyplot()
+    panels = [p for p in CURVE_PANELS
+              if any(stage == p[0] and _series(rows, p[2])[0] for _, stage, rows in curves)]
+    if not panels:
+        return None
+    cols = 2
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(11, 3.0 * nrows), squeeze=False)
+    runs = list(dict.fromkeys(name for name, _, _ in curves))
+    colour = {name: f"C{i % 10}" for i, name in enumerate(runs)}
+    for ax, (stage, title, key, ylabel) in zip(axes.flat, panels):
+        for name, st, rows in curves:
+            if st != stage:
+                continue
+            xs, ys = _series(rows, key)
+            if xs:
+                ax.plot(xs, ys, color=colour[name], label=f"{name} {key}" if key == "reward" else name,
+                        marker="." if len(xs) < 30 else None)
+            if key == "reward":
+                names = sorted({c for r in rows for c in (r.get("reward_components") or {})})
+                for j, comp in enumerate(names):
+                    cx, cy = _series(rows, key, comp)
+                    ax.plot(cx, cy, color=colour[name], linestyle=("--", ":", "-.")[j % 3], alpha=0.55 + 0.1 * (j % 3),
+                            label=f"{name} {comp}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        if key in ("think_rate", "token_acc"):
+            ax.set_ylim(-0.05, 1.05)
+        if key == "loss" and stage == "sft":
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, path)

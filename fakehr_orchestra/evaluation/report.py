@@ -128,9 +128,44 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
     return "\n".join(lines)
 
 
+def read_curves(specs: list[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """`[RUN/]STAGE=PATH` (PATH: a <run>/curves/<stage>.jsonl) -> (run name, stage, rows)."""
+    from ..pipeline.curves import read
+
+    out = []
+    for spec in specs:
+        label, sep, path = spec.rpartition("=")
+        if not sep or not label:
+            raise ValueError(f"--curves {spec!r}: write it as STAGE=PATH or RUN/STAGE=PATH, e.g. sft=run/curves/sft.jsonl")
+        run, _, stage = label.rpartition("/")
+        if not Path(path).is_file():
+            raise ValueError(f"--curves {spec}: {path} not found (the pipeline writes <run>/curves/<stage>.jsonl)")
+        out.append((run or "run", stage, read(path)))
+    return out
+
+
+def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> list[str]:
+    """First and last logged value of each curve, so the page says what the plot shows."""
+    rows = []
+    for run, stage, data in curves:
+        for key in ("loss", "token_acc", "reward", "think_rate", "response_length"):
+            points = [r for r in data if r.get(key) is not None]
+            if points:
+                rows.append([run, stage, key, f"{len(points)}", f"{points[0][key]:.4g} (step {points[0]['step']})",
+                             f"{points[-1][key]:.4g} (step {points[-1]['step']})"])
+        comps = sorted({c for r in data for c in (r.get("reward_components") or {})})
+        for comp in comps:
+            points = [r for r in data if (r.get("reward_components") or {}).get(comp) is not None]
+            rows.append([run, stage, f"reward: {comp}", f"{len(points)}",
+                         f"{points[0]['reward_components'][comp]:.4g} (step {points[0]['step']})",
+                         f"{points[-1]['reward_components'][comp]:.4g} (step {points[-1]['step']})"])
+    return ["## Training curves", ""] + _table(["run", "stage", "metric", "points", "first", "last"], rows)
+
+
 def build_report(metrics_files: list[str | Path], names: Optional[list[str]], out_dir: str | Path,
-                 allow_different_eval_sets: bool = False) -> dict[str, Path]:
-    """Write report.json, report.md and the PNGs into out_dir; return what was written. Runs scored on different
+                 curves: Optional[list[str]] = None, allow_different_eval_sets: bool = False) -> dict[str, Path]:
+    """Write report.json, report.md and the PNGs into out_dir; return what was written. `curves`: training
+    curves as `[RUN/]STAGE=PATH` (pipeline/curves.py files), plotted on one page. Runs scored on different
     eval sets are refused (ValueError) unless allowed, and then the report says so at the top."""
     import json
 
@@ -153,10 +188,15 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
         raise ValueError(f"the runs were scored on different eval sets ({mismatch}): side by side their metrics "
                          f"are not comparable; score every run on the same eval set, or pass "
                          f"--allow-different-eval-sets to report them anyway (with a warning)")
+    training = read_curves(list(curves or []))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, str] = {}
     written: dict[str, Path] = {}
+    if training:
+        p = plots.training_curves(training, out / "training_curves.png")
+        if p:
+            images["training curves"] = p.name
     for name, m in runs:
         p = plots.confusion(m, name, out / f"confusion_{_safe(name)}.png")
         images[f"confusion matrix: {name}"] = p.name
@@ -169,8 +209,13 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
         images["think rate by category"] = p.name
     p = plots.length_histogram(runs, out / "response_length.png")
     images["response length"] = p.name
-    written["json"] = write_json_atomic(out / "report.json", {"runs": {n: m for n, m in runs}, "images": images})
-    written["markdown"] = write_text_atomic(out / "report.md", markdown(runs, images))
+    written["json"] = write_json_atomic(out / "report.json", {
+        "runs": {n: m for n, m in runs}, "images": images,
+        "curves": [{"run": r, "stage": st, "steps": len(rows)} for r, st, rows in training]})
+    text = markdown(runs, images)
+    if training:
+        text += "\n" + "\n".join(curves_markdown(training))
+    written["markdown"] = write_text_atomic(out / "report.md", text)
     for title, file in images.items():
         written[title] = out / file
     return written

@@ -20,9 +20,10 @@ from typing import Any, Callable
 import yaml
 
 from ..engines.versions import installed_version
+from ..prompts import effective
 from ..resources import checkout_root
 from . import artifacts as art
-from . import lock, services
+from . import curves, lock, services
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
 from .stages import STAGES, StagePlan, Wiring, build
 
@@ -63,15 +64,18 @@ def resolved_recipe_text(recipe: Any) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
-def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict[str, str]:
+def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None, recipe: Any) -> dict[str, str]:
     if stage == "data":  # artifacts.json names each export as data.export.FILES does: the roles stages.py wires
         return dict(json.loads((run.stage_dir("data") / "artifacts.json").read_text()))
     if stage == "sft":
-        return {"checkpoint": art.swift_last_checkpoint(run.log("sft"))}
+        found = {"checkpoint": art.swift_last_checkpoint(run.log("sft"))}
+        return dict(found, curves=_curves(stage, "swift", run, found["checkpoint"], recipe))
     if stage == "grpo":
         if engine == "verl":
-            return {"checkpoint": art.verl_latest_actor(run.stage_dir("grpo"))}
-        return {"checkpoint": art.swift_last_checkpoint(run.log("grpo"))}
+            found = {"checkpoint": art.verl_latest_actor(run.stage_dir("grpo"))}
+        else:
+            found = {"checkpoint": art.swift_last_checkpoint(run.log("grpo"))}
+        return dict(found, curves=_curves(stage, engine or "swift", run, found["checkpoint"], recipe))
     if stage == "merge":
         return {"model": str(run.stage_dir("merge") / "hf")}
     if stage == "eval":
@@ -80,6 +84,19 @@ def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None) -> dict
         found["report"] = str(report)
         return found
     return {}
+
+
+def _curves(stage: str, engine: str, run: RunDir, checkpoint: str, recipe: Any) -> str:
+    """The stage's per-step metrics in one schema (pipeline/curves.py), written to <run>/curves/<stage>.jsonl."""
+    model = recipe.model
+    grpo_dir = run.stage_dir("grpo")  # stages.curve_env put the GRPO logs here
+    rollout = (model.grpo.overrides or {}).get("trainer.rollout_data_dir") if model.grpo else None
+    rows, meta = curves.collect(stage, engine, checkpoint=checkpoint, trace_dir=grpo_dir / "reward_trace",
+                                log_file=run.log(stage), verl_file=grpo_dir / "verl_metrics.jsonl",
+                                tb_dir=grpo_dir / "tensorboard", rollout_dir=Path(rollout) if rollout else None,
+                                answer_format=model.prompt.answer_format,
+                                response_prefix=effective(model.prompt.response_prefix))
+    return str(curves.write(run.path, stage, rows, meta))
 
 
 def _verified(record: dict[str, Any]) -> bool:
@@ -209,8 +226,8 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             record["warnings"] = exited
         engine = recipe.model.grpo.engine if recipe.model.grpo else None
         try:
-            found = _collect(stage, sp, run, engine)
-        except (art.ArtifactError, OSError, ValueError) as exc:
+            found = _collect(stage, sp, run, engine, recipe)
+        except (art.ArtifactError, OSError, ValueError) as exc:  # curves.CurvesError is a ValueError
             record.update(status="failed", exit_code=0, error=str(exc), ended=now())
             run.save(manifest)
             _say(opts, f"[{stage}] finished but its output is missing: {exc}")

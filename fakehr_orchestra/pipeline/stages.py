@@ -175,6 +175,9 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
             if section == "grpo":
                 update[field] = [w.get("data", export)]
                 inputs[key] = update[field][0]
+    # where the training curves are read from (pipeline/curves.py): the swift adapter's reward trace, verl's
+    # file logger and tensorboard folder (used only when trainer.logger turns them on)
+    update["env"] = dict(grpo.env or {}, **curve_env(w.run.stage_dir("grpo"), grpo.engine))
     recipe = w.recipe.with_section("grpo", **update)
     if grpo.engine == "swift" and w.resume_from.get("grpo"):
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
@@ -187,6 +190,14 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     if recipe.model.critic.mode == "server":
         stage.services.append(critic_service(w))
     return stage
+
+
+def curve_env(grpo_dir: Path, engine: str) -> dict[str, str]:
+    """The env that puts a GRPO run's metric logs where pipeline/curves.py reads them."""
+    if engine == "swift":
+        return {"FAKEHR_REWARD_TRACE_DIR": str(grpo_dir / "reward_trace")}
+    return {"VERL_FILE_LOGGER_PATH": str(grpo_dir / "verl_metrics.jsonl"),
+            "TENSORBOARD_DIR": str(grpo_dir / "tensorboard")}
 
 
 def critic_service(w: Wiring) -> ServiceStep:
@@ -252,8 +263,12 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         steps.append(Step(f"eval-score-{name}", Plan(stage="eval", cwd=cwd, argv=[
             CLI, "eval", "score", str(pred), "--out", str(score)])))
         metrics.append(str(score))
+    curves = []  # the training curves of the stages whose models are evaluated (pipeline/curves.py)
+    for stage in ("sft", "grpo"):
+        if w.has(stage, "curves") or (not w.live and stage in selected and stage in models):
+            curves += ["--curves", f"{stage}={w.get(stage, 'curves')}"]
     steps.append(Step("eval-report", Plan(stage="eval", cwd=cwd, argv=[
-        CLI, "eval", "report", *metrics, "--names", ",".join(models), "--out", str(out / "report")])))
+        CLI, "eval", "report", *metrics, "--names", ",".join(models), *curves, "--out", str(out / "report")])))
     inputs = {f"model.{name}": path for name, path in models.items()}
     inputs["data"] = data
     reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}

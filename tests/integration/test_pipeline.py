@@ -17,6 +17,9 @@ import pytest
 from tests.conftest import RECIPES, ROOT, framework_env, require_executable, require_module
 
 pytestmark = pytest.mark.integration
+# the wiring, not the learning (tests/integration/test_demo.py trains): 2 steps per stage, a checkpoint each
+SHORT = ["sft.args.max_steps=2", "sft.args.save_steps=2", "sft.args.logging_steps=1",
+         "grpo.swift_args.max_steps=2", "grpo.swift_args.save_steps=2"]
 
 
 def _cli(*args: str) -> list[str]:
@@ -38,7 +41,7 @@ def test_smoke_pipeline_survives_ctrl_c_during_sft_and_resumes(tiny, tmp_path):
     fixtures = str(Path(tiny["model"]).parent)
     run_dir = tmp_path / "run"
     base = ["run", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", f"vars.fixtures={fixtures}",
-            "--run-dir", str(run_dir)]
+            "--run-dir", str(run_dir), *SHORT]
     env = framework_env()
     first = subprocess.Popen(_cli(*base), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)

@@ -47,6 +47,8 @@ class FakeFrameworks:
             out.mkdir(parents=True, exist_ok=True)
             (out / "trainer_state.json").write_text('{"global_step": 2}')
             (out / "model.safetensors").write_text(f"weights of training run {id(self)}")
+            (out.parent / "logging.jsonl").write_text(  # ms-swift's own metrics log (the curves' source)
+                '{"loss": 1.0, "learning_rate": 0.1, "global_step/max_steps": "2/2"}\n')
             log_path.write_text(f"[INFO:swift] last_model_checkpoint: {out}\n")
         elif argv[:3] == ["fakehr-orchestra", "eval", "score"]:
             Path(argv[argv.index("--out") + 1]).parent.mkdir(parents=True, exist_ok=True)
