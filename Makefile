@@ -1,5 +1,5 @@
 # fakehr-orchestra: every target installs what it needs itself (a venv in .venv).
-#   make demo   - the smoke pipeline of a shipped recipe on the tiny model, CPU, real frameworks
+#   make demo   - the demo profile of a shipped recipe: the tiny model learns on CPU, real frameworks
 #   make lint   - ruff (also run by make test)
 #   make test   - the whole test suite (unit + integration with the real ms-swift, verl, torchrun, Ray, Slurm)
 #   make bench  - benchmarks, printed as ratios against a baseline run in the same process
@@ -29,13 +29,14 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	bash launch/install_test_deps.sh
 
-# The demo's tiny world (32 images per class; the tests build their own 4-per-class copy in .cache/tiny).
+# The tiny worlds: .cache/tiny (4 images per class: the smoke profile, the tests) and the demo's .cache/demo (32).
 fixtures: venv
+	$(BIN)/fakehr-orchestra fixtures tiny .cache/tiny
 	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES) --per-class $(DEMO_PER_CLASS)
 
-# The smoke pipeline of RECIPE, learning for real on CPU; report in runs/demo/<recipe>/eval/report/report.md.
+# The demo profile of RECIPE (smoke, sized to learn), for real on CPU; report in runs/demo/<recipe>/eval/report/.
 demo: venv fixtures
-	$(BIN)/fakehr-orchestra run $(RECIPE) --profile $(PROFILE) --run-dir runs/demo/$(notdir $(basename $(RECIPE))) --resume
+	$(BIN)/fakehr-orchestra run $(RECIPE) --profile demo --run-dir runs/demo/$(notdir $(basename $(RECIPE))) --resume
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest -q --durations=25 tests

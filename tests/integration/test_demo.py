@@ -40,7 +40,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     fixtures = Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
     run_dir = tmp_path_factory.mktemp("demo") / "run"
-    done = _cli("run", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", f"vars.fixtures={fixtures}",
+    done = _cli("run", str(RECIPES / "fake_hr1.yaml"), "-p", "demo", f"vars.fixtures={fixtures}",
                 "--run-dir", str(run_dir), "--skip-validate", timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -68,7 +68,7 @@ def test_a_flipped_label_convention_misses_the_floor(demo, tmp_path):
     flipped.write_text("".join(json.dumps({**r, "label": 0 if r["label"] == "fake" else 1}) + "\n" for r in rows))
     model = demo["manifest"]["stages"]["sft"]["artifacts"]["checkpoint"]["path"]
     pred, metrics = tmp_path / "pred.jsonl", tmp_path / "metrics.json"
-    common = [str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", f"vars.fixtures={demo['fixtures']}"]
+    common = [str(RECIPES / "fake_hr1.yaml"), "-p", "demo", f"vars.fixtures={demo['fixtures']}"]
     done = _cli("eval", "infer", *common, "eval.label_convention=one_is_fake", "--model", model,
                 "--data", str(flipped), "--out", str(pred), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
