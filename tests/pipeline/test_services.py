@@ -152,6 +152,8 @@ def test_the_runner_runs_grpo_inside_the_critic_and_records_it(tmp_path: Path, m
         out = Path(plan.argv[plan.argv.index("--output_dir") + 1]) / "v0-x" / "checkpoint-2"
         out.mkdir(parents=True)
         (out / "model.safetensors").write_text("w")
+        (out.parent / "logging.jsonl").write_text(  # ms-swift's own metrics log (the curves' source)
+            json.dumps({"loss": 0.5, "learning_rate": 1e-5, "global_step/max_steps": "1/2"}) + "\n")
         log_path.write_text(f"[INFO:swift] last_model_checkpoint: {out}\n")
         return 0
 
