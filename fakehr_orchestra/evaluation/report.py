@@ -134,9 +134,13 @@ def read_curves(specs: list[str]) -> list[tuple[str, str, list[dict[str, Any]]]]
 
     out = []
     for spec in specs:
-        label, sep, path = spec.rpartition("=")
-        if not sep or not label:
+        # run names and paths may hold '=' themselves (a sweep point's 'learning_rate=1e-4'): the label ends at
+        # the first '=' whose right-hand side is an existing file, else at the first '='
+        cuts = [i for i, c in enumerate(spec) if c == "="]
+        if not cuts or cuts[0] == 0:
             raise ValueError(f"--curves {spec!r}: write it as STAGE=PATH or RUN/STAGE=PATH, e.g. sft=run/curves/sft.jsonl")
+        cut = next((i for i in cuts if Path(spec[i + 1:]).is_file()), cuts[0])
+        label, path = spec[:cut], spec[cut + 1:]
         run, _, stage = label.rpartition("/")
         if not Path(path).is_file():
             raise ValueError(f"--curves {spec}: {path} not found (the pipeline writes <run>/curves/<stage>.jsonl)")

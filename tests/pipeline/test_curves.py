@@ -122,3 +122,15 @@ def test_swift_grpo_components_need_one_batch_per_step(tmp_path):
     rows, meta = curves.collect("grpo", "swift", checkpoint=str(out / "checkpoint-2"), trace_dir=trace)
     assert "3 scored batches for 2 steps" in meta["not_collected"]["reward_components"]
     assert all(r["reward_components"] == {} for r in rows)
+
+
+def test_curves_spec_with_equals_in_the_run_and_the_path(tmp_path):
+    """A sweep point's run dir is named like 'learning_rate=1e-4': the spec's label ends at the '=' before the file."""
+    from fakehr_orchestra.evaluation.report import read_curves
+
+    path = tmp_path / "learning_rate=1e-4" / "curves" / "sft.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"step": 1, "loss": 2.0}\n')
+    got = [(run, stage, len(rows)) for run, stage, rows in read_curves([f"sft={path}",
+                                                                         f"learning_rate=1e-4/sft={path}"])]
+    assert got == [("run", "sft", 1), ("learning_rate=1e-4", "sft", 1)]
