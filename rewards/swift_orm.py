@@ -52,12 +52,12 @@ ENV_PATH, ENV_NAME, ENV_ORM, ENV_KWARGS = ("FAKEHR_REWARD_PATH", "FAKEHR_REWARD_
 ENV_GROUPS, ENV_GROUP_SIZE = "FAKEHR_REWARD_GROUPS", "FAKEHR_REWARD_GROUP_SIZE"
 
 
-def load_module(path: str) -> Any:
+def load_module(path: str, env: str = ENV_PATH) -> Any:
     file = Path(path).expanduser()
     if not file.is_absolute():
         file = Path.cwd() / file
     if not file.is_file():
-        raise FileNotFoundError(f"{ENV_PATH}={path!r}: no such reward plugin (looked at {file})")
+        raise FileNotFoundError(f"{env}={path!r}: no such reward plugin file (looked at {file})")
     return load_plugin_file(file)
 
 
@@ -204,7 +204,7 @@ def _register() -> None:
         if not size.isdigit() or int(size) < 1:
             raise RuntimeError(f"{ENV_GROUP_SIZE}={size!r}: the group size must be a positive integer "
                                "(grpo.swift_args.num_generations)")
-        groups = GroupBonus(load_module(os.environ[ENV_GROUPS]), int(size), kwargs)
+        groups = GroupBonus(load_module(os.environ[ENV_GROUPS], ENV_GROUPS), int(size), kwargs)
     scorer = PluginScorer(getattr(module, name), kwargs, hook if inspect.iscoroutinefunction(hook) else None,
                           groups)
 
