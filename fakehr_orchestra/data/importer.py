@@ -11,6 +11,7 @@ from ..io import atomic_open
 from ..labels import LabelError, normalize_label
 from .image_file import DEFAULT_MAX_BYTES
 from .images import ImageChecker
+from .index import RecordIndex
 from .manifest import Record, chunked
 from .sources import read_source
 
@@ -75,11 +76,12 @@ def progress(total: Optional[int], desc: str, enabled: bool) -> Any:
 def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | Path = ".",
                    workers: Optional[int] = None, check: str = "header", chunk_size: int = 1024,
                    show_progress: bool = False, limit: Optional[int] = None, max_loss: float = 0.01,
-                   max_image_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> dict[str, int]:
+                   max_image_bytes: Optional[int] = DEFAULT_MAX_BYTES,
+                   index: Optional[RecordIndex] = None) -> dict[str, int]:
     """Write the manifest of all `sources` to `out_path` (atomically); return counts per status.
 
     A source with no records, or losing more than `max_loss` of them to missing / corrupt images, is a DataError
-    (loss_guard.py) and no manifest is written."""
+    (loss_guard.py) and no manifest is written. `index` (the data stage's) is filled as records are written."""
     from . import loss_guard
     from .sources import default_image_root
 
@@ -102,6 +104,8 @@ def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | 
                 counts[rec.status] = counts.get(rec.status, 0) + 1
                 tallies[loss_guard.tally_key(rec)].add(rec.status, rec.path, rec.reason)
                 handle.write(rec.to_json() + "\n")
+                if index is not None:
+                    index.add(rec)
             bar.update(len(chunk))
         loss_guard.check(list(tallies.values()), max_loss)  # raising here leaves no manifest behind
     return counts

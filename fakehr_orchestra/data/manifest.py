@@ -4,8 +4,9 @@ Fields (see `Record`): `id` (position in the import, stable through split/valida
 real|fake, `label_raw` and `label_convention` (what the source wrote and how it was read), `source` (data set name
 from the recipe), `category` (FakeClue `cate` / GenImage generator), `split` train|test|None (None = to be assigned),
 `explanation` (free text, optional), `pairs` ([[why_fake, if_real], ...], optional), `width`, `height`, `hash`
-(blake2b-128 of the file bytes), `nbytes`, `format`, and `status` ok|missing|corrupt|bad_label|bad_record|duplicate|leaked with
-`reason`. Records that are not `ok` stay in the manifest (so nothing is lost) and are skipped by exports.
+(the first 128 bits of the file bytes' SHA-256, hex), `nbytes`, `format`, and `status`
+ok|missing|corrupt|bad_label|bad_record|duplicate|leaked with `reason`. Records that are not `ok` stay in the
+manifest (so nothing is lost) and are skipped by exports.
 """
 
 from __future__ import annotations
@@ -72,17 +73,49 @@ class Record:
 
 
 def iter_manifest(path: str | Path) -> Iterator[Record]:
-    """Stream records from a manifest file (one json line each)."""
-    from ..jsonl import read_jsonl
+    """Stream records from a manifest file (one json line each).
 
-    for row in read_jsonl(path, on_error="collect"):
-        try:
+    The stage reads its manifest in its hot loop, so good lines take a direct path (orjson, no per-row wrapper);
+    the first line that is not a record is handed to the one jsonl reader (`jsonl.py`), whose message (file:line,
+    not UTF-8 / not JSON / a torn last line) is the error raised."""
+    from ..jsonl import BOM
+
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        _raise_first_problem(path, None)
+        raise
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            if raw.isspace():
+                continue
+            try:
+                value = loads_line(raw)
+                if type(value) is not dict:
+                    raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+                rec = Record.from_dict(value)
+            except (ValueError, TypeError) as exc:
+                _raise_first_problem(path, (number, exc))
+            yield rec
+
+
+def _raise_first_problem(path: str | Path, at: Optional[tuple[int, Exception]]) -> None:
+    """Raise DataError for the first bad line, in the shared reader's words (or `at`'s own error)."""
+    from ..jsonl import JsonlError, read_jsonl
+    from . import DataError
+
+    try:
+        for row in read_jsonl(path, on_error="collect"):
             if row.error is not None:
-                raise ValueError(row.error)
-            yield Record.from_dict(row.value)
-        except (ValueError, TypeError) as exc:
-            from . import DataError
-            raise DataError(f"{row.where}: not a manifest record ({exc})") from None
+                raise DataError(f"{row.where}: not a manifest record ({row.error})")
+            if at is not None and row.line == at[0]:
+                break
+    except JsonlError as exc:
+        raise DataError(str(exc)) from None
+    if at is not None:
+        raise DataError(f"{path}:{at[0]}: not a manifest record ({at[1]})") from None
 
 
 def write_manifest(path: str | Path, records: Iterable[Record]) -> int:

@@ -1,5 +1,9 @@
 """The data stage of a recipe: import every source -> split -> validate -> export, into one folder.
 
+Two passes over the records, whatever their number: the import writes the imported manifest and fills the record
+index (index.py) as the image checks come back; splitting and duplicate/leak flags are then SQL over that index;
+one final read of the imported manifest writes the final manifest, the validation report and every export.
+
 `prepare(model, out_dir)` writes manifest.jsonl, validation.json, sft.jsonl, grpo.jsonl, grpo.parquet,
 grpo_val.parquet (the test split, verl's validation set), eval.jsonl,
 and last `artifacts.json` ({name: absolute path}); artifacts.json is removed first and written atomically at the
@@ -11,6 +15,7 @@ is left alone while that process lives (then the temp files may be its own, and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -18,12 +23,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..io import write_json_atomic
+from ..io import atomic_open, write_json_atomic
 from . import DataError
-from .checks import summary_table, validate_manifest
-from .export import export_manifest, settings_from_recipe
+from .checks import Validation, summary_table
+from .export import ExportSettings, settings_from_recipe
+from .export.writer import Exporter
 from .importer import import_sources
-from .split import split_manifest
+from .index import RecordIndex, apply_decisions
+from .manifest import iter_manifest
 
 ARTIFACTS = "artifacts.json"
 STAGE_PREFIX = ".data-stage-"
@@ -88,24 +95,28 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
         log(f"removed {removed} leftover temp file(s)/folder(s) of an interrupted data stage in {out}")
     work = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
     (work / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    paths = {"manifest": str(out / "manifest.jsonl"), "validation": str(out / "validation.json")}
     try:
-        imported, split = work / "imported.jsonl", work / "split.jsonl"
-        counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
-                                check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
-                                limit=limit, max_loss=data.max_loss,
-                                max_image_bytes=int(data.max_image_mb * 2**20))
-        log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-        splits = split_manifest(imported, split, data.split.test_fraction, data.split.seed)
-        log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))
-        paths = {"manifest": str(out / "manifest.jsonl"), "validation": str(out / "validation.json")}
-        report = validate_manifest(split, paths["manifest"], paths["validation"], tmp_dir=str(work))
+        imported = work / "imported.jsonl"
+        with RecordIndex(work, data.split.seed) as index:
+            counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
+                                    check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
+                                    limit=limit, max_loss=data.max_loss,
+                                    max_image_bytes=int(data.max_image_mb * 2**20), index=index)
+            log("import: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            splits = index.assign_splits(data.split.test_fraction)
+            log("split: " + ", ".join(f"{k}={v}" for k, v in sorted(splits.items())))
+            copies = index.flag_copies()
+            problems = sum(n for status, n in counts.items() if status != "ok") + sum(copies.values())
+            # strict with problems: the manifest and report are written (to say what is wrong), no export is
+            report, exported = _final_pass(imported, index, paths, None if strict and problems else settings, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(summary_table(report))
-    if strict and report["problems"]:
+    if exported is None:
         raise DataError(f"strict: {report['problems']} of {report['total']} records have problems "
                         f"(see {paths['validation']}); fix them or set data.strict=false to skip them")
-    exported = export_manifest(paths["manifest"], out, settings, log=log)
+    exported = exported.result(log)
     if not exported["counts"].get("sft") or not exported["counts"].get("grpo"):
         for path in exported["paths"].values():
             Path(path).unlink(missing_ok=True)
@@ -117,6 +128,24 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     paths.update(exported["paths"])
     write_json_atomic(out / ARTIFACTS, paths)
     return paths
+
+
+def _final_pass(imported: Path, index: RecordIndex, paths: dict[str, str], settings: Optional[ExportSettings],
+                out: Path) -> tuple[dict[str, Any], Optional[Exporter]]:
+    """The one read of the imported manifest: each record gets its split and duplicate/leaked status from the
+    index, then goes to the final manifest, the validation report and (with `settings`) every export."""
+    validation = Validation()
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(atomic_open(paths["manifest"]))
+        exporter = stack.enter_context(Exporter(out, settings)) if settings is not None else None
+        for rec in apply_decisions(iter_manifest(imported), index.decisions()):
+            validation.add(rec)
+            handle.write(rec.to_json() + "\n")
+            if exporter is not None:
+                exporter.add(rec)
+    report = validation.report()
+    write_json_atomic(paths["validation"], report)
+    return report, exporter
 
 
 def load_artifacts(out_dir: str | Path) -> dict[str, str] | None:

@@ -48,3 +48,19 @@ def test_parallel_checker_keeps_order_and_matches_serial(tmp_path: Path) -> None
     serial = [check_image(p) for p in paths]
     assert [c for _, checks in got for c in checks] == serial
     assert sum(c["status"] == "missing" for c in serial) == 11
+
+
+def test_both_modes_refuse_a_png_whose_chunk_crc_is_wrong(tmp_path: Path) -> None:
+    """Full mode decodes instead of calling verify(), so it checks PNG CRCs itself (decoding skips them): a flipped
+    byte inside the compressed pixels decodes to wrong pixels without any error, and only the CRC tells."""
+    blob = bytearray(noise_png())
+    idat = blob.index(b"IDAT")
+    blob[idat + 40] ^= 0x01  # inside the IDAT data: its CRC no longer matches
+    bad = write(tmp_path / "crc.png", bytes(blob))
+    for mode in ("header", "full"):
+        result = check_image(bad, mode)
+        assert result["status"] == "corrupt" and "checksum" in result["reason"], (mode, result)
+    good = write(tmp_path / "good.png", noise_png())
+    assert check_image(good, "full")["status"] == "ok"
+    no_end = write(tmp_path / "noend.png", noise_png()[:-12])  # IEND chunk cut off
+    assert check_image(no_end, "full")["status"] == "corrupt"

@@ -64,28 +64,83 @@ def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
 
 
 class ParquetSink:
-    """Rows buffered up to one chunk, then written as one row group: bounded memory for any size."""
+    """Records buffered as columns up to one chunk, then written as one row group: bounded memory for any size.
+
+    Columns, not rows: building nested rows with `Table.from_pylist` cost ~90 us per record, most of the export.
+    The parts every row shares (prompt, ability, reward style, answer format) are built once per row group."""
 
     def __init__(self, handle: Any, settings: ExportSettings) -> None:
         import pyarrow.parquet as pq
 
-        sized = settings.max_pixels is not None or settings.min_pixels is not None
-        self.schema = schema(settings.images, SIZE_KEYS if sized else ())
+        self.sized = settings.max_pixels is not None or settings.min_pixels is not None
+        self.schema = schema(settings.images, SIZE_KEYS if self.sized else ())
         self.writer = pq.ParquetWriter(handle, self.schema)
-        self.rows: list[dict[str, Any]] = []
+        self.settings = settings
         self.chunk_size = settings.chunk_size
+        self.sample: dict[str, Any] | None = None
+        self._sizes: dict[tuple[int, int], dict[str, int]] = {}
+        self._reset()
 
-    def add(self, item: dict[str, Any]) -> None:
-        self.rows.append(item)
-        if len(self.rows) >= self.chunk_size:
+    def _reset(self) -> None:
+        self.cols: dict[str, list[Any]] = {name: [] for name in (
+            "source", "image", "height", "width", "label", "id", "split", "category", "hash", "path")}
+
+    def add(self, rec: Record) -> None:
+        if self.sample is None:
+            self.sample = row(rec, self.settings)
+        cols = self.cols
+        if self.settings.images == "bytes":
+            with open(rec.path, "rb") as handle:
+                cols["image"].append(handle.read())
+        else:
+            cols["image"].append(rec.path)
+        if self.sized:
+            dims = (rec.width, rec.height)
+            size = self._sizes.get(dims)
+            if size is None:
+                if len(self._sizes) >= 65536:  # bounded: a real data set has many distinct sizes
+                    self._sizes.clear()
+                size = self._sizes[dims] = budget(self.settings, rec)
+            cols["height"].append(size["resized_height"])
+            cols["width"].append(size["resized_width"])
+        for name, value in (("source", rec.source), ("label", rec.label), ("id", rec.id), ("split", rec.split),
+                            ("category", rec.category), ("hash", rec.hash), ("path", rec.path)):
+            cols[name].append(value)
+        if len(cols["id"]) >= self.chunk_size:
             self.flush()
 
     def flush(self) -> None:
         import pyarrow as pa
 
-        if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.rows = []
+        cols = self.cols
+        n = len(cols["id"])
+        if not n:
+            return
+        fields = {f.name: f.type for f in self.schema}
+        image_type = fields["images"].value_type
+        image_parts = [pa.array(cols["image"], image_type.field(0).type)]
+        if self.sized:
+            image_parts += [pa.array(cols["height"], pa.int64()), pa.array(cols["width"], pa.int64())]
+        images = pa.StructArray.from_arrays(image_parts, fields=list(image_type))
+        one_each = pa.array(range(n + 1), pa.int32())
+        strings = {name: pa.array(cols[name], pa.string()) for name in ("source", "label", "split", "category",
+                                                                        "hash", "path")}
+        extra_type = fields["extra_info"]
+        extra = pa.StructArray.from_arrays(
+            [pa.array(cols["id"], pa.int64()), strings["split"], strings["source"], strings["category"],
+             pa.repeat(pa.scalar(self.settings.answer_format, pa.string()), n), strings["hash"], strings["path"]],
+            fields=list(extra_type))
+        reward_type = fields["reward_model"]
+        reward = pa.StructArray.from_arrays([pa.repeat(pa.scalar("rule", pa.string()), n), strings["label"]],
+                                            fields=list(reward_type))
+        table = pa.Table.from_arrays([
+            strings["source"],
+            pa.repeat(pa.scalar(parquet_prompt(self.settings), fields["prompt"]), n),
+            pa.ListArray.from_arrays(one_each, images, type=fields["images"]),
+            pa.repeat(pa.scalar(ABILITY, pa.string()), n),
+            reward, extra], schema=self.schema)
+        self.writer.write_table(table)
+        self._reset()
 
     def close(self) -> None:
         self.flush()

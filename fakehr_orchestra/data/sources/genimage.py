@@ -38,7 +38,8 @@ def read_genimage(root: Path) -> Iterator[Raw]:
             for cls in _dirs(split_dir):
                 with os.scandir(cls.path) as it:
                     names = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
+                folder = os.path.abspath(cls.path) + os.sep
                 for name in names:
-                    path = os.path.join(os.path.abspath(cls.path), name)
+                    path = folder + name
                     yield {"where": path, "path": path, "label_raw": cls.name, "category": gen.name,
                            "split": SPLITS[split_name]}
