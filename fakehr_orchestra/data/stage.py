@@ -21,16 +21,17 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..io import atomic_open, write_json_atomic
 from . import DataError
 from .checks import Validation, summary_table
 from .export import ExportSettings, settings_from_recipe
-from .export.writer import Exporter
+from .export.writer import Exporter, log_result
+from .images import default_workers
 from .importer import import_sources
-from .index import RecordIndex, apply_decisions
-from .manifest import iter_manifest
+from .index import RecordIndex, apply_decisions, read_decisions
+from .manifest import chunked, iter_manifest, line_bytes
 
 ARTIFACTS = "artifacts.json"
 STAGE_PREFIX = ".data-stage-"
@@ -96,10 +97,11 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     work = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
     (work / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     paths = {"manifest": str(out / "manifest.jsonl"), "validation": str(out / "validation.json")}
+    n_workers = workers or data.workers or default_workers()
     try:
         imported = work / "imported.jsonl"
-        with RecordIndex(work, data.split.seed) as index:
-            counts = import_sources(data.sources, imported, base=base, workers=workers or data.workers,
+        with RecordIndex(work, data.split.seed) as index, _export_process(n_workers) as child:
+            counts = import_sources(data.sources, imported, base=base, workers=n_workers,
                                     check=data.check, chunk_size=data.chunk_size, show_progress=show_progress,
                                     limit=limit, max_loss=data.max_loss,
                                     max_image_bytes=int(data.max_image_mb * 2**20), index=index)
@@ -109,14 +111,15 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
             copies = index.flag_copies()
             problems = sum(n for status, n in counts.items() if status != "ok") + sum(copies.values())
             # strict with problems: the manifest and report are written (to say what is wrong), no export is
-            report, exported = _final_pass(imported, index, paths, None if strict and problems else settings, out)
+            report, exported = _final_pass(imported, index, paths, None if strict and problems else settings, out,
+                                           child)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(summary_table(report))
     if exported is None:
         raise DataError(f"strict: {report['problems']} of {report['total']} records have problems "
                         f"(see {paths['validation']}); fix them or set data.strict=false to skip them")
-    exported = exported.result(log)
+    log_result(exported, log)
     if not exported["counts"].get("sft") or not exported["counts"].get("grpo"):
         for path in exported["paths"].values():
             Path(path).unlink(missing_ok=True)
@@ -130,22 +133,72 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     return paths
 
 
+@contextlib.contextmanager
+def _export_process(workers: int) -> Iterator[Optional[Any]]:
+    """With more than one worker, a child process that writes the exports while this one writes the manifest and
+    report: the final pass is the stage's one serial part. It starts (spawn, pyarrow imported) during the import,
+    so its start-up is hidden there."""
+    if workers <= 1:
+        yield None
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        pool.submit(_warm_up)
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _warm_up() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401  (and pandas, which pyarrow imports when it first builds an array)
+    pa.array([0])
+
+
+def _export_side(imported: str, index_path: str, out: str, settings: ExportSettings) -> dict[str, Any]:
+    with Exporter(out, settings) as exporter:
+        for records in chunked(apply_decisions(iter_manifest(imported), read_decisions(index_path)),
+                               settings.chunk_size):
+            exporter.add(records)
+    return exporter.result()
+
+
 def _final_pass(imported: Path, index: RecordIndex, paths: dict[str, str], settings: Optional[ExportSettings],
-                out: Path) -> tuple[dict[str, Any], Optional[Exporter]]:
+                out: Path, child: Optional[Any]) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
     """The one read of the imported manifest: each record gets its split and duplicate/leaked status from the
-    index, then goes to the final manifest, the validation report and (with `settings`) every export."""
+    index, then goes to the final manifest, the validation report and (with `settings`) every export. With a
+    `child` (an executor) the exports are written there, from the same manifest and index, at the same time."""
     validation = Validation()
-    with contextlib.ExitStack() as stack:
-        handle = stack.enter_context(atomic_open(paths["manifest"]))
-        exporter = stack.enter_context(Exporter(out, settings)) if settings is not None else None
-        for rec in apply_decisions(iter_manifest(imported), index.decisions()):
-            validation.add(rec)
-            handle.write(rec.to_json() + "\n")
-            if exporter is not None:
-                exporter.add(rec)
+    chunk_size = settings.chunk_size if settings is not None else 1024
+    future = None
+    if child is not None and settings is not None:
+        future = child.submit(_export_side, str(imported), index.path, str(out), settings)
+    try:
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(atomic_open(paths["manifest"], "wb"))
+            exporter = stack.enter_context(Exporter(out, settings)) if settings is not None and future is None \
+                else None
+            for records in chunked(apply_decisions(iter_manifest(imported), index.decisions()), chunk_size):
+                for rec in records:
+                    validation.add(rec)
+                handle.write(b"".join([line_bytes(rec.__dict__) for rec in records]))
+                if exporter is not None:
+                    exporter.add(records)
+    except BaseException:
+        if future is not None:  # the stage failed: the exports written beside it go too (no artifacts.json)
+            with contextlib.suppress(BaseException):
+                for path in future.result()["paths"].values():
+                    Path(path).unlink(missing_ok=True)
+        raise
     report = validation.report()
     write_json_atomic(paths["validation"], report)
-    return report, exporter
+    if future is not None:
+        return report, future.result()
+    return report, exporter.result() if exporter is not None else None
 
 
 def load_artifacts(out_dir: str | Path) -> dict[str, str] | None:

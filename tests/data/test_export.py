@@ -121,3 +121,18 @@ def test_settings_from_recipes() -> None:
     assert no_flag.sft_rows_system is True
     with pytest.raises(DataError, match="exactly one <image>"):
         settings_from_recipe(load_recipe(RECIPES / "fake_hr1.yaml", ["prompt.user=Real?"]).model)
+
+
+def test_encoded_lines_are_the_rows_byte_for_byte() -> None:
+    """The exporter writes ms-swift lines from pre-encoded parts: they must be exactly the rows' own encoding,
+    whatever the text (quotes, backslashes, non-ASCII, newlines) and with or without a system turn."""
+    from fakehr_orchestra.data.export import swift
+    from fakehr_orchestra.data.manifest import Record, line_bytes
+
+    for system_rows in (True, False):
+        settings = _settings(sft_rows_system=system_rows, grpo_rows_system=not system_rows)
+        lines = swift.RowLines(settings)
+        for path, target in (("/d/a b.png", "<think>\n\n</think>\n\nfake"), ('/d/"q"\\x.png', "réel \u2028 \"x\"")):
+            rec = Record(id=1, path=path, label="fake", label_raw="ai", label_convention="genimage", source="s")
+            assert lines.sft(path, lines.value(target)) == line_bytes(swift.sft_row(rec, settings, target))
+            assert lines.grpo(path, "fake") == line_bytes(swift.grpo_row(rec, settings))

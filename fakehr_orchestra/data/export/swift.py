@@ -3,13 +3,16 @@ with `solution`, the label, which ms-swift passes to reward functions as a keywo
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 from ..manifest import Record
 from .settings import ExportSettings
 
 
+@functools.lru_cache(maxsize=16)
 def _prompt(settings: ExportSettings, with_system: bool) -> list[dict[str, str]]:
+    """The prompt turns every row shares: built once, the same list in every row (never mutated)."""
     messages = []
     if with_system and settings.system:
         messages.append({"role": "system", "content": settings.system})
@@ -36,3 +39,39 @@ def system_note(settings: ExportSettings) -> Optional[str]:
     if settings.system is None:
         return None
     return "rows carry the system turn" if settings.sft_rows_system else "system comes from ms-swift's --system"
+
+
+class RowLines:
+    """The ms-swift jsonl lines as bytes, exactly `line_bytes(sft_row(...))` / `line_bytes(grpo_row(...))` (tested),
+    built from the row encoded once with placeholder values: per record only the path, target and label are
+    encoded. At GenImage scale building and encoding the full rows was a third of the export's time."""
+
+    _HOLES = ("\x00fakehr-a\x00", "\x00fakehr-b\x00")
+
+    def __init__(self, settings: ExportSettings) -> None:
+        from ..manifest import line_bytes
+
+        self._encode = line_bytes
+        a, b = self._HOLES
+        self._sft = self._parts(line_bytes({"messages": _prompt(settings, settings.sft_rows_system)
+                                            + [{"role": "assistant", "content": a}], "images": [b]}))
+        self._grpo = self._parts(line_bytes({"messages": _prompt(settings, settings.grpo_rows_system),
+                                             "images": [a], "solution": b}))
+
+    def _parts(self, line: bytes) -> tuple[bytes, bytes, bytes]:
+        a, b = (self._encode(hole)[:-1] for hole in self._HOLES)  # the placeholder as encoded, no newline
+        head, rest = line.split(a)
+        middle, tail = rest.split(b)
+        return head, middle, tail
+
+    def value(self, value: Any) -> bytes:
+        """A JSON value as the row encoder writes it (no newline): cache it when it repeats (an SFT target)."""
+        return self._encode(value)[:-1]
+
+    def sft(self, path: str, target: bytes) -> bytes:
+        head, middle, tail = self._sft
+        return head + target + middle + self.value(path) + tail
+
+    def grpo(self, path: str, label: Optional[str]) -> bytes:
+        head, middle, tail = self._grpo
+        return head + self.value(path) + middle + self.value(label) + tail

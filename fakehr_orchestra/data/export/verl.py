@@ -48,10 +48,14 @@ def schema(images: str, pixels: tuple[str, ...] = ()) -> Any:
     ])
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
     if settings.images == "bytes":
-        with open(rec.path, "rb") as handle:
-            image: dict[str, Any] = {"bytes": handle.read()}
+        image: dict[str, Any] = {"bytes": _read(rec.path)}
     else:
         image = {"image": rec.path}
     image.update(budget(settings, rec))
@@ -82,61 +86,58 @@ class ParquetSink:
         self._reset()
 
     def _reset(self) -> None:
-        self.cols: dict[str, list[Any]] = {name: [] for name in (
-            "source", "image", "height", "width", "label", "id", "split", "category", "hash", "path")}
+        self.records: list[Record] = []
 
-    def add(self, rec: Record) -> None:
-        if self.sample is None:
-            self.sample = row(rec, self.settings)
-        cols = self.cols
-        if self.settings.images == "bytes":
-            with open(rec.path, "rb") as handle:
-                cols["image"].append(handle.read())
-        else:
-            cols["image"].append(rec.path)
-        if self.sized:
-            dims = (rec.width, rec.height)
-            size = self._sizes.get(dims)
-            if size is None:
-                if len(self._sizes) >= 65536:  # bounded: a real data set has many distinct sizes
-                    self._sizes.clear()
-                size = self._sizes[dims] = budget(self.settings, rec)
-            cols["height"].append(size["resized_height"])
-            cols["width"].append(size["resized_width"])
-        for name, value in (("source", rec.source), ("label", rec.label), ("id", rec.id), ("split", rec.split),
-                            ("category", rec.category), ("hash", rec.hash), ("path", rec.path)):
-            cols[name].append(value)
-        if len(cols["id"]) >= self.chunk_size:
+    def add(self, records: list[Record]) -> None:
+        if self.sample is None and records:
+            self.sample = row(records[0], self.settings)
+        self.records.extend(records)
+        if len(self.records) >= self.chunk_size:
             self.flush()
+
+    def _sizes_of(self, records: list[Record]) -> list[dict[str, int]]:
+        sizes = self._sizes
+        if len(sizes) >= 65536:  # bounded: a real data set has many distinct sizes
+            sizes.clear()
+        out = []
+        for rec in records:
+            size = sizes.get((rec.width, rec.height))
+            if size is None:
+                size = sizes[(rec.width, rec.height)] = budget(self.settings, rec)
+            out.append(size)
+        return out
 
     def flush(self) -> None:
         import pyarrow as pa
 
-        cols = self.cols
-        n = len(cols["id"])
+        recs = self.records
+        n = len(recs)
         if not n:
             return
         fields = {f.name: f.type for f in self.schema}
         image_type = fields["images"].value_type
-        image_parts = [pa.array(cols["image"], image_type.field(0).type)]
+        if self.settings.images == "bytes":
+            image_parts = [pa.array([_read(rec.path) for rec in recs], pa.binary())]
+        else:
+            image_parts = [pa.array([rec.path for rec in recs], pa.string())]
         if self.sized:
-            image_parts += [pa.array(cols["height"], pa.int64()), pa.array(cols["width"], pa.int64())]
+            sizes = self._sizes_of(recs)
+            image_parts += [pa.array([s["resized_height"] for s in sizes], pa.int64()),
+                            pa.array([s["resized_width"] for s in sizes], pa.int64())]
         images = pa.StructArray.from_arrays(image_parts, fields=list(image_type))
-        one_each = pa.array(range(n + 1), pa.int32())
-        strings = {name: pa.array(cols[name], pa.string()) for name in ("source", "label", "split", "category",
-                                                                        "hash", "path")}
-        extra_type = fields["extra_info"]
+        strings = {name: pa.array([getattr(rec, name) for rec in recs], pa.string())
+                   for name in ("source", "label", "split", "category", "hash", "path")}
         extra = pa.StructArray.from_arrays(
-            [pa.array(cols["id"], pa.int64()), strings["split"], strings["source"], strings["category"],
-             pa.repeat(pa.scalar(self.settings.answer_format, pa.string()), n), strings["hash"], strings["path"]],
-            fields=list(extra_type))
-        reward_type = fields["reward_model"]
+            [pa.array([rec.id for rec in recs], pa.int64()), strings["split"], strings["source"],
+             strings["category"], pa.repeat(pa.scalar(self.settings.answer_format, pa.string()), n),
+             strings["hash"], strings["path"]],
+            fields=list(fields["extra_info"]))
         reward = pa.StructArray.from_arrays([pa.repeat(pa.scalar("rule", pa.string()), n), strings["label"]],
-                                            fields=list(reward_type))
+                                            fields=list(fields["reward_model"]))
         table = pa.Table.from_arrays([
             strings["source"],
             pa.repeat(pa.scalar(parquet_prompt(self.settings), fields["prompt"]), n),
-            pa.ListArray.from_arrays(one_each, images, type=fields["images"]),
+            pa.ListArray.from_arrays(pa.array(range(n + 1), pa.int32()), images, type=fields["images"]),
             pa.repeat(pa.scalar(ABILITY, pa.string()), n),
             reward, extra], schema=self.schema)
         self.writer.write_table(table)
