@@ -1,14 +1,17 @@
-"""Data stage throughput and memory on a generated 100k-image GenImage-like tree of tiny PNG/JPEG files.
+"""Data stage throughput and memory against the loop every lab writes, on generated GenImage-layout trees.
 
 Prints, side by side in one process run:
-  * records/s of the data stage (import + image checks on all cores + split + validate + export of sft/grpo jsonl,
-    verl parquet and eval jsonl), and of a naive single-process loop (open each image with PIL, verify, write one
-    json line), as a ratio;
-  * peak memory (max RSS of the stage's main process, measured in a fresh subprocess) at 10k and 100k records:
-    it should stay flat, since every pass streams in bounded chunks.
+  * tiny images (8x8 PNG/JPEG, 100k by default), header check: records/s of the data stage (import + image checks
+    on all cores + split + validate + export of sft/grpo jsonl, verl parquet and eval jsonl) and of a naive
+    single-process loop (open each image with PIL, verify, write one json line), as a ratio. Target: >= 1.0x.
+  * realistic images (320x256 JPEG/PNG with texture, 3000 by default), full decode: the stage with
+    `data.check=full` against the naive loop with `img.load()`. Target: >= 1.6x. Decoding dominates (milliseconds
+    per image), so the ratio does not depend on the count beyond start-up; 3000 keeps the tree at ~0.3 GB.
+  * peak memory (max RSS of the stage's main process, measured in a fresh subprocess) at 10k and at the full tiny
+    count: it should stay flat (ratio <= 1.15), since every pass streams in bounded chunks.
 
-  .venv/bin/python benchmarks/bench_data.py            # 100k images (default; a few minutes on 2 cores)
-  .venv/bin/python benchmarks/bench_data.py --quick    # 20k images, for a fast look
+  .venv/bin/python benchmarks/bench_data.py            # 100k tiny + 3000 realistic (a few minutes on 2 cores)
+  .venv/bin/python benchmarks/bench_data.py --quick    # 20k tiny + 1000 realistic, for a fast look
 """
 
 from __future__ import annotations
@@ -45,6 +48,32 @@ def _make(args: tuple[str, int, int]) -> None:
         path.write_bytes(buf.getvalue())
 
 
+def _make_realistic(args: tuple[str, int, int]) -> None:
+    """Photo-like content (smooth gradients, edges and sensor-like noise), so PNG and JPEG sizes are realistic."""
+    import numpy as np
+    from PIL import Image
+
+    folder, start, count = args
+    for i in range(start, start + count):
+        rng = np.random.default_rng(i)
+        yy, xx = np.mgrid[0:256, 0:320].astype(np.float32)
+        angle, freq = rng.uniform(0, np.pi), rng.uniform(0.01, 0.05)
+        base = 128 + 90 * np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)))
+        channels = [np.clip(base * rng.uniform(0.6, 1.2) + rng.normal(0, 6, base.shape), 0, 255) for _ in range(3)]
+        img = Image.fromarray(np.stack(channels, -1).astype(np.uint8))
+        fake = i % 2 == 0
+        cls = "ai" if fake else "nature"
+        img.save(Path(folder) / "train" / cls / f"{i}.{'png' if fake else 'jpg'}", quality=90)
+
+
+def generate_realistic(root: Path, n: int) -> None:
+    folder = root / "gen0"
+    for cls in ("ai", "nature"):
+        (folder / "train" / cls).mkdir(parents=True, exist_ok=True)
+    with multiprocessing.Pool() as pool:
+        pool.map(_make_realistic, [(str(folder), s, min(250, n - s)) for s in range(0, n, 250)])
+
+
 def generate(root: Path, n: int) -> None:
     gens = max(1, n // PER_GEN)
     jobs = []
@@ -58,14 +87,15 @@ def generate(root: Path, n: int) -> None:
         pool.map(_make, jobs)
 
 
-def stage_script(source_root: Path, out: Path) -> str:
+def stage_script(source_root: Path, out: Path, check: str = "header") -> str:
     return f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from fakehr_orchestra.recipe import load_recipe
 from fakehr_orchestra.data.stage import prepare
 src = "[{{name: bench, kind: genimage, path: {source_root}, label_convention: genimage}}]"
-model = load_recipe({str(ROOT / 'recipes/fake_hr1.yaml')!r}, ["data.sources=" + src, "data.split.test_fraction=0.01"]).model
+model = load_recipe({str(ROOT / 'recipes/fake_hr1.yaml')!r}, ["data.sources=" + src, "data.split.test_fraction=0.01",
+                                                           "data.check={check}"]).model
 t = time.perf_counter()
 arts = prepare(model, {str(out)!r})
 dt = time.perf_counter() - t
@@ -76,16 +106,16 @@ print(json.dumps({{"seconds": dt, "records": n,
 """
 
 
-def run_stage(source_root: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", stage_script(source_root, out)], capture_output=True, text=True,
-                          check=False)
+def run_stage(source_root: Path, out: Path, check: str = "header") -> dict:
+    proc = subprocess.run([sys.executable, "-c", stage_script(source_root, out, check)], capture_output=True,
+                          text=True, check=False)
     if proc.returncode:
         sys.exit(f"data stage failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def naive(root: Path, out: Path) -> tuple[float, int]:
-    """The hand-written loop every lab writes: walk, open each image with PIL, verify, write json."""
+def naive(root: Path, out: Path, full: bool = False) -> tuple[float, int]:
+    """The hand-written loop every lab writes: walk, open each image with PIL, verify (or decode), write json."""
     from PIL import Image
 
     t = time.perf_counter()
@@ -96,7 +126,7 @@ def naive(root: Path, out: Path) -> tuple[float, int]:
                 path = os.path.join(dirpath, name)
                 try:
                     with Image.open(path) as img:
-                        img.verify()
+                        img.load() if full else img.verify()
                     ok = True
                 except Exception:
                     ok = False
@@ -108,18 +138,23 @@ def naive(root: Path, out: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20k images instead of 100k")
-    parser.add_argument("--size", type=int, default=None, help="total images (a multiple of 10000)")
-    parser.add_argument("--keep", default=None, help="reuse / keep the generated tree in this folder")
+    parser.add_argument("--quick", action="store_true", help="20k tiny + 1000 realistic images")
+    parser.add_argument("--size", type=int, default=None, help="tiny images (a multiple of 10000)")
+    parser.add_argument("--realistic", type=int, default=None, help="realistic images (0: skip)")
+    parser.add_argument("--keep", default=None, help="reuse / keep the generated trees in this folder")
     args = parser.parse_args()
     size = args.size or (20_000 if args.quick else 100_000)
+    realistic = args.realistic if args.realistic is not None else (1000 if args.quick else 3000)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_data_"))
     tree = work / "tree"
     try:
         t = time.perf_counter()
         if not (tree / f"gen{size // PER_GEN - 1}").exists():
             generate(tree, size)
-        print(f"generated {size} tiny PNG/JPEG images in {time.perf_counter() - t:.1f}s under {tree}")
+        real_tree = work / f"realistic{realistic}"
+        if realistic and not real_tree.exists():
+            generate_realistic(real_tree, realistic)
+        print(f"generated {size} tiny and {realistic} realistic images in {time.perf_counter() - t:.1f}s under {work}")
         small = work / "small"  # one generator folder = 10k images
         small.mkdir(exist_ok=True)
         if not (small / "gen0").exists():
@@ -130,14 +165,24 @@ def main() -> None:
         ten = run_stage(small, work / "out_10k")
         cores = len(os.sched_getaffinity(0))
         stage_rate, naive_rate = full["records"] / full["seconds"], naive_n / naive_s
-        print(f"cores: {cores}")
-        print(f"{'':34}{'records':>9}{'seconds':>9}{'records/s':>11}")
-        print(f"{'naive loop (PIL verify + json)':34}{naive_n:>9}{naive_s:>9.1f}{naive_rate:>11.0f}")
-        print(f"{'data stage (import..export)':34}{full['records']:>9}{full['seconds']:>9.1f}{stage_rate:>11.0f}")
-        print(f"ratio stage/naive: {stage_rate / naive_rate:.2f}x  (the stage also hashes, dedups, checks leakage, "
-              f"splits and writes 4 exports + manifest)")
+        tiny_ratio = stage_rate / naive_rate
+        print(f"cores: {cores}, load average before the realistic run: {os.getloadavg()[0]:.2f}")
+        print(f"{'':44}{'records':>9}{'seconds':>9}{'records/s':>11}")
+        print(f"{'tiny: naive loop (PIL verify + json)':44}{naive_n:>9}{naive_s:>9.1f}{naive_rate:>11.0f}")
+        print(f"{'tiny: data stage (import..export)':44}{full['records']:>9}{full['seconds']:>9.1f}{stage_rate:>11.0f}")
+        print(f"ratio stage/naive, tiny images, header check: {tiny_ratio:.2f}x  (target >= 1.0x; the stage also "
+              f"hashes, dedups, checks leakage, splits and writes 4 exports + manifest)")
+        if realistic:
+            rn_s, rn_n = naive(real_tree, work / "naive_real.jsonl", full=True)
+            real = run_stage(real_tree, work / "out_real", check="full")
+            real_ratio = (real["records"] / real["seconds"]) / (rn_n / rn_s)
+            print(f"{'realistic: naive loop (PIL load + json)':44}{rn_n:>9}{rn_s:>9.1f}{rn_n / rn_s:>11.0f}")
+            print(f"{'realistic: data stage, data.check=full':44}{real['records']:>9}{real['seconds']:>9.1f}"
+                  f"{real['records'] / real['seconds']:>11.0f}")
+            print(f"ratio stage/naive, realistic images, full decode: {real_ratio:.2f}x  (target >= 1.6x)")
+        mem_ratio = full["rss_mb"] / ten["rss_mb"]
         print(f"peak RSS of the stage's main process: {ten['records']} records {ten['rss_mb']:.0f} MB, "
-              f"{full['records']} records {full['rss_mb']:.0f} MB  (ratio {full['rss_mb'] / ten['rss_mb']:.2f}); "
+              f"{full['records']} records {full['rss_mb']:.0f} MB  (ratio {mem_ratio:.2f}, target <= 1.15); "
               f"largest worker {ten['children_rss_mb']:.0f} / {full['children_rss_mb']:.0f} MB")
     finally:
         if not args.keep:

@@ -88,3 +88,62 @@ def test_subcommands_chain(tmp_path: Path, tiny: dict[str, str]) -> None:
                     "--out", str(tmp_path / "x"), "--only", "eval,sft"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["eval.jsonl", "sft.jsonl"]
+
+
+def test_one_pass_stage_equals_the_verb_chain_and_its_serial_form(tmp_path: Path, tiny: dict[str, str]) -> None:
+    """The stage writes everything in one final pass (exports in a child process when it has workers); the
+    `data import/split/validate/export` verbs take the long way, one file at a time. Same records, same bytes."""
+    import pyarrow.parquet as pq
+
+    from fakehr_orchestra.data.stage import prepare
+    from fakehr_orchestra.recipe import load_recipe
+
+    copy = tmp_path / "copy.png"  # a byte-identical copy: one record becomes a duplicate (or a leak)
+    copy.write_bytes(next(Path(tiny["genimage"]).rglob("*.png")).read_bytes())
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"image": str(copy), "label": "fake"}) + "\n"
+                     + json.dumps({"image": str(tmp_path / "gone.png"), "label": "real"}) + "\n")
+    sources = ("data.sources=[{name: genimage, kind: genimage, path: %s, label_convention: genimage}, "
+               "{name: extra, kind: jsonl, path: %s, label_convention: text}]" % (tiny["genimage"], extra))
+    model = load_recipe(RECIPES / "fake_hr1.yaml", ["data.max_loss=1.0", sources, "data.split.test_fraction=0.3"],
+                        profile="smoke").model
+    outs = {n: prepare(model, tmp_path / n, workers=n_workers) for n, n_workers in (("serial", 1), ("child", 2))}
+
+    run = CliRunner().invoke
+    chain = tmp_path / "chain"
+    m = [chain / f"m{i}.jsonl" for i in range(4)]
+    chain.mkdir()
+    for i, (kind, path, convention) in enumerate((("genimage", tiny["genimage"], "genimage"),
+                                                  ("jsonl", str(extra), "text"))):
+        res = run(cli, ["data", "import", "--kind", kind, "--path", path, "--label-convention", convention,
+                        "--name", "genimage" if i == 0 else "extra", "--max-loss", "1", "--workers", "1",
+                        "--out", str(m[i])])
+        assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for f in m[:2] for line in f.read_text().splitlines()]
+    for new_id, row in enumerate(rows):
+        row["id"] = new_id
+    m[2].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run(cli, ["data", "split", str(m[2]), "--test-fraction", "0.3", "--out", str(m[3])]).exit_code == 0
+    res = run(cli, ["data", "validate", str(m[3]), "--out", str(chain / "manifest.jsonl"), "--report",
+                    str(chain / "validation.json")])
+    assert res.exit_code == 0, res.output
+    res = run(cli, ["data", "export", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "--manifest",
+                    str(chain / "manifest.jsonl"), "--out", str(chain)])
+    assert res.exit_code == 0, res.output
+
+    def records(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    serial, child = outs["serial"], outs["child"]
+    statuses = {r["status"] for r in records(Path(serial["manifest"]))}
+    assert {"ok", "missing"} <= statuses and statuses & {"duplicate", "leaked"}, statuses
+    for name in ("manifest", "sft", "grpo", "eval"):
+        assert Path(serial[name]).read_bytes() == Path(child[name]).read_bytes(), name
+        assert records(Path(serial[name])) == records(chain / Path(serial[name]).name), name
+    assert json.loads(Path(serial["validation"]).read_text()) == json.loads(Path(child["validation"]).read_text())
+    assert json.loads(Path(serial["validation"]).read_text())["status"] == \
+        json.loads((chain / "validation.json").read_text())["status"]
+    for name in ("parquet", "val_parquet"):
+        want = pq.read_table(serial[name]).to_pylist()
+        assert want and want == pq.read_table(child[name]).to_pylist()
+        assert want == pq.read_table(chain / Path(serial[name]).name).to_pylist()
