@@ -4,14 +4,14 @@ Prints, side by side in one process run:
   * tiny images (8x8 PNG/JPEG, 100k by default), header check: records/s of the data stage (import + image checks
     on all cores + split + validate + export of sft/grpo jsonl, verl parquet and eval jsonl) and of a naive
     single-process loop (open each image with PIL, verify, write one json line), as a ratio. Target: >= 1.0x.
-  * realistic images (320x256 JPEG/PNG with texture, 3000 by default), full decode: the stage with
+  * realistic images (320x256 JPEG/PNG with texture, 10k by default), full decode: the stage with
     `data.check=full` against the naive loop with `img.load()`. Target: >= 1.6x. Decoding dominates (milliseconds
-    per image), so the ratio does not depend on the count beyond start-up; 3000 keeps the tree at ~0.3 GB.
+    per image), so past start-up the ratio does not depend on the count; 10k keeps the tree under 1 GB.
   * peak memory (max RSS of the stage's main process, measured in a fresh subprocess) at 10k and at the full tiny
     count: it should stay flat (ratio <= 1.15), since every pass streams in bounded chunks.
 
-  .venv/bin/python benchmarks/bench_data.py            # 100k tiny + 3000 realistic (a few minutes on 2 cores)
-  .venv/bin/python benchmarks/bench_data.py --quick    # 20k tiny + 1000 realistic, for a fast look
+  .venv/bin/python benchmarks/bench_data.py            # 100k tiny + 10k realistic (about 5 minutes on 2 cores)
+  .venv/bin/python benchmarks/bench_data.py --quick    # 20k tiny + 2000 realistic, for a fast look
 """
 
 from __future__ import annotations
@@ -138,13 +138,13 @@ def naive(root: Path, out: Path, full: bool = False) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20k tiny + 1000 realistic images")
+    parser.add_argument("--quick", action="store_true", help="20k tiny + 2000 realistic images")
     parser.add_argument("--size", type=int, default=None, help="tiny images (a multiple of 10000)")
     parser.add_argument("--realistic", type=int, default=None, help="realistic images (0: skip)")
     parser.add_argument("--keep", default=None, help="reuse / keep the generated trees in this folder")
     args = parser.parse_args()
     size = args.size or (20_000 if args.quick else 100_000)
-    realistic = args.realistic if args.realistic is not None else (1000 if args.quick else 3000)
+    realistic = args.realistic if args.realistic is not None else (2000 if args.quick else 10_000)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_data_"))
     tree = work / "tree"
     try:
