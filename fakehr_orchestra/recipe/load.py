@@ -127,9 +127,9 @@ def profile_path(recipe_path: Path, profile: str, method: str | None = None) -> 
     as_path = Path(profile)
     if as_path.suffix in (".yaml", ".yml"):
         return as_path
+    dirs = profile_dirs(recipe_path)
     names = ([f"{profile}.{method}.yaml"] if method and "." not in profile else []) + [f"{profile}.yaml"]
-    candidates = [d / n for d in profile_dirs(recipe_path) for n in names]
-    return next((c for c in candidates if c.exists()), candidates[-1] if len(names) == 1 else candidates[1])
+    return next((d / n for d in dirs for n in names if (d / n).exists()), dirs[0] / f"{profile}.yaml")
 
 
 # ---------------------------------------------------------------------------------------------- overrides
