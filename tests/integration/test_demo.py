@@ -13,8 +13,8 @@ tiny world of fixtures/tiny_images.py, on CPU, reused by every test here:
   endpoint).
 
 Time: two pipeline runs on the shared .cache/demo fixture, without validation (test_rehearsal covers it), plus one
-eval of 80 images: measured 7m16s for the module on 2 cores with the load at 1.4-2.4 (Fake-HR1 178 s, FakeVLM-R1
-216 s, the flipped-label eval 41 s).
+eval of 80 images: measured 6m55s for the module on 2 cores with the load at 1.1-1.8 (Fake-HR1 202 s, FakeVLM-R1
+191 s, the flipped-label eval 20 s).
 """
 
 from __future__ import annotations
