@@ -35,7 +35,9 @@ fixtures: venv
 	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES) --per-class $(DEMO_PER_CLASS)
 
 # The demo profile of RECIPE (smoke, sized to learn), for real on CPU; report in runs/demo/<recipe>/eval/report/.
-demo: venv fixtures
+# Builds only the demo's own fixture (.cache/demo; kept once built), not the tests' .cache/tiny.
+demo: venv
+	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES) --per-class $(DEMO_PER_CLASS)
 	$(BIN)/fakehr-orchestra run $(RECIPE) --profile demo --run-dir runs/demo/$(notdir $(basename $(RECIPE))) --resume
 
 test: venv system-deps lint

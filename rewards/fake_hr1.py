@@ -44,6 +44,8 @@ _shared = load_plugin_file(Path(__file__).resolve().with_name("_shared.py"))
 
 DEFAULTS = {"w_correct": 1.0, "w_format": 0.5}
 KEYS = ("score", "acc", "format", "think", "no_think", "parse_failure", "reasoning_words")
+# the keys that are terms of `score` (the training curves plot these as reward components; the rest is bookkeeping)
+COMPONENTS = ("acc", "format")
 
 
 def score_response(solution_str: Any, truth: str, *, w_correct: float, w_format: float,

@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "critic_timeout_s": 30.0, "critic_concurrency": 16, "critic_retries": 2, "critic_fallback_score": 0.5,
     "critic_max_tokens": 64,
 }
+# the keys that are terms of `score` (the training curves plot these as reward components; pairs, reasoning_words,
+# parse_failure and the critic_* counts are bookkeeping); consistency only when a critic endpoint is configured
+COMPONENTS = ("acc", "format", "dialectic", "length", "consistency")
 _MARKER = re.compile(r"\[\s*(why\s+fake|if\s+real)\s*\]", re.IGNORECASE)
 _CLIENTS: dict[Any, Any] = {}
 

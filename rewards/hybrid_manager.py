@@ -40,6 +40,9 @@ from typing import Any, Mapping, Sequence
 log = logging.getLogger("fakehr.hybrid")
 VALIDATION_SPLITS = ("test", "val", "validation", "eval")
 ACTOR_NAME = "fakehr_hybrid_groups"
+# the key this manager adds to `score` (the training curves' reward component); hybrid_group_size,
+# hybrid_preferred and hybrid_group_complete are bookkeeping
+COMPONENTS = ("hybrid_bonus",)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,24 @@ def read_curves(specs: list[str]) -> list[tuple[str, str, list[dict[str, Any]]]]
     """`[RUN/]STAGE=PATH` (PATH: a <run>/curves/<stage>.jsonl) -> (run name, stage, rows)."""
     from ..pipeline.curves import read
 
+    return [(run, stage, read(path)) for run, stage, path in curve_specs(specs)]
+
+
+def skipped_components(specs: list[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """(run, stage) -> {component: why} for reward components the reward declares but no sample carried (the
+    curves' meta file, pipeline/curves.py)."""
+    from ..pipeline.curves import read_meta
+
+    out = {}
+    for run, stage, path in curve_specs(specs):
+        skipped = read_meta(path).get("skipped_components")
+        if isinstance(skipped, dict) and skipped:
+            out[(run, stage)] = {str(k): str(v) for k, v in skipped.items()}
+    return out
+
+
+def curve_specs(specs: list[str]) -> list[tuple[str, str, str]]:
+    """`[RUN/]STAGE=PATH` -> (run name, stage, path), each path checked to exist."""
     out = []
     for spec in specs:
         # run names and paths may hold '=' themselves (a sweep point's 'learning_rate=1e-4'): the label ends at
@@ -144,12 +162,14 @@ def read_curves(specs: list[str]) -> list[tuple[str, str, list[dict[str, Any]]]]
         run, _, stage = label.rpartition("/")
         if not Path(path).is_file():
             raise ValueError(f"--curves {spec}: {path} not found (the pipeline writes <run>/curves/<stage>.jsonl)")
-        out.append((run or "run", stage, read(path)))
+        out.append((run or "run", stage, path))
     return out
 
 
-def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> list[str]:
-    """First and last logged value of each curve, so the page says what the plot shows."""
+def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]],
+                    skipped: Optional[dict[tuple[str, str], dict[str, str]]] = None) -> list[str]:
+    """First and last logged value of each curve, so the page says what the plot shows; a reward component the
+    reward declares but no sample carried is a row that says it was skipped, and why."""
     rows = []
     for run, stage, data in curves:
         for key in ("loss", "token_acc", "reward", "think_rate", "response_length"):
@@ -163,6 +183,8 @@ def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> list
             rows.append([run, stage, f"reward: {comp}", f"{len(points)}",
                          f"{points[0]['reward_components'][comp]:.4g} (step {points[0]['step']})",
                          f"{points[-1]['reward_components'][comp]:.4g} (step {points[-1]['step']})"])
+        for comp, why in (skipped or {}).get((run, stage), {}).items():
+            rows.append([run, stage, f"reward: {comp}", "0", "skipped", why])
     return ["## Training curves", ""] + _table(["run", "stage", "metric", "points", "first", "last"], rows)
 
 
@@ -193,6 +215,7 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
                          f"are not comparable; score every run on the same eval set, or pass "
                          f"--allow-different-eval-sets to report them anyway (with a warning)")
     training = read_curves(list(curves or []))
+    skipped = skipped_components(list(curves or []))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, str] = {}
@@ -215,10 +238,11 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     images["response length"] = p.name
     written["json"] = write_json_atomic(out / "report.json", {
         "runs": {n: m for n, m in runs}, "images": images,
-        "curves": [{"run": r, "stage": st, "steps": len(rows)} for r, st, rows in training]})
+        "curves": [{"run": r, "stage": st, "steps": len(rows), "skipped_components": skipped.get((r, st), {})}
+                   for r, st, rows in training]})
     text = markdown(runs, images)
     if training:
-        text += "\n" + "\n".join(curves_markdown(training))
+        text += "\n" + "\n".join(curves_markdown(training, skipped))
     written["markdown"] = write_text_atomic(out / "report.md", text)
     for title, file in images.items():
         written[title] = out / file

@@ -11,6 +11,12 @@ A metric the framework did not log for that step is null (never 0). Where each v
 - ms-swift (SFT and GRPO) writes `logging.jsonl` next to its checkpoints whatever `--report_to` says (tensorboard,
   wandb, swanlab, none): loss, learning_rate, grad_norm, token_acc (SFT); reward, reward_std,
   completions/mean_length (tokens), kl (GRPO). The step is its `global_step/max_steps`.
+- Which keys of a reward result are components (terms of its score) is what the reward declares: each plugin file
+  (and the group-reward manager) names them in a module-level `COMPONENTS` tuple (`declared_components`); the
+  other keys (bookkeeping such as hybrid_group_size, counts such as reasoning_words, think flags) are not plotted
+  as components. A declared component that no scored sample carries (FakeVLM-R1's consistency when no critic
+  endpoint is configured) is listed in the meta's `skipped_components`, and the report says it was skipped. A
+  plugin that declares nothing has every numeric key but `score` taken as a component, and the meta says so.
 - ms-swift logs only the ORM's total score, so GRPO's reward components and think-rate come from the reward
   adapter's per-batch trace (rewards/swift_orm.py, FAKEHR_REWARD_TRACE_DIR, which the pipeline sets): the mean of
   every numeric component per batch, and the share of completions the method's parser (answers.py) reads as think
@@ -41,9 +47,6 @@ SWIFT_KEYS = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "
               "kl": "kl"}
 VERL_KEYS = {"actor/pg_loss": "loss", "actor/lr": "lr", "actor/grad_norm": "grad_norm",
              "critic/score/mean": "reward", "response_length/mean": "response_length", "actor/kl_loss": "kl"}
-# per-sample keys of a reward result that are not components (bookkeeping, counts)
-NOT_COMPONENTS = {"score", "reasoning_words", "pairs", "critic_failures", "critic_fallback", "think", "no_think",
-                  "parse_failure"}
 _CONSOLE = re.compile(r"^step:(\d+) - (.*)$")
 
 
@@ -112,18 +115,36 @@ def trace_batches(trace_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for _, _, p in sorted(files)]
 
 
+def declared_components(files: Iterable[str | Path]) -> Optional[list[str]]:
+    """The reward components the reward's files declare (module-level `COMPONENTS`, in order, duplicates once);
+    None when one of them declares none (then every numeric key but `score` is taken, see `batch_stats`).
+    The files are loaded by the one plugin loader, as preflight and the frameworks load them."""
+    from ..plugins import load_plugin_file
+
+    names: list[str] = []
+    for file in files:
+        declared = getattr(load_plugin_file(file), "COMPONENTS", None)
+        if not isinstance(declared, (tuple, list)) or not all(isinstance(n, str) for n in declared):
+            return None
+        names += [n for n in declared if n not in names]
+    return names
+
+
 def batch_stats(completions: list[Any], results: list[Any], answer_format: str,
-                response_prefix: Optional[str]) -> dict[str, Any]:
-    """Mean of each numeric reward component, think-rate by the method's parser, over one batch."""
+                response_prefix: Optional[str], components: Optional[Iterable[str]] = None) -> dict[str, Any]:
+    """Mean of each reward component (the declared ones; without a declaration every numeric key but `score`),
+    think-rate by the method's parser, over one batch."""
     from ..answers import parse_answer
 
+    wanted = None if components is None else set(components)
     sums: dict[str, list[float]] = {}
     for result in results:
         if isinstance(result, dict):
             for key, value in result.items():
                 x = _num(value)
-                if key not in NOT_COMPONENTS and x is not None and not isinstance(value, bool):
-                    sums.setdefault(key, []).append(x)
+                if x is None or isinstance(value, bool) or key == "score" or (wanted is not None and key not in wanted):
+                    continue
+                sums.setdefault(key, []).append(x)
     modes = [parse_answer(c if isinstance(c, str) else "", answer_format, response_prefix).mode for c in completions]
     return {"reward_components": {k: sum(v) / len(v) for k, v in sums.items()},
             "think_rate": (sum(m == "think" for m in modes) / len(modes)) if modes else None}
@@ -175,7 +196,8 @@ def _verl_row(step: int, data: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def verl_rollout_stats(rollout_dir: Path, answer_format: str, response_prefix: Optional[str]) -> dict[int, dict]:
+def verl_rollout_stats(rollout_dir: Path, answer_format: str, response_prefix: Optional[str],
+                       components: Optional[Iterable[str]] = None) -> dict[int, dict]:
     """Per step, from verl's rollout dumps (`<step>.jsonl`, one sample a line: output, score, extra info keys)."""
     out = {}
     for path in Path(rollout_dir).glob("*.jsonl"):
@@ -184,7 +206,7 @@ def verl_rollout_stats(rollout_dir: Path, answer_format: str, response_prefix: O
         samples = list(_jsonl(path))
         stats = batch_stats([s.get("output") for s in samples],
                             [{k: v for k, v in s.items() if k not in ("input", "output", "gts", "step")}
-                             for s in samples], answer_format, response_prefix)
+                             for s in samples], answer_format, response_prefix, components)
         out[int(path.stem)] = stats
     return out
 
@@ -193,9 +215,11 @@ def verl_rollout_stats(rollout_dir: Path, answer_format: str, response_prefix: O
 def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_dir: Optional[Path] = None,
             log_file: Optional[Path] = None, verl_file: Optional[Path] = None, tb_dir: Optional[Path] = None,
             rollout_dir: Optional[Path] = None, answer_format: str = "fake_hr1",
-            response_prefix: Optional[str] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            response_prefix: Optional[str] = None,
+            components: Optional[list[str]] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(rows, meta) for one training stage. No logged step is not an error (a 2-step check run with logging_steps
-    10 has none): the meta says so and the report shows it; a missing ms-swift logging.jsonl is (CurvesError)."""
+    10 has none): the meta says so and the report shows it; a missing ms-swift logging.jsonl is (CurvesError).
+    `components`: what the reward declares (`declared_components`), None when it declares nothing."""
     meta: dict[str, Any] = {"stage": stage, "engine": engine, "sources": {}, "not_collected": {}}
     if engine == "swift":
         if checkpoint is None:
@@ -204,7 +228,7 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
         rows = swift_rows(logging_file)
         meta["sources"]["metrics"] = str(logging_file)
         if stage == "grpo":
-            _add_trace(rows, meta, trace_dir, answer_format, response_prefix)
+            _add_trace(rows, meta, trace_dir, answer_format, response_prefix, components)
     elif engine == "verl":
         rows = []
         if verl_file is not None and Path(verl_file).is_file():
@@ -218,10 +242,11 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
             meta["not_collected"]["metrics"] = ("verl logged no metrics that can be read: put console or file in "
                                                 "trainer.logger (tensorboard works too)")
         if rollout_dir is not None and Path(rollout_dir).is_dir():
-            stats = verl_rollout_stats(Path(rollout_dir), answer_format, response_prefix)
+            stats = verl_rollout_stats(Path(rollout_dir), answer_format, response_prefix, components)
             for row in rows:
                 row.update(stats.get(row["step"], {}))
             meta["sources"]["reward_components"] = str(rollout_dir)
+            _note_components(rows, meta, components)
         else:
             meta["not_collected"]["reward_components"] = ("verl keeps reward components out of its training "
                                                           "metrics; set trainer.rollout_data_dir to collect them")
@@ -235,8 +260,23 @@ def collect(stage: str, engine: str, *, checkpoint: Optional[str] = None, trace_
     return rows, meta
 
 
+def _note_components(rows: list[dict[str, Any]], meta: dict[str, Any], components: Optional[list[str]]) -> None:
+    """Which components were taken and why; a declared one that no scored sample carried is `skipped`."""
+    if components is None:
+        meta["components"] = ("the reward declares no COMPONENTS: every numeric key of its results but score is "
+                              "plotted as a component (declare COMPONENTS = (...) in the plugin to choose)")
+        return
+    meta["components"] = list(components)
+    seen = {c for r in rows for c in (r.get("reward_components") or {})}
+    skipped = [c for c in components if c not in seen]
+    if rows and skipped:
+        meta["skipped_components"] = {c: "declared by the reward but absent from every scored sample (a component "
+                                         "that needs a service this run did not configure, e.g. FakeVLM-R1's "
+                                         "consistency without a critic endpoint)" for c in skipped}
+
+
 def _add_trace(rows: list[dict[str, Any]], meta: dict[str, Any], trace_dir: Optional[Path], answer_format: str,
-               response_prefix: Optional[str]) -> None:
+               response_prefix: Optional[str], components: Optional[list[str]] = None) -> None:
     if trace_dir is None or not Path(trace_dir).is_dir():
         meta["not_collected"]["reward_components"] = "no reward trace (FAKEHR_REWARD_TRACE_DIR) was written"
         return
@@ -247,10 +287,11 @@ def _add_trace(rows: list[dict[str, Any]], meta: dict[str, Any], trace_dir: Opti
                                                       f"batches cannot be matched to steps")
         return
     by_step = {i + 1: batch_stats(b.get("completions") or [], b.get("results") or [], answer_format,
-                                  response_prefix) for i, b in enumerate(batches)}
+                                  response_prefix, components) for i, b in enumerate(batches)}
     for row in rows:
         row.update(by_step.get(row["step"], {}))
     meta["sources"]["reward_components"] = str(trace_dir)
+    _note_components(rows, meta, components)
 
 
 def write(run_dir: Path, stage: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
@@ -264,3 +305,13 @@ def write(run_dir: Path, stage: str, rows: list[dict[str, Any]], meta: dict[str,
 
 def read(path: str | Path) -> list[dict[str, Any]]:
     return list(_jsonl(Path(path)))
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The meta written beside a curves file (`<stage>.meta.json` for `<stage>.jsonl`); {} when there is none."""
+    meta = Path(path).with_suffix(".meta.json")
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -95,8 +95,23 @@ def _curves(stage: str, engine: str, run: RunDir, checkpoint: str, recipe: Any) 
                                 log_file=run.log(stage), verl_file=grpo_dir / "verl_metrics.jsonl",
                                 tb_dir=grpo_dir / "tensorboard", rollout_dir=Path(rollout) if rollout else None,
                                 answer_format=model.prompt.answer_format,
-                                response_prefix=effective(model.prompt.response_prefix))
+                                response_prefix=effective(model.prompt.response_prefix),
+                                components=_reward_components(model) if stage == "grpo" else None)
     return str(curves.write(run.path, stage, rows, meta))
+
+
+def _reward_components(model: Any) -> list[str] | None:
+    """What the GRPO reward's files (the plugin and its group-reward manager) declare as score components."""
+    from ..plugins import PluginLoadError
+
+    reward = model.grpo.reward if model.grpo else None
+    if reward is None or not reward.path:
+        return None
+    files = [reward.path] + ([reward.manager.path] if reward.manager is not None and reward.manager.path else [])
+    try:
+        return curves.declared_components(files)
+    except PluginLoadError as exc:  # the GRPO steps loaded it a moment ago; an edit since must not lose the run
+        raise curves.CurvesError(f"cannot read the reward's declared components: {exc}") from None
 
 
 def _verified(record: dict[str, Any]) -> bool:

@@ -119,13 +119,17 @@ def profile_dirs(recipe_path: Path) -> list[Path]:
     return [own] if own.resolve() == shipped.resolve() else [own, shipped]
 
 
-def profile_path(recipe_path: Path, profile: str) -> Path:
-    """A profile is a name (profiles/NAME.yaml, see `profile_dirs`) or a path to an overlay file."""
+def profile_path(recipe_path: Path, profile: str, method: str | None = None) -> Path:
+    """A profile is a name (profiles/NAME.yaml, see `profile_dirs`) or a path to an overlay file. A named profile
+    may have a variant for one method, profiles/NAME.METHOD.yaml (e.g. demo.fakevlm_r1.yaml, which extends
+    demo.yaml): `--profile NAME` on a recipe of that method takes it, so the one name does what a user expects
+    for every method (validate names the file of every key it reports)."""
     as_path = Path(profile)
     if as_path.suffix in (".yaml", ".yml"):
         return as_path
-    candidates = [d / f"{profile}.yaml" for d in profile_dirs(recipe_path)]
-    return next((c for c in candidates if c.exists()), candidates[0])
+    dirs = profile_dirs(recipe_path)
+    names = ([f"{profile}.{method}.yaml"] if method and "." not in profile else []) + [f"{profile}.yaml"]
+    return next((d / n for d in dirs for n in names if (d / n).exists()), dirs[0] / f"{profile}.yaml")
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -333,9 +337,10 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
     path = Path(path)
     data, positions = _load_with_extends(path)
     if profile:
-        ppath = profile_path(path, profile)
+        method = data.get("method") if isinstance(data, dict) else None
+        ppath = profile_path(path, profile, method if isinstance(method, str) else None)
         if not ppath.exists():
-            available = sorted({p.stem for d in profile_dirs(path) for p in d.glob("*.yaml")})
+            available = sorted({p.stem for d in profile_dirs(path) for p in d.glob("*.yaml") if "." not in p.stem})
             raise RecipeError([Problem("--profile", f"profile '{profile}' not found at {ppath}",
                                        hint=did_you_mean(profile, available) or f"available: {available}")])
         overlay, overlay_pos = _load_with_extends(ppath)  # a profile may extend another (smoke_qwen3vl: smoke)

@@ -150,3 +150,25 @@ def test_a_schema_field_left_to_its_default_is_set_without_a_plus():
         load_recipe(RECIPES / "fake_hr1.yaml", ["sft.args.lerning_rate=1"])
     with pytest.raises(RecipeError, match="no such key"):
         load_recipe(RECIPES / "fake_hr1.yaml", ["data.max_los=0.5"])
+
+
+def test_a_profile_has_a_variant_per_method(tmp_path):
+    """`--profile demo` takes profiles/demo.fakevlm_r1.yaml for a FakeVLM-R1 recipe (it extends demo.yaml), and
+    profiles/demo.yaml for any other method; the variant is no profile of its own in the listing."""
+    vlm = load_recipe(RECIPES / "fakevlm_r1.yaml", profile="demo")
+    hr1 = load_recipe(RECIPES / "fake_hr1.yaml", profile="demo")
+    assert vlm.model.sft.args["max_steps"] == 320 and hr1.model.sft.args["max_steps"] == 500
+    assert [s.name for s in vlm.model.data.sources] == ["fakeclue", "fakeclue_test"]
+    assert [s.name for s in hr1.model.data.sources] == ["genimage", "fakeclue"]
+    assert vlm.model.prompt.system == hr1.model.prompt.system == "Is it real or fake?"  # demo.yaml's, inherited
+    assert vlm.positions[("sft", "args", "max_steps")][0].endswith("demo.fakevlm_r1.yaml")
+    own = tmp_path / "profiles"
+    own.mkdir()
+    (own / "quick.yaml").write_text("sft:\n  args:\n    max_steps: 3\n")
+    (own / "quick.fake_hr1.yaml").write_text("extends: quick.yaml\nsft:\n  args:\n    max_steps: 4\n")
+    (tmp_path / "r.yaml").write_text((RECIPES / "fake_hr1.yaml").read_text().replace(
+        "${shipped:recipes/_common.yaml}", str(RECIPES / "_common.yaml")))
+    assert load_recipe(tmp_path / "r.yaml", profile="quick").model.sft.args["max_steps"] == 4
+    with pytest.raises(RecipeError) as err:
+        load_recipe(tmp_path / "r.yaml", profile="quik")
+    assert "quick" in str(err.value) and "quick.fake_hr1" not in str(err.value)
