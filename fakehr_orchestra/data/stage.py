@@ -154,8 +154,10 @@ def _export_process(workers: int) -> Iterator[Optional[Any]]:
 
 
 def _warm_up() -> None:
+    """Import what the exports need (pyarrow, and pandas, which pyarrow imports when it first builds an array)
+    while the import runs, so the final pass does not wait for it."""
     import pyarrow as pa
-    import pyarrow.parquet  # noqa: F401  (and pandas, which pyarrow imports when it first builds an array)
+    import pyarrow.parquet  # noqa: F401
     pa.array([0])
 
 
