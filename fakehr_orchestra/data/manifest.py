@@ -4,7 +4,7 @@ Fields (see `Record`): `id` (position in the import, stable through split/valida
 real|fake, `label_raw` and `label_convention` (what the source wrote and how it was read), `source` (data set name
 from the recipe), `category` (FakeClue `cate` / GenImage generator), `split` train|test|None (None = to be assigned),
 `explanation` (free text, optional), `pairs` ([[why_fake, if_real], ...], optional), `width`, `height`, `hash`
-(blake2b-128 of the file bytes, hex), `nbytes`, `format`, and `status`
+(SHA-256 of the file bytes, first 128 bits, hex), `nbytes`, `format`, and `status`
 ok|missing|corrupt|bad_label|bad_record|duplicate|leaked with `reason`. Records that are not `ok` stay in the
 manifest (so nothing is lost) and are skipped by exports.
 """
