@@ -37,17 +37,19 @@ def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _demo_run(recipe: str, run_dir: Path) -> dict:
+def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
+    """The demo profile of `recipe`, run for real in run_dir (`args`: overrides, `--stages`); `models` are the
+    checkpoints whose metrics the eval stage wrote."""
     require_module("swift")
     require_executable("swift")
     from fakehr_orchestra.fixtures import build_tiny
 
     fixtures = Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
-    done = _cli("run", str(RECIPES / recipe), "-p", "demo", f"vars.fixtures={fixtures}",
+    done = _cli("run", str(RECIPES / recipe), "-p", "demo", f"vars.fixtures={fixtures}", *args,
                 "--run-dir", str(run_dir), "--skip-validate", timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    metrics = {name: json.loads((run_dir / "eval" / name / "metrics.json").read_text()) for name in ("sft", "grpo")}
+    metrics = {name: json.loads((run_dir / "eval" / name / "metrics.json").read_text()) for name in models}
     return {"run": run_dir, "fixtures": fixtures, "manifest": manifest, "metrics": metrics}
 
 
@@ -118,16 +120,8 @@ def test_curves_are_the_frameworks_logged_steps(demo):
 def test_the_sft_learns_past_the_floor_on_another_split(tmp_path):
     """Split seed 1: before the demo froze its random-init vision tower, the SFT model answered "fake" to every
     image on this split (README, "How robust it is"). The floor must not hang on one lucky split."""
-    require_module("swift")
-    require_executable("swift")
-    from fakehr_orchestra.fixtures import build_tiny
-
-    fixtures = Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
-    run = tmp_path / "run"
-    done = _cli("run", str(RECIPES / "fake_hr1.yaml"), "-p", "demo", f"vars.fixtures={fixtures}", "data.split.seed=1",
-                "--stages", "data,sft,eval", "--run-dir", str(run), "--skip-validate", timeout=1200)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
-    sft = json.loads((run / "eval" / "sft" / "metrics.json").read_text())
+    sft = _demo_run("fake_hr1.yaml", tmp_path / "run", "data.split.seed=1", "--stages", "data,sft,eval",
+                    models=("sft",))["metrics"]["sft"]
     assert sft["overall"]["accuracy"] >= FLOOR and sft["overall"]["well_formed_rate"] >= WELL_FORMED, sft["overall"]
     by_source = sft["groups"]["source"]["values"]
     assert by_source["fakeclue"]["think_rate"] > by_source["genimage"]["think_rate"], by_source
