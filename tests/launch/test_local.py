@@ -88,6 +88,21 @@ sys.exit(run_plan(plan, Path(sys.argv[2]), echo=False))
 """
 
 
+def _wait_for_the_tree(parent: int, log: Path) -> list[int]:
+    """The trainer's tree once the script has started all of it: bash, sleep, bash, sleep (the watchdog aside).
+
+    The log's header quotes the command, `echo READY` included, so only a line that is READY alone says the
+    script got there (CI once snapshotted the tree off the header, with the leader alone in it)."""
+    tree: list[int] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(tree) < 4:
+        time.sleep(0.1)
+        if "READY" in (log.read_text().splitlines() if log.exists() else []):
+            tree = [pid for pid in descendants(parent) if " -I -S -c" not in _cmdline(pid)]
+    assert len(tree) >= 4, tree
+    return tree
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_to_the_parent_stops_the_whole_tree(tmp_path, signum):
     # a tree: bash -> (sleep, bash -> sleep), one of them ignoring SIGINT/SIGTERM until SIGKILL
@@ -96,12 +111,10 @@ def test_signal_to_the_parent_stops_the_whole_tree(tmp_path, signum):
     plan = Plan(stage="t", argv=["bash", "-c", script])
     log = tmp_path / "tree.log"
     parent = subprocess.Popen([sys.executable, "-c", PARENT, json.dumps(plan.to_dict()), str(log)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "READY" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.1)
-    tree = descendants(parent.pid)
-    assert len(tree) >= 4, tree
-    leader = tree[0]
+    tree = _wait_for_the_tree(parent.pid, log)
+    leader = next(pid for pid in tree if _cmdline(pid).startswith("bash -c trap"))
+    assert in_session(leader), "the trainer should lead a session of its own"
+    tree += [pid for pid in descendants(parent.pid) if pid not in tree]  # the watchdog too
     parent.send_signal(signum)
     assert parent.wait(timeout=60) in (128 + signal.SIGKILL, 128 + signum)
     assert in_session(leader) == []
@@ -126,12 +139,7 @@ def test_the_trainer_tree_dies_with_the_orchestrator(tmp_path, how):
                               start_new_session=True)
     tree: list[int] = []
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(tree) < 4:  # bash, sleep, bash, sleep (the watchdog aside)
-            time.sleep(0.1)
-            if "READY" in (log.read_text() if log.exists() else ""):
-                tree = [pid for pid in descendants(parent.pid) if " -I -S -c" not in _cmdline(pid)]
-        assert len(tree) >= 4, tree
+        tree = _wait_for_the_tree(parent.pid, log)
         if how.startswith("kill -9"):
             os.killpg(parent.pid, signal.SIGKILL)
         else:
