@@ -93,12 +93,16 @@ class Steps:
 
 def describe(exc: BaseException) -> str:
     """`Type: first line`, then the causes a framework wrapped it around (verl turns a plugin's ImportError into
-    'Error loading module ...': the cause is what the user must fix)."""
+    'Error loading module ...': the cause is what the user must fix). A first line that announces a list ("1
+    problem in recipe:") keeps the list, on one line: alone it says nothing."""
     parts, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        text = str(exc).strip().splitlines()
-        parts.append(f"{type(exc).__name__}: {text[0] if text else ''}")
+        text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        head = text[0] if text else ""
+        if head.endswith(":") and len(text) > 1:
+            head = f"{head} {'; '.join(text[1:])}"
+        parts.append(f"{type(exc).__name__}: {head}")
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return " <- caused by ".join(parts)
 

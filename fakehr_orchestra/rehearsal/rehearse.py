@@ -42,11 +42,17 @@ def rehearse(recipe: Any, stages: tuple[str, ...] = STAGES, environ: Optional[Ma
         work = Path(tmp)
         logs = Path(log_dir) if log_dir else work / "logs"
         results: list[StepResult] = []
-        data = _data_sample(recipe, work, logs, results) \
-            if "data" in stages and recipe.model.data.sources and training else None
-        stages = training
+        sampled = "data" in stages and bool(recipe.model.data.sources) and bool(training)
+        data = _data_sample(recipe, work, logs, results) if sampled else None
+        if sampled and data is None and results and results[-1].status == "failed":
+            # the training stages would read files the data stage never wrote; ms-swift takes a dataset path
+            # that does not exist for a hub id and tries to download it (until the step's timeout)
+            for stage in training:
+                results.append(StepResult(stage, "start-up", "skipped", "the data sample failed (see the data "
+                                          "step): the stage's start-up reads the files the data stage writes"))
+            training = ()
         jobs = []
-        for stage in stages:
+        for stage in training:
             job = _stage_job(recipe, stage, data, work, environ, versions, results)
             if job is not None:
                 jobs.append(job)

@@ -57,6 +57,11 @@ def main() -> int:
         return None, f"{type(template).__name__} with {type(template.processor).__name__}"
 
     def step_dataset() -> tuple[Any, str]:
+        absent = [d for d in state["args"].dataset if _absent_file(d)]
+        if absent:
+            raise StepSkipped(f"dataset {absent[0]} is not on this machine (validate reports it; in a pipeline the "
+                              "data stage writes it): not loaded, since ms-swift takes a path that does not exist "
+                              "for a hub dataset id and tries to download it")
         train, _ = state["args"].load_dataset()
         if train is None or len(train) == 0:
             raise StepFailed("the dataset has no rows")
@@ -130,6 +135,16 @@ def main() -> int:
                   requires=("dataset",), fix="run `fakehr-orchestra reward score` on the plugin")
     protocol.close()
     return 0
+
+
+def _absent_file(dataset: str) -> bool:
+    """Whether an ms-swift dataset entry names a local data file (`path[#rows]` with a data file's suffix) that
+    does not exist; a hub id (`org/name`, `org/name:subset`) is not a file."""
+    path = dataset.rsplit("#", 1)[0] if "#" in dataset else dataset
+    return path.endswith(DATA_SUFFIXES) and not os.path.exists(path)
+
+
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 
 
 if __name__ == "__main__":

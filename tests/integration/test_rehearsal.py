@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,36 @@ def test_a_reward_function_raising_on_the_datasets_ground_truth(rehearsed: dict[
 def test_a_reward_manager_class_that_does_not_exist(rehearsed: dict[str, dict[str, Any]]) -> None:
     steps = rehearsed["val_missing_and_no_manager"]
     assert "NoSuchManager" in _failed(steps, "reward manager", "grpo.reward.manager.name").detail
+
+
+# ------------------------------------------------------------------------ what a rehearsal does not try to run
+
+def test_a_failed_data_sample_skips_the_training_stages(tiny: dict[str, str]) -> None:
+    """The training stages would read exports the data stage never wrote (ms-swift would take the missing jsonl
+    for a hub id and try to download it until the step's timeout): they are skipped, saying why."""
+    fakeclue = ROOT / ".cache" / "tiny" / "data" / "FakeClue" / "data_json" / "train.json"
+    source = (f"data.sources=[{{name: fakeclue, kind: fakeclue, path: {fakeclue}, label_convention: fakeclue, "
+              f"image_root: /nonexistent/FakeClue/train}}]")
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml", [source], profile="smoke")
+    start = time.monotonic()
+    results = rehearse(recipe, ("data", "sft", "grpo"), framework_env())
+    took = time.monotonic() - start
+    by_stage = {(r.stage, r.step): r for r in results}
+    data = by_stage[("data", "sample of the data stage")]
+    assert data.status == "failed" and "fakeclue" in data.detail and "/nonexistent/FakeClue/train" in data.detail
+    for stage in ("sft", "grpo"):
+        assert by_stage[(stage, "start-up")].status == "skipped"
+        assert "data sample failed" in by_stage[(stage, "start-up")].detail
+    assert [r.stage for r in results if r.stage in ("sft", "grpo") and r.step != "start-up"] == []
+    assert took < 60, took
+
+
+def test_an_sft_dataset_not_on_this_machine_is_not_looked_up_on_the_hub(tiny: dict[str, str]) -> None:
+    require_module("swift")
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml", ["sft.dataset=[/nonexistent/data/sft.jsonl]"], profile="smoke")
+    start = time.monotonic()
+    steps = {r.step: r for r in rehearse(recipe, ("sft",), framework_env())}
+    assert steps["arguments"].status == "ok" and steps["template"].status == "ok"
+    assert steps["dataset"].status == "skipped" and "/nonexistent/data/sft.jsonl" in steps["dataset"].detail
+    assert "hub" in steps["dataset"].detail and steps["encode"].status == "skipped"
+    assert time.monotonic() - start < 100  # the dataset step's timeout is 120 s: no download was attempted
