@@ -81,6 +81,7 @@ def reward_overrides(reward: Any, kwargs: dict[str, Any] | None = None) -> dict[
 
 ENTRYPOINT = "verl.trainer.main_ppo"
 NNODES, GPUS_PER_NODE = "trainer.nnodes", "trainer.n_gpus_per_node"
+HYDRA_RUN_DIR = "hydra.run.dir"
 
 
 def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Plan:
@@ -115,6 +116,11 @@ def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Pl
         ctx.origins.setdefault(bare, rkey)
         values[bare] = hydra_value(value, ctx)
         argv.append(f"{key}={values[bare]}")
+    if HYDRA_RUN_DIR not in seen and grpo.output_dir is not None:
+        # main_ppo is a @hydra.main: left alone, hydra writes outputs/DATE/TIME (the composed config and
+        # main_ppo.log) into the working directory, the recipe's workdir; beside the checkpoints it stays with the run
+        ctx.origins.setdefault(HYDRA_RUN_DIR, "grpo.output_dir")
+        argv.append(f"{HYDRA_RUN_DIR}={hydra_value(str(grpo.output_dir).rstrip('/') + '/hydra', ctx)}")
     env = stage_env(ctx, "verl", grpo.env, "grpo")
     return Plan(stage="grpo", argv=argv, env=env, cwd=recipe.workdir, env_refs=list(ctx.refs),
                 translations=list(ctx.applied), versions={"verl": ctx.target("verl")}, engine="verl",

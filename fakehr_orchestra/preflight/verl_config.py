@@ -181,6 +181,9 @@ def check_example_paths(ctx: Context, plan: Any, config: Any) -> None:
                   else f"set {rkey}", STAGE)
 
 
+HYDRA = "hydra."  # keys of hydra's own config, which compose accepts and verl never sees
+
+
 def _compose_plan(ctx: Context, plan: Any) -> Any:
     cdir = config_dir()
     version = ctx.report.versions.get("verl")
@@ -203,7 +206,8 @@ def _compose_plan(ctx: Context, plan: Any) -> Any:
                 config = composer.compose([f"{p}{k}={v}" for p, k, v, _ in prepared])
                 ignored: dict[str, list[tuple[str, str, Any]]] = {}
                 for _, key, value, rkey in prepared:
-                    check_ignored(ctx, ignored, rkey, key, value, version)
+                    if not key.startswith(HYDRA):
+                        check_ignored(ctx, ignored, rkey, key, value, version)
                 report_ignored(ctx, ignored, version)
                 return config
             except Exception:  # noqa: BLE001 - explained key by key below
@@ -218,6 +222,9 @@ def _explain(ctx: Context, composer: Composer, base: Any, prepared: list[tuple[s
     usable: list[str] = []
     ignored: dict[str, list[tuple[str, str, Any]]] = {}
     for prefix, key, value, rkey in prepared:
+        if key.startswith(HYDRA):  # hydra's own settings (hydra.run.dir): composed below, not verl's config
+            usable.append(f"{prefix}{key}={value}")
+            continue
         if "~" not in prefix and "+" not in prefix and not has_key(base, key):
             guess = did_you_mean(key, base, known)
             try:

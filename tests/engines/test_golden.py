@@ -105,12 +105,22 @@ def test_sft_for_swift_4_differs_only_by_translations(recipe):
     assert any("SIZE_FACTOR dropped" in t and "no effect" in t for t in plan.translations)
 
 
+def _training_overrides(plan) -> list[str]:
+    """The plan's overrides less the one the orchestrator adds: hydra.run.dir, where hydra writes the composed
+    config and main_ppo.log (beside the checkpoints, not outputs/DATE/TIME in the working directory). It changes
+    nothing verl trains."""
+    hydra = [a for a in plan.argv[3:] if a.startswith("hydra.")]
+    assert hydra == ["hydra.run.dir=${model_output_path}/hydra"], hydra
+    assert plan.origin("hydra.run.dir", "?") == "grpo.output_dir"
+    return sorted(a for a in plan.argv[3:] if not a.startswith("hydra."))
+
+
 def test_grpo_for_verl_0_8_is_the_seed_exactly():
     recipe = load_recipe(RECIPE, SEED_REWARD)
     plan = render(recipe, "grpo", {"verl": "0.8"})
     env, overrides = seed_grpo()
     assert plan.argv[:3] == ["python3", "-m", "verl.trainer.main_ppo"]
-    assert sorted(plan.argv[3:]) == sorted(overrides)
+    assert _training_overrides(plan) == sorted(overrides)
     assert plan.env == env
     assert plan.translations == []
 
@@ -120,7 +130,7 @@ def test_grpo_for_verl_0_9_moves_only_the_reward_keys():
     plan = render(recipe, "grpo", {"verl": "0.9"})
     _, overrides = seed_grpo()
     moved = sorted("reward." + o if o.startswith("custom_reward_function.") else o for o in overrides)
-    assert sorted(plan.argv[3:]) == moved
+    assert _training_overrides(plan) == moved
     assert plan.translations and all("custom_reward_function" in t for t in plan.translations)
 
 
@@ -148,3 +158,13 @@ def test_no_translate_keeps_the_recipe_spelling(recipe):
     assert "--train_type" in sft.argv and "SIZE_FACTOR" in sft.env
     grpo = render(recipe, "grpo", {"verl": "0.9"}, translate=False)
     assert any(a.startswith("custom_reward_function.path=") for a in grpo.argv)
+
+
+def test_hydras_run_dir_goes_beside_the_checkpoints_unless_the_recipe_says_where():
+    recipe = load_recipe(RECIPE, ["grpo.engine=verl", "grpo.output_dir=out/grpo run"])
+    plan = render(recipe, "grpo", {"verl": "0.9"})
+    assert [a for a in plan.argv if a.startswith("hydra.")] == ["hydra.run.dir='out/grpo run/hydra'"]
+    mine = load_recipe(RECIPE, ["grpo.engine=verl", "+grpo.overrides.hydra.run.dir=/logs/hydra"])
+    plan = render(mine, "grpo", {"verl": "0.9"})
+    assert [a for a in plan.argv if a.startswith("hydra.")] == ["hydra.run.dir=/logs/hydra"]
+    assert plan.origin("hydra.run.dir", "?") == "grpo.overrides.hydra.run.dir"

@@ -41,8 +41,9 @@ def test_main_ppo_gets_past_imports_and_datasets_and_stops_at_the_gpu(tiny: dict
     plan = render(recipe, "grpo").resolve({})
     # on 2 cores Ray cannot place TransferQueue's 8 storage actors + controller (1 CPU each): declare 16 to Ray;
     # RAY_ADDRESS=local: a Ray cluster of its own, never one another test left running on this machine
-    # hydra.run.dir: hydra's outputs/DATE/TIME would land in the repository (cwd=ROOT, for the relative model path)
-    argv = [sys.executable, *plan.argv[1:], "ray_kwargs.ray_init.num_cpus=16", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    argv = [sys.executable, *plan.argv[1:], "ray_kwargs.ray_init.num_cpus=16"]
+    assert f"hydra.run.dir={tmp_path / 'grpo' / 'hydra'}" in argv  # the plan keeps hydra's outputs/ out of cwd
+    outputs_before = set((ROOT / "outputs").glob("*/*")) if (ROOT / "outputs").exists() else set()
     log = tmp_path / "main_ppo.log"
     env = framework_env(RAY_ADDRESS="local", **plan.env)
     with open(log, "wb") as out:
@@ -66,4 +67,5 @@ def test_main_ppo_gets_past_imports_and_datasets_and_stops_at_the_gpu(tiny: dict
     val_rows = sum(1 for _ in open(data["eval"]))
     assert lens == [str(train_rows), str(val_rows)], lens  # both datasets built, nothing filtered
     assert "Total available GPUs 0 is less than total desired GPUs 1" in text, text[-4000:]
-    assert (tmp_path / "hydra" / ".hydra" / "config.yaml").is_file()  # hydra wrote where it was told, not in ROOT
+    assert (tmp_path / "grpo" / "hydra" / ".hydra" / "config.yaml").is_file()  # beside the checkpoints
+    assert (set((ROOT / "outputs").glob("*/*")) if (ROOT / "outputs").exists() else set()) == outputs_before
