@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -213,16 +214,12 @@ def main() -> None:
             warm(real_tree)
             ratios = []
             for r in range(max(1, args.rounds)):
-                def run_naive() -> tuple[float, int]:
-                    return naive(real_tree, work / "naive_real.jsonl", full=True)
-
-                def run_real() -> dict:
-                    return run_stage(real_tree, work / "out_real", check="full")
-
-                if r % 2 == 0:  # alternate the order, so a drift of the host's speed favours neither side
-                    (rn_s, rn_n), real = run_naive(), run_real()
-                else:
-                    real, (rn_s, rn_n) = run_real(), run_naive()
+                # alternate the order, so a drift of the host's speed favours neither side
+                for side in ("naive", "stage") if r % 2 == 0 else ("stage", "naive"):
+                    if side == "naive":
+                        rn_s, rn_n = naive(real_tree, work / "naive_real.jsonl", full=True)
+                    else:
+                        real = run_stage(real_tree, work / "out_real", check="full")
                 ratios.append((real["records"] / real["seconds"]) / (rn_n / rn_s))
                 print(f"{f'realistic {r + 1}: naive loop (PIL load + json)':50}{rn_n:>9}{rn_s:>9.1f}"
                       f"{rn_n / rn_s:>11.0f}")
@@ -231,7 +228,7 @@ def main() -> None:
             cs, cn = ceiling(real_tree)
             print(f"{'realistic: naive decode on all cores':50}{cn:>9}{cs:>9.1f}{cn / cs:>11.0f}   "
                   f"ceiling {(cn / cs) / (rn_n / rn_s):.2f}x against the last naive run")
-            median = sorted(ratios)[len(ratios) // 2]
+            median = statistics.median(ratios)
             print(f"ratio stage/naive, realistic images, full decode: median {median:.2f}x of "
                   f"{', '.join(f'{x:.2f}' for x in ratios)}  (target >= 1.6x)")
         mem_ratio = full["rss_mb"] / ten["rss_mb"]
