@@ -36,6 +36,13 @@ def _option(options: list[str], flag: str) -> str | None:
 
 def check_kernels(ctx: Context, swift_plans: list[Any], present: Callable[[str], bool] = _present) -> None:
     for plan in swift_plans:
+        use_vllm = (_option(plan.options, "--use_vllm") or "").lower() in ("true", "1")
+        if plan.stage == "grpo" and use_vllm and ctx.model.cluster.device == "cpu":
+            key = plan.origin("--use_vllm", "grpo.swift_args.use_vllm")
+            ctx.error("kernels", key, "ms-swift's GRPO cannot use vLLM rollouts on CPU: vLLM's CPU build repacks "
+                      "each linear weight for oneDNN and frees the parameter, so ms-swift's weight sync into the "
+                      "engine fails at the first rollout (colocate); server mode syncs over NCCL (GPUs)",
+                      f"{key}=false on CPU (ms-swift then generates with transformers)", plan.stage)
         section = "sft.args" if plan.stage == "sft" else "grpo.swift_args"
         attn = _option(plan.options, "--attn_impl")
         module = FLASH_MODULES.get(attn or "")

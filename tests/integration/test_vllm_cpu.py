@@ -77,3 +77,29 @@ def test_eval_infer_with_vllm_on_qwen3_vl(tiny_qwen3vl: dict[str, str], tmp_path
     assert all(r["finish_reason"] in ("stop", "length") and r["response_tokens"] > 0 for r in rows)
     meta = json.loads((tmp_path / "pred.jsonl.meta.json").read_text())
     assert meta["settings"]["backend"] == "vllm" and meta["settings"]["family"] == "qwen3_vl"
+
+
+def test_swift_grpo_with_vllm_rollouts_stops_at_the_weight_sync_on_cpu(tiny: dict[str, str], tmp_path: Path) -> None:
+    """ms-swift's GRPO with vLLM rollouts in colocate mode, on vLLM's CPU build: the engine is built and loads the
+    model, then ms-swift's first weight sync into it (`_move_full_model_to_vllm` -> vLLM's `load_weights`) fails,
+    because vLLM's CPU linear layers repack each weight for oneDNN and leave an empty parameter behind
+    (vllm/model_executor/layers/linear.py: `dispatch_cpu_unquantized_gemm(layer, remove_weight=True)`). Server mode
+    (`swift rollout`) syncs weights over NCCL, which needs GPUs. So on CPU this is as far as vLLM rollouts go, and
+    `validate` refuses `use_vllm` on a CPU recipe (test_validate); if a vLLM release keeps the weights, this test
+    fails and the refusal should go."""
+    _requires()
+    run_dir = tmp_path / "run"
+    fixtures = str(Path(tiny["model"]).parent)
+    proc = subprocess.run([sys.executable, "-m", "fakehr_orchestra", "run", str(RECIPES / "fake_hr1.yaml"), "-p",
+                           "smoke", "--stages", "grpo", f"vars.fixtures={fixtures}", "--skip-validate",
+                           "+grpo.swift_args.use_vllm=true", "+grpo.swift_args.vllm_mode=colocate",
+                           "+grpo.swift_args.vllm_gpu_memory_utilization=0.1",
+                           "+grpo.swift_args.vllm_max_model_len=2048", "+grpo.swift_args.vllm_enforce_eager=true",
+                           "--run-dir", str(run_dir)],
+                          cwd=ROOT, env=framework_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1, (proc.stdout + proc.stderr)[-3000:]
+    log = (run_dir / "logs" / "grpo.log").read_text(errors="replace")
+    assert "Loading safetensors checkpoint shards: 100% Completed" in log  # vLLM built its engine on CPU
+    assert "_move_full_model_to_vllm" in log  # ms-swift's weight sync, at the first rollout
+    assert re.search(r"AssertionError: Attempted to load weight \(torch.Size\(\[\d+, \d+\]\)\) into parameter "
+                     r"\(torch.Size\(\[0\]\)\)", log), log[-3000:]
