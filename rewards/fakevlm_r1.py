@@ -19,7 +19,9 @@ Components, each in [0, 1]:
 
 Defaults: w_correct 1.0, w_format 0.5, w_dialectic 0.5, w_consistency 0.5, w_length 0.25, length band 40..400
 words, critic fallback 0.5, timeout 30 s, concurrency 16, retries 2, 64 reply tokens; the pipeline fills the
-critic_* kwargs from the recipe's `critic:` section (engines/critic.py). With no critic endpoint the consistency
+critic_* kwargs from the recipe's `critic:` section (engines/critic.py): `critic_template` names how the judge is
+asked (fakehr_orchestra/critic/templates.py: json_score, or sophiavl_r1 which shows the judge `critic_question`
+and the whole response), `critic_max_tokens: null` sends no limit. With no critic endpoint the consistency
 component is dropped and the others renormalised (the denominator above loses w_consistency); its logged keys
 are then absent for the whole run (verl needs the same keys on every sample).
 
@@ -55,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "length_min_words": 40, "length_max_words": 400,
     "critic_base_url": None, "critic_model": "critic", "critic_api_key_env": "CRITIC_API_KEY",
     "critic_timeout_s": 30.0, "critic_concurrency": 16, "critic_retries": 2, "critic_fallback_score": 0.5,
-    "critic_max_tokens": 64,
+    "critic_max_tokens": 64, "critic_template": "json_score", "critic_question": "",
 }
 # the keys that are terms of `score` (the training curves plot these as reward components; pairs, reasoning_words,
 # parse_failure and the critic_* counts are bookkeeping); consistency only when a critic endpoint is configured
@@ -93,6 +95,13 @@ def length_score(words: int, low: float, high: float) -> float:
     return 1.0
 
 
+def _max_tokens(kwargs: Mapping[str, Any]) -> int | None:
+    """critic_max_tokens; null (None) sends none, as SophiaVL-R1 does (the server's limit applies)."""
+    if "critic_max_tokens" in kwargs and kwargs["critic_max_tokens"] is None:
+        return None
+    return int(_shared.weight(kwargs, "critic_max_tokens", DEFAULTS["critic_max_tokens"]))
+
+
 def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
     """The process-wide client for this configuration, or None when no endpoint is configured."""
     base_url = kwargs.get("critic_base_url", DEFAULTS["critic_base_url"])
@@ -106,7 +115,9 @@ def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
         concurrency=int(_shared.weight(kwargs, "critic_concurrency", DEFAULTS["critic_concurrency"])),
         retries=int(_shared.weight(kwargs, "critic_retries", DEFAULTS["critic_retries"])),
         fallback_score=_shared.weight(kwargs, "critic_fallback_score", DEFAULTS["critic_fallback_score"]),
-        max_tokens=int(_shared.weight(kwargs, "critic_max_tokens", DEFAULTS["critic_max_tokens"])),
+        max_tokens=_max_tokens(kwargs),
+        template=str(kwargs.get("critic_template") or DEFAULTS["critic_template"]),
+        question=str(kwargs.get("critic_question") or DEFAULTS["critic_question"]),
     )
     client = _CLIENTS.get(config)
     if client is None:
@@ -192,7 +203,8 @@ async def compute_score(data_source: Any = None, solution_str: Any = "", ground_
     if client is None:
         return {"score": combine(parts, kwargs, with_critic=False), **parts}
     answer = parsed.label or "(no valid answer)"
-    result = await client.score(parsed.reasoning, answer, _image(extra_info, kwargs))
+    response = solution_str if isinstance(solution_str, str) else ""
+    result = await client.score(parsed.reasoning, answer, _image(extra_info, kwargs), response=response)
     parts["consistency"] = _shared.finite(result.score)
     parts["critic_failures"] = float(result.failures)
     parts["critic_fallback"] = 1.0 if result.fallback else 0.0
