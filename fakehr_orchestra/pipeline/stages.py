@@ -46,13 +46,15 @@ class ServiceStep:
     port: int  # checked before the start: `swift deploy` moves off a busy port silently
     ready_timeout_s: float
     api_key_env: str | None = None
-    max_tokens: int = 64
+    max_tokens: int | None = 64
     blocked: str | None = None  # why this run cannot start it here (e.g. it needs a node of its own)
+    template: str = "json_score"  # the probe's judged request is the reward's (critic/templates.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "model": self.model, "where": self.where, "port": self.port,
                 "ready_timeout_s": self.ready_timeout_s, "api_key_env": self.api_key_env,
-                "max_tokens": self.max_tokens, "blocked": self.blocked, "plan": self.plan.to_dict()}
+                "max_tokens": self.max_tokens, "template": self.template, "blocked": self.blocked,
+                "plan": self.plan.to_dict()}
 
 
 @dataclass
@@ -213,7 +215,7 @@ def critic_service(w: Wiring) -> ServiceStep:
                    "critic.mode=external critic.url=http://HOST:PORT/v1")
     return ServiceStep("critic", render(w.recipe, "critic", w.versions), str(endpoint(w.recipe.model)),
                        critic.served_model_name, placement(w.recipe.model), server.port, server.ready_timeout_s,
-                       critic.api_key_env, critic.max_tokens, blocked)
+                       critic.api_key_env, critic.max_tokens, blocked, critic.template)
 
 
 def merge_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:

@@ -177,3 +177,15 @@ def test_json_score_is_todays_prompt(critic) -> None:  # type: ignore[no-untyped
 def test_unknown_template_names_the_known_ones(critic) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="json_score, sophiavl_r1"):
         critic.CriticConfig(base_url="http://127.0.0.1:9/v1", template="sophia")
+
+
+def test_reward_kwargs_reach_the_client_null_max_tokens_included() -> None:
+    """What the recipe renders (critic_template, critic_question, critic_max_tokens=null) configures the client."""
+    from fakehr_orchestra.plugins import load_plugin_file
+    vlm = load_plugin_file(Path(__file__).resolve().parents[2] / "rewards" / "fakevlm_r1.py")
+    client = vlm.critic_client({"critic_base_url": "http://127.0.0.1:9/v1", "critic_model": "thinking-reward-model",
+                                "critic_template": "sophiavl_r1", "critic_question": "<image>Real or fake?",
+                                "critic_max_tokens": None})
+    assert (client.config.template, client.config.question, client.config.max_tokens) == \
+        ("sophiavl_r1", "<image>Real or fake?", None)
+    assert "max_tokens" not in client.payload("r", "fake", None)
