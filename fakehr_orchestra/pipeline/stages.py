@@ -126,7 +126,7 @@ def _section(model: Any, dotted: str) -> Any:
 # set reader). A change to any of them must rerun the stage; a change elsewhere (e.g. a GRPO learning rate) must not.
 RECIPE_READS = {
     "data": ("method", "data", "prompt", "vision", "sft.args.system", "grpo.swift_args.system"),
-    "eval": ("name", "eval", "prompt", "vision", "cluster.device"),
+    "eval": ("name", "eval", "prompt", "vision", "cluster.device", "critic"),  # critic: `eval consistency`
 }
 
 
@@ -203,7 +203,8 @@ def curve_env(grpo_dir: Path, engine: str) -> dict[str, str]:
 
 
 def critic_service(w: Wiring) -> ServiceStep:
-    """The critic server the GRPO stage's reward asks (its URL is in the GRPO plan's reward kwargs already)."""
+    """The critic server the GRPO stage's reward asks (its URL is in the GRPO plan's reward kwargs already), and
+    evaluation's consistency step (which reads it from the recipe's critic section)."""
     from ..engines.critic import endpoint, placement
 
     critic = w.recipe.model.critic
@@ -260,10 +261,14 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     models = eval_models(w, selected)
     for name, path in models.items():
         pred, score = out / name / "predictions.jsonl", out / name / "metrics.json"
+        cons = out / name / "consistency.json"
         steps.append(Step(f"eval-infer-{name}", Plan(stage="eval", cwd=cwd, argv=[
             CLI, "eval", "infer", str(w.resolved_recipe), "--model", path, "--data", data, "--out", str(pred)])))
+        # the critic's score of each answer's reasoning (with critic.mode off: a file saying it was not computed)
+        steps.append(Step(f"eval-consistency-{name}", Plan(stage="eval", cwd=cwd, argv=[
+            CLI, "eval", "consistency", str(w.resolved_recipe), "--predictions", str(pred), "--out", str(cons)])))
         steps.append(Step(f"eval-score-{name}", Plan(stage="eval", cwd=cwd, argv=[
-            CLI, "eval", "score", str(pred), "--out", str(score)])))
+            CLI, "eval", "score", str(pred), "--consistency", str(cons), "--out", str(score)])))
         metrics.append(str(score))
     curves = []  # the training curves of the stages whose models are evaluated (pipeline/curves.py)
     for stage in ("sft", "grpo"):
@@ -276,7 +281,10 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}
     if model.eval.dataset:  # an eval set from outside the run dir (the data stage's is an artifact, digested)
         reads["eval_set_sha256"] = file_digest(str(Path(model.workdir) / model.eval.dataset))
-    return StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
+    stage = StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
+    if model.critic.mode == "server":  # `eval consistency` asks it, as the GRPO reward did
+        stage.services.append(critic_service(w))
+    return stage
 
 
 BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}
