@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from fakehr_orchestra.answers import parse_answer
 from fakehr_orchestra.plugins import load_plugin_file
@@ -51,6 +51,7 @@ def _load(name: str) -> Any:
 
 _shared = _load("_shared")
 _critic = _load("critic")
+_trust = _load("trust_grpo")
 
 DEFAULTS: dict[str, Any] = {
     "w_correct": 1.0, "w_format": 0.5, "w_dialectic": 0.5, "w_consistency": 0.5, "w_length": 0.25,
@@ -176,9 +177,17 @@ def score_rules(solution_str: Any, truth: str, **kwargs: Any) -> dict[str, float
     return {"score": combine(parts, kwargs, with_critic=False), **parts}
 
 
+TRUST_PER_SAMPLE = ("reward kwarg trust_grpo (SophiaVL-R1's Trust-GRPO) gates the critic per group of rollouts, which a "
+                    "per-sample compute_score never sees: it works with grpo.engine: swift (the adapter scores whole "
+                    "prompt groups with compute_score_group); with verl, set trust_grpo: false")
+
+
 def preflight(kwargs: Mapping[str, Any]) -> list[str]:
     """What `fakehr-orchestra validate` should warn about in this plugin's recipe kwargs."""
     notes = []
+    if kwargs.get("trust_grpo"):
+        notes.append(TRUST_PER_SAMPLE.replace("reward kwarg trust_grpo", "trust_grpo is on") + "; the score is then "
+                     "SophiaVL-R1's acc + exp(-step/T) * weight * consistency")
     if not kwargs.get("critic_base_url") and float(kwargs.get("w_consistency", DEFAULTS["w_consistency"]) or 0) > 0:
         notes.append("no critic endpoint (critic.mode is off): the logical-consistency component is dropped and "
                      "the other weights renormalised; set the recipe's critic: section (mode: server to have the "
@@ -197,6 +206,8 @@ async def aclose() -> None:
 async def compute_score(data_source: Any = None, solution_str: Any = "", ground_truth: Any = None,
                         extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
     """verl's reward contract (async: verl awaits it, so critic calls of a batch overlap)."""
+    if kwargs.get("trust_grpo"):
+        raise ValueError(TRUST_PER_SAMPLE)
     truth = _shared.ground_truth_label(ground_truth, extra_info, kwargs)
     parts, parsed = rule_components(solution_str, truth, kwargs)
     client = critic_client(kwargs)
@@ -209,6 +220,37 @@ async def compute_score(data_source: Any = None, solution_str: Any = "", ground_
     parts["critic_failures"] = float(result.failures)
     parts["critic_fallback"] = 1.0 if result.fallback else 0.0
     return {"score": combine(parts, kwargs, with_critic=True), **parts}
+
+
+async def compute_score_group(calls: Sequence[Mapping[str, Any]], step: float = 0.0) -> list[dict[str, float]]:
+    """SophiaVL-R1's Trust-GRPO (rewards/trust_grpo.py) over one group of rollouts of one prompt, when the reward
+    kwarg `trust_grpo` is true: the critic is asked only in groups whose answers are neither all right nor all
+    wrong, and the score is `acc + weight * consistency`. Each call holds compute_score's arguments."""
+    first = dict(calls[0])
+    kwargs = {k: v for k, v in first.items() if k not in ("data_source", "solution_str", "ground_truth", "extra_info")}
+    client = critic_client(kwargs)
+    if client is None:
+        raise ValueError("reward kwarg trust_grpo needs a critic (set the recipe's critic: section), or set "
+                         "trust_grpo: false")
+    t, base = _trust.params(kwargs)
+    members = []
+    for call in calls:
+        truth = _shared.ground_truth_label(call.get("ground_truth"), call.get("extra_info"), kwargs)
+        members.append((call, *rule_components(call.get("solution_str"), truth, kwargs)))
+
+    async def ask(i: int) -> float:
+        call, parts, parsed = members[i]
+        response = call.get("solution_str") if isinstance(call.get("solution_str"), str) else ""
+        result = await client.score(parsed.reasoning, parsed.label or "(no valid answer)",
+                                    _image(call.get("extra_info"), kwargs), response=response)
+        parts.update(consistency=_shared.finite(result.score), critic_failures=float(result.failures),
+                     critic_fallback=1.0 if result.fallback else 0.0)
+        return parts["consistency"]
+
+    gated = await _trust.score_group([m[1]["acc"] for m in members], ask, step, t, base)
+    # SophiaVL-R1's score: acc (0..1) + weight (<= trust_grpo_weight) x consistency (0..1), not clamped to 1
+    return [{**parts, **g, "score": _shared.finite(g["trust_score"], 0.0, 1.0 + base)}
+            for (_, parts, _), g in zip(members, gated)]
 
 
 def compute_score_sync(*args: Any, **kwargs: Any) -> dict[str, float]:
