@@ -72,8 +72,9 @@ class CriticSection(Strict):
     fallback_score: float = Field(0.5, ge=0.0, le=1.0,
                                   description="consistency when the critic fails or answers garbage")
     max_tokens: Optional[int] = Field(64, ge=1,
-                                      description="reply token limit sent with each request; null: none sent (the "
-                                                  "server's limit applies, as SophiaVL-R1 asks its judge)")
+                                      description="reply token limit sent with each request; null: none sent, as "
+                                                  "SophiaVL-R1 asks its judge (swift deploy then allows max_model_len "
+                                                  "minus the prompt: ms-swift 4.6 InferEngine.set_default_max_tokens)")
     template: Literal["json_score", "sophiavl_r1"] = Field(
         "json_score",
         description="how the judge is asked and its reply read (fakehr_orchestra/critic/templates.py): json_score "
