@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.export.writer import stage_inputs
+from ..data.export.writer import stage_inputs, wired_inputs
 from ..engines import render
 from ..engines.plan import Plan
 from .rundir import RunDir
@@ -170,7 +170,7 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         update["model"] = w.get("sft", "checkpoint")
         inputs["grpo.model"] = update["model"]
     if "data" in selected or w.has("data", "sft"):
-        for key, export in stage_inputs(grpo.engine).items():
+        for key, export in wired_inputs(w.recipe.model).items():  # a val file of the user's own stays
             section, _, field = key.partition(".")
             if section == "grpo":
                 update[field] = [w.get("data", export)]

@@ -163,6 +163,22 @@ def test_dry_run_prints_every_stage_in_order_with_wiring(tmp_path, recipe, profi
     assert not (tmp_path / "rd").exists()  # nothing was run or written
 
 
+@pytest.mark.parametrize("val,wired", [(None, "<data.val_parquet>"),
+                                       ("runs/smoke/data/grpo_val.parquet", "<data.val_parquet>"),
+                                       ("/elsewhere/val.parquet", "/elsewhere/val.parquet")])
+def test_verl_val_files_wired_from_the_data_stage_only_where_it_writes(tmp_path, val, wired):
+    """The data stage's test split feeds grpo.val_files when the recipe leaves it unset or names data.workdir; a
+    val file declared elsewhere is the user's own and reaches verl as declared (the one validate checked)."""
+    from fakehr_orchestra.pipeline.runner import plan_all
+
+    extra = ["grpo.engine=verl", "~grpo.val_files" if val is None else f"grpo.val_files=[{val}]"]
+    plans = {sp.stage: sp for sp in plan_all(smoke(*extra), RunDir(tmp_path / "rd"), Options(echo=False))}
+    argv = plans["grpo"].steps[0].plan.argv
+    [val_arg] = [a for a in argv if a.startswith("data.val_files=")]
+    assert wired in val_arg, argv
+    assert any(a.startswith("data.train_files=") and "<data.parquet>" in a for a in argv), argv
+
+
 def test_forced_resume_reruns_only_stages_whose_plan_changed(tmp_path):
     run = RunDir(tmp_path / "run")
     run_pipeline(smoke(), run, Options(echo=False), launch=FakeFrameworks(run.path))
