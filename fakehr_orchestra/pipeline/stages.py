@@ -183,6 +183,12 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = recipe.with_section("grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
+    if grpo.engine == "verl" and w.resume_from.get("grpo"):
+        # named, not left to trainer.resume_mode=auto: the plan and the manifest say which checkpoint it resumes
+        resume = {"trainer.resume_mode": "resume_path", "trainer.resume_from_path": w.resume_from["grpo"]}
+        overrides = {k: v for k, v in recipe.model.grpo.overrides.items() if k.lstrip("+") not in resume}
+        recipe = recipe.with_section("grpo", overrides={**overrides, **resume})
+        inputs["grpo.overrides.trainer.resume_from_path"] = w.resume_from["grpo"]
     stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions, nodes=w.nodes))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
