@@ -153,3 +153,46 @@ def test_the_merged_model_answers_as_the_saved_actor(verl_run: dict[str, Any]) -
     assert actor_probs == pytest.approx(merged_probs, abs=1e-2) and None not in actor_probs
     answers = backend.generate(items)
     assert [g.text for g in answers] == [predictions[i.key]["response"] for i in items]
+
+
+def test_run_resume_points_verls_own_resume_code_at_the_checkpoint(verl_run: dict[str, Any]) -> None:
+    """The GRPO stage interrupted after verl saved: `run --resume` renders trainer.resume_mode=resume_path with the
+    folder the pipeline found. verl's own resume code (PPOTrainer._load_checkpoint of the v1 trainer main_ppo runs),
+    given the config composed from that plan, loads the actor from exactly that checkpoint; with the plan as first
+    rendered (resume_mode left at verl's default, auto) verl's find_latest_ckpt_path picks the same folder. The
+    trainer's worker group is a stand-in that records what it is asked to load (the real one is GPU workers)."""
+    from types import SimpleNamespace
+
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    from fakehr_orchestra.pipeline import stages
+    from fakehr_orchestra.pipeline.runner import _resume_points
+    from fakehr_orchestra.pipeline.stages import Wiring, build
+    from fakehr_orchestra.rehearsal.verl_child import compose
+
+    run, recipe = verl_run["run"], verl_run["recipe"]
+    interrupted = {"status": "interrupted"}
+    point = _resume_points("grpo", interrupted, run, "verl")
+    assert point == {"grpo": str(run.stage_dir("grpo") / f"global_step_{STEPS}")}
+    mp = pytest.MonkeyPatch()
+    mp.setattr(stages, "has_cuda_gpu", lambda: True)
+    try:
+        plans = {name: build("grpo", Wiring(recipe, run, run.path / "recipe.resolved.yaml", {}, resume_from=resume,
+                                            live=True), ("grpo",)).steps[0].plan
+                 for name, resume in (("resumed", point), ("first", {}))}
+    finally:
+        mp.undo()
+    import verl
+
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    for name, expected_mode in (("resumed", "resume_path"), ("first", "auto")):
+        overrides = [o for o in plans[name].options if not o.startswith("hydra.")]  # main_ppo's own run dir
+        cfg = compose(config_dir, overrides)
+        assert cfg.trainer.resume_mode == expected_mode
+        loaded: list[str] = []
+        trainer = SimpleNamespace(config=cfg, use_critic=False, trainer_mode="sync", train_dataloader=None,
+                                  actor_rollout_wg=SimpleNamespace(
+                                      load_checkpoint=lambda local_path, sink=loaded, **_: sink.append(local_path)))
+        PPOTrainer._load_checkpoint(trainer)
+        assert loaded == [point["grpo"] + "/actor"], name
+        assert trainer.global_steps == STEPS
