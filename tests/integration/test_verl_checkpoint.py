@@ -196,3 +196,50 @@ def test_run_resume_points_verls_own_resume_code_at_the_checkpoint(verl_run: dic
         PPOTrainer._load_checkpoint(trainer)
         assert loaded == [point["grpo"] + "/actor"], name
         assert trainer.global_steps == STEPS
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "qwen3_vl_moe"])
+def test_qwen3_vl_families_merge_to_the_saved_actor(family: str, tmp_path: Path) -> None:
+    """The other families the recipes train (families.py): verl's checkpoint manager saves the tiny Qwen3-VL (dense and
+    MoE) and the pipeline's merge stage (its plan, run by the local launcher) merges it with verl's model_merger; the
+    merged folder loads with eval's class and equals the saved actor rounded to bf16 (weights and logits)."""
+    require_module("verl")
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.launch.local import run_plan
+    from fakehr_orchestra.pipeline.artifacts import verl_latest_actor
+    from fakehr_orchestra.pipeline.rundir import RunDir
+    from fakehr_orchestra.pipeline.stages import Wiring, merge_stage
+    from fakehr_orchestra.recipe import load_recipe
+
+    tiny = build_tiny(ROOT / ".cache" / {"qwen3_vl": "tiny-qwen3vl", "qwen3_vl_moe": "tiny-qwen3vl-moe"}[family],
+                      family=family)
+    grpo_dir = tmp_path / "grpo"
+    child = subprocess.run([sys.executable, "-m", "tests.integration.verl_checkpoint_child", tiny["model"],
+                            str(grpo_dir), "1"], cwd=ROOT, env=framework_env(OMP_NUM_THREADS="1"), capture_output=True,
+                           text=True, timeout=300)
+    assert child.returncode == 0, child.stdout[-2000:] + child.stderr[-3000:]
+    actor = verl_latest_actor(grpo_dir)
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml", ["grpo.engine=verl"], profile="smoke")
+    run = RunDir(tmp_path / "run")
+    stage = merge_stage(Wiring(recipe, run, run.path / "recipe.resolved.yaml", {"grpo": {"checkpoint": actor}},
+                               live=True), ("merge",))
+    assert stage.skip_reason is None and stage.inputs == {"local_dir": actor}
+    [step] = stage.steps
+    assert run_plan(step.plan, tmp_path / "merge.log", environ=framework_env(OMP_NUM_THREADS="1"), echo=False) == 0, \
+        (tmp_path / "merge.log").read_text()[-3000:]
+    merged = AutoModelForImageTextToText.from_pretrained(step.plan.output_dir, dtype=torch.float32)
+    assert type(merged).__name__ == {"qwen3_vl": "Qwen3VLForConditionalGeneration",
+                                     "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}[family]
+    saved = torch.load(Path(actor) / "model_world_size_1_rank_0.pt", map_location="cpu", weights_only=False)
+    state = merged.state_dict()
+    assert set(state) == set(saved)
+    for key, value in saved.items():
+        assert torch.equal(state[key], value.bfloat16().float()), key
+    reference = AutoModelForImageTextToText.from_pretrained(tiny["model"], dtype=torch.float32)
+    reference.load_state_dict({k: v.bfloat16().float() for k, v in saved.items()})
+    ids = AutoTokenizer.from_pretrained(step.plan.output_dir)("Is this image real or fake?", return_tensors="pt")
+    with torch.inference_mode():
+        torch.testing.assert_close(merged(**ids).logits, reference(**ids).logits, rtol=0, atol=1e-6)
