@@ -52,14 +52,16 @@ def _in_workdir(model: Any, value: Any) -> bool:
     items = value if isinstance(value, list) else [value]
     base = Path(str(model.workdir)).expanduser()
     workdir = Path(str(model.data.workdir)).expanduser()
-    workdir = (workdir if workdir.is_absolute() else base / workdir).resolve()
+    workdir = (workdir if workdir.is_absolute() else base / workdir).resolve() if "${" not in str(workdir) else None
 
     def inside(text: str) -> bool:
+        if "${" in text:  # known only at launch: in data.workdir when written under it (`${data.workdir}/...`)
+            return text.startswith(str(model.data.workdir).rstrip("/") + "/")
         p = Path(text).expanduser()
         p = (p if p.is_absolute() else base / p).resolve()
-        return p == workdir or workdir in p.parents
+        return workdir is not None and (p == workdir or workdir in p.parents)
 
-    return bool(items) and all("${" not in str(i) and inside(str(i)) for i in items)
+    return bool(items) and all(inside(str(i)) for i in items)
 
 
 class Exporter:
