@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.export.writer import stage_inputs
+from ..data.export.writer import stage_inputs, wired_inputs
 from ..engines import render
 from ..engines.plan import Plan
 from .rundir import RunDir
@@ -172,7 +172,7 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         update["model"] = w.get("sft", "checkpoint")
         inputs["grpo.model"] = update["model"]
     if "data" in selected or w.has("data", "sft"):
-        for key, export in stage_inputs(grpo.engine).items():
+        for key, export in wired_inputs(w.recipe.model).items():  # a val file of the user's own stays
             section, _, field = key.partition(".")
             if section == "grpo":
                 update[field] = [w.get("data", export)]
@@ -185,6 +185,12 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = recipe.with_section("grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
+    if grpo.engine == "verl" and w.resume_from.get("grpo"):
+        # named, not left to trainer.resume_mode=auto: the plan and the manifest say which checkpoint it resumes
+        resume = {"trainer.resume_mode": "resume_path", "trainer.resume_from_path": w.resume_from["grpo"]}
+        overrides = {k: v for k, v in recipe.model.grpo.overrides.items() if k.lstrip("+") not in resume}
+        recipe = recipe.with_section("grpo", overrides={**overrides, **resume})
+        inputs["grpo.overrides.trainer.resume_from_path"] = w.resume_from["grpo"]
     stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions, nodes=w.nodes))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
