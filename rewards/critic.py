@@ -13,8 +13,10 @@ answer and returns a 0..1 score. A reward must keep working when the critic is s
     most every `report_every_s`, and once more at exit, so a training log always shows what the critic did;
   - the API key is read from the env var named in the config and never logged (not in repr, not in errors).
 
-Score parsing (`parse_score`): a JSON object with "score", else `score: x`, else `x/10` or `x%`, else a lone
-number; values are clamped to [0, 1]; anything else (or NaN/inf) is a failure.
+The request body and the score parsing come from the configured template (`fakehr_orchestra/critic/templates.py`:
+`json_score`, ours, or `sophiavl_r1`, SophiaVL-R1's own prompt and extraction); a reply without a score is a failure
+whatever the template. `parse_score` is json_score's parser (a JSON object with "score", else `score: x`, else
+`x/10` or `x%`, else a lone number; clamped to [0, 1]).
 """
 
 from __future__ import annotations
@@ -23,61 +25,22 @@ import asyncio
 import atexit
 import base64
 import hashlib
-import json
 import logging
-import math
 import os
-import re
 import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakehr_orchestra.critic import templates as _templates
 from fakehr_orchestra.secrets import env_name_problem, redact_url
 
 log = logging.getLogger("fakehr.critic")
 
-SYSTEM = ("You are a strict judge of forensic reasoning about whether an image is real or AI-generated. "
-          "Judge only the logical consistency: do the [Why fake] hypotheses and [If real] counter-proofs describe "
-          "the image, and does the final answer follow from them? Reply with JSON only: {\"score\": <0..1>}.")
-_NUMBER = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-_SCORE_KEY = re.compile(r"score\W{0,3}\s*[:=]\s*" + _NUMBER, re.IGNORECASE)
-_OUT_OF_TEN = re.compile(_NUMBER + r"\s*/\s*10\b")
-_PERCENT = re.compile(_NUMBER + r"\s*%")
-_LONE = re.compile(r"^\s*" + _NUMBER + r"\s*\.?\s*$")
-_JSON = re.compile(r"\{[^{}]{0,2000}\}")
+SYSTEM = _templates.JSON_SCORE_SYSTEM
 REPLIED = ("unparseable_score", "bad_reply")  # failures where the critic did answer (they do not trip the breaker)
-
-
-def parse_score(text: Any) -> float | None:
-    """A 0..1 score from the critic's reply, clamped; None when there is none."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    text = text[:20000]
-    value: float | None = None
-    for blob in _JSON.findall(text):
-        try:
-            obj = json.loads(blob)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("score"), (int, float, str)):
-            try:
-                value = float(obj["score"])
-                break
-            except ValueError:
-                continue
-    if value is None:
-        for pattern, scale in ((_SCORE_KEY, 1.0), (_OUT_OF_TEN, 10.0), (_PERCENT, 100.0), (_LONE, 1.0)):
-            m = pattern.search(text)
-            if m:
-                value = float(m.group(1)) / scale
-                if pattern is _SCORE_KEY and _OUT_OF_TEN.match(text[m.start(1):]):
-                    value /= 10.0
-                break
-    if value is None or not math.isfinite(value):
-        return None
-    return min(1.0, max(0.0, value))
+parse_score = _templates.parse_json_score
 
 
 @dataclass(frozen=True)
@@ -92,8 +55,10 @@ class CriticConfig:
     cache_size: int = 50_000
     breaker_threshold: int = 8
     breaker_cooldown_s: float = 30.0
-    max_tokens: int = 64
+    max_tokens: int | None = 64  # None: not sent (the server's limit applies), as SophiaVL-R1 asks
     report_every_s: float = 60.0  # summary line cadence (<= 0: only the first one and the one at exit)
+    template: str = _templates.DEFAULT  # how the judge is asked and its reply read (critic/templates.py)
+    question: str = ""  # the question the policy answered (templates that show it to the judge)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -106,6 +71,9 @@ class CriticConfig:
             raise ValueError("critic: timeout_s > 0, concurrency >= 1 and retries >= 0 are required")
         if not 0.0 <= self.fallback_score <= 1.0:
             raise ValueError(f"critic_fallback_score must be in [0, 1], got {self.fallback_score}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"critic_max_tokens must be >= 1 or null, got {self.max_tokens}")
+        _templates.get(self.template)  # an unknown name raises, naming the known ones
 
 
 @dataclass
@@ -176,6 +144,8 @@ class CriticClient:
 
     def __init__(self, config: CriticConfig) -> None:
         self.config = config
+        self.template = _templates.get(config.template)
+        self._png: OrderedDict[str, str | None] = OrderedDict()
         self.stats = CriticStats()
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._loops: dict[int, _LoopState] = {}
@@ -259,29 +229,45 @@ class CriticClient:
                             redact_url(self.config.base_url), self._consecutive_failures, kind, self.config.breaker_cooldown_s)
             self._open_until = time.monotonic() + self.config.breaker_cooldown_s
 
-    def payload(self, reasoning: str, answer: str, image_url: str | None) -> dict[str, Any]:
-        text = (f"Reasoning:\n{reasoning[:16000]}\n\nFinal answer: {answer[:200]}\n\n"
-                "How logically consistent is this reasoning with the image and the answer? "
-                "Reply with JSON only: {\"score\": <a number from 0 to 1>}.")
-        content: list[dict[str, Any]] = []
-        if image_url:
-            content.append({"type": "image_url", "image_url": {"url": image_url}})
-        content.append({"type": "text", "text": text})
-        return {"model": self.config.model, "temperature": 0.0, "max_tokens": self.config.max_tokens,
-                "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]}
+    def payload(self, reasoning: str, answer: str, image_url: str | None,
+                response: str | None = None) -> dict[str, Any]:
+        """The template's request body; `response` is the whole reply of the policy (default: the reasoning)."""
+        return self.template.body(self.config.model, question=self.config.question,
+                                  response=reasoning if response is None else response, reasoning=reasoning,
+                                  answer=answer, image_url=image_url, max_tokens=self.config.max_tokens)
+
+    def template_image(self, key_image: str, image_url: str | None) -> str | None:
+        """The image URL as the template sends it: a data URL re-encoded as PNG for templates that ask (cached
+        per image; bytes that do not decode as an image go as they are, and the judge says what it sees)."""
+        if not self.template.png_image or not image_url or not image_url.startswith("data:"):
+            return image_url
+        if key_image in self._png:
+            self._png.move_to_end(key_image)
+            return self._png[key_image] or image_url
+        try:
+            data = base64.b64decode(image_url.split(",", 1)[1])
+            png: str | None = "data:image/png;base64," + base64.b64encode(_templates.to_png(data)).decode("ascii")
+        except Exception:  # noqa: BLE001 - any decoder error: send what we have
+            png = None
+        self._png[key_image] = png
+        if len(self._png) > 256:
+            self._png.popitem(last=False)
+        return png or image_url
 
     # ------------------------------------------------------------------ the one call
-    async def score(self, reasoning: str, answer: str, image: Any = None) -> CriticResult:
-        """Never raises (except cancellation): the worst case is the fallback score with failures counted."""
+    async def score(self, reasoning: str, answer: str, image: Any = None,
+                    response: str | None = None) -> CriticResult:
+        """Never raises (except cancellation): the worst case is the fallback score with failures counted.
+        `response`: the policy's whole reply, for templates that judge it whole (sophiavl_r1)."""
         key_image, image_url = image_ref(image)
-        key = (key_image, f"{reasoning}\x00{answer}")
+        key = (key_image, f"{reasoning}\x00{answer}\x00{response or ''}")
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             self._maybe_report()
             return CriticResult(cached, 0, False, cached=True)
-        result = await self._score(key, reasoning, answer, image_url)
+        result = await self._score(key, reasoning, answer, self.template_image(key_image, image_url), response)
         self.stats.calls += 1
         if result.fallback:
             self.stats.fallbacks += 1
@@ -290,10 +276,11 @@ class CriticClient:
         self._maybe_report()
         return result
 
-    async def _score(self, key: tuple[str, str], reasoning: str, answer: str, image_url: str | None) -> CriticResult:
+    async def _score(self, key: tuple[str, str], reasoning: str, answer: str, image_url: str | None,
+                     response: str | None = None) -> CriticResult:
         failures = 0
         state = self._state()
-        body = self.payload(reasoning, answer, image_url)
+        body = self.payload(reasoning, answer, image_url, response)
         url = self.config.base_url.rstrip("/") + "/chat/completions"
         for attempt in range(self.config.retries + 1):
             if attempt:
@@ -339,5 +326,5 @@ class CriticClient:
         except (KeyError, IndexError, TypeError):
             return "bad_reply", None, True
         self.stats.replies += 1
-        value = parse_score(text)
+        value = self.template.parse(text)
         return ("unparseable_score", None, True) if value is None else ("", value, False)

@@ -19,7 +19,9 @@ Components, each in [0, 1]:
 
 Defaults: w_correct 1.0, w_format 0.5, w_dialectic 0.5, w_consistency 0.5, w_length 0.25, length band 40..400
 words, critic fallback 0.5, timeout 30 s, concurrency 16, retries 2, 64 reply tokens; the pipeline fills the
-critic_* kwargs from the recipe's `critic:` section (engines/critic.py). With no critic endpoint the consistency
+critic_* kwargs from the recipe's `critic:` section (engines/critic.py): `critic_template` names how the judge is
+asked (fakehr_orchestra/critic/templates.py: json_score, or sophiavl_r1 which shows the judge `critic_question`
+and the whole response), `critic_max_tokens: null` sends no limit. With no critic endpoint the consistency
 component is dropped and the others renormalised (the denominator above loses w_consistency); its logged keys
 are then absent for the whole run (verl needs the same keys on every sample).
 
@@ -36,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from fakehr_orchestra.answers import parse_answer
 from fakehr_orchestra.plugins import load_plugin_file
@@ -49,13 +51,14 @@ def _load(name: str) -> Any:
 
 _shared = _load("_shared")
 _critic = _load("critic")
+_trust = _load("trust_grpo")
 
 DEFAULTS: dict[str, Any] = {
     "w_correct": 1.0, "w_format": 0.5, "w_dialectic": 0.5, "w_consistency": 0.5, "w_length": 0.25,
     "length_min_words": 40, "length_max_words": 400,
     "critic_base_url": None, "critic_model": "critic", "critic_api_key_env": "CRITIC_API_KEY",
     "critic_timeout_s": 30.0, "critic_concurrency": 16, "critic_retries": 2, "critic_fallback_score": 0.5,
-    "critic_max_tokens": 64,
+    "critic_max_tokens": 64, "critic_template": "json_score", "critic_question": "",
 }
 # the keys that are terms of `score` (the training curves plot these as reward components; pairs, reasoning_words,
 # parse_failure and the critic_* counts are bookkeeping); consistency only when a critic endpoint is configured
@@ -93,6 +96,13 @@ def length_score(words: int, low: float, high: float) -> float:
     return 1.0
 
 
+def _max_tokens(kwargs: Mapping[str, Any]) -> int | None:
+    """critic_max_tokens; null (None) sends none, as SophiaVL-R1 does (the server's limit applies)."""
+    if "critic_max_tokens" in kwargs and kwargs["critic_max_tokens"] is None:
+        return None
+    return int(_shared.weight(kwargs, "critic_max_tokens", DEFAULTS["critic_max_tokens"]))
+
+
 def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
     """The process-wide client for this configuration, or None when no endpoint is configured."""
     base_url = kwargs.get("critic_base_url", DEFAULTS["critic_base_url"])
@@ -106,7 +116,9 @@ def critic_client(kwargs: Mapping[str, Any]) -> Any | None:
         concurrency=int(_shared.weight(kwargs, "critic_concurrency", DEFAULTS["critic_concurrency"])),
         retries=int(_shared.weight(kwargs, "critic_retries", DEFAULTS["critic_retries"])),
         fallback_score=_shared.weight(kwargs, "critic_fallback_score", DEFAULTS["critic_fallback_score"]),
-        max_tokens=int(_shared.weight(kwargs, "critic_max_tokens", DEFAULTS["critic_max_tokens"])),
+        max_tokens=_max_tokens(kwargs),
+        template=str(kwargs.get("critic_template") or DEFAULTS["critic_template"]),
+        question=str(kwargs.get("critic_question") or DEFAULTS["critic_question"]),
     )
     client = _CLIENTS.get(config)
     if client is None:
@@ -165,9 +177,17 @@ def score_rules(solution_str: Any, truth: str, **kwargs: Any) -> dict[str, float
     return {"score": combine(parts, kwargs, with_critic=False), **parts}
 
 
+TRUST_PER_SAMPLE = ("reward kwarg trust_grpo (SophiaVL-R1's Trust-GRPO) gates the critic per group of rollouts, which a "
+                    "per-sample compute_score never sees: it works with grpo.engine: swift (the adapter scores whole "
+                    "prompt groups with compute_score_group); with verl, set trust_grpo: false")
+
+
 def preflight(kwargs: Mapping[str, Any]) -> list[str]:
     """What `fakehr-orchestra validate` should warn about in this plugin's recipe kwargs."""
     notes = []
+    if kwargs.get("trust_grpo"):
+        notes.append(TRUST_PER_SAMPLE.replace("reward kwarg trust_grpo", "trust_grpo is on") + "; the score is then "
+                     "SophiaVL-R1's acc + exp(-step/T) * weight * consistency")
     if not kwargs.get("critic_base_url") and float(kwargs.get("w_consistency", DEFAULTS["w_consistency"]) or 0) > 0:
         notes.append("no critic endpoint (critic.mode is off): the logical-consistency component is dropped and "
                      "the other weights renormalised; set the recipe's critic: section (mode: server to have the "
@@ -186,17 +206,51 @@ async def aclose() -> None:
 async def compute_score(data_source: Any = None, solution_str: Any = "", ground_truth: Any = None,
                         extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
     """verl's reward contract (async: verl awaits it, so critic calls of a batch overlap)."""
+    if kwargs.get("trust_grpo"):
+        raise ValueError(TRUST_PER_SAMPLE)
     truth = _shared.ground_truth_label(ground_truth, extra_info, kwargs)
     parts, parsed = rule_components(solution_str, truth, kwargs)
     client = critic_client(kwargs)
     if client is None:
         return {"score": combine(parts, kwargs, with_critic=False), **parts}
     answer = parsed.label or "(no valid answer)"
-    result = await client.score(parsed.reasoning, answer, _image(extra_info, kwargs))
+    response = solution_str if isinstance(solution_str, str) else ""
+    result = await client.score(parsed.reasoning, answer, _image(extra_info, kwargs), response=response)
     parts["consistency"] = _shared.finite(result.score)
     parts["critic_failures"] = float(result.failures)
     parts["critic_fallback"] = 1.0 if result.fallback else 0.0
     return {"score": combine(parts, kwargs, with_critic=True), **parts}
+
+
+async def compute_score_group(calls: Sequence[Mapping[str, Any]], step: float = 0.0) -> list[dict[str, float]]:
+    """SophiaVL-R1's Trust-GRPO (rewards/trust_grpo.py) over one group of rollouts of one prompt, when the reward
+    kwarg `trust_grpo` is true: the critic is asked only in groups whose answers are neither all right nor all
+    wrong, and the score is `acc + weight * consistency`. Each call holds compute_score's arguments."""
+    first = dict(calls[0])
+    kwargs = {k: v for k, v in first.items() if k not in ("data_source", "solution_str", "ground_truth", "extra_info")}
+    client = critic_client(kwargs)
+    if client is None:
+        raise ValueError("reward kwarg trust_grpo needs a critic (set the recipe's critic: section), or set "
+                         "trust_grpo: false")
+    t, base = _trust.params(kwargs)
+    members = []
+    for call in calls:
+        truth = _shared.ground_truth_label(call.get("ground_truth"), call.get("extra_info"), kwargs)
+        members.append((call, *rule_components(call.get("solution_str"), truth, kwargs)))
+
+    async def ask(i: int) -> float:
+        call, parts, parsed = members[i]
+        response = call.get("solution_str") if isinstance(call.get("solution_str"), str) else ""
+        result = await client.score(parsed.reasoning, parsed.label or "(no valid answer)",
+                                    _image(call.get("extra_info"), kwargs), response=response)
+        parts.update(consistency=_shared.finite(result.score), critic_failures=float(result.failures),
+                     critic_fallback=1.0 if result.fallback else 0.0)
+        return parts["consistency"]
+
+    gated = await _trust.score_group([m[1]["acc"] for m in members], ask, step, t, base)
+    # SophiaVL-R1's score: acc (0..1) + weight (<= trust_grpo_weight) x consistency (0..1), not clamped to 1
+    return [{**parts, **g, "score": _shared.finite(g["trust_score"], 0.0, 1.0 + base)}
+            for (_, parts, _), g in zip(members, gated)]
 
 
 def compute_score_sync(*args: Any, **kwargs: Any) -> dict[str, float]:

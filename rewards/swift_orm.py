@@ -30,6 +30,10 @@ one prompt (images + messages); a call that does not hold whole groups is an err
 change. One line per batch goes to stderr:
 `[fakehr reward] batch N: hybrid bonus on B of S samples (groups preferring think T, no-think K, neither E)`.
 
+Trust-GRPO (reward kwarg `trust_grpo: true`, fakevlm_r1 only; rewards/trust_grpo.py): the batch's samples are grouped
+by prompt (prompt_key) and each group goes to the plugin's `compute_score_group(calls, step)` with ms-swift's
+global step, so the critic is skipped for groups whose answers are all right or all wrong.
+
 When a batch's results carry critic fields (consistency, critic_fallback, critic_failures), one line per batch goes
 to stderr (the GRPO log): `[fakehr reward] batch N: S samples; critic answered A, fallback F, failed requests X
 (run so far: ...)`, so the log shows what the critic did even when ms-swift logs only the mean score.
@@ -148,8 +152,10 @@ class PluginScorer:
     """Batch scorer around a compute_score: sync plugins per row, async ones gathered (critic calls overlap)."""
 
     def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any],
-                 aclose: Callable[[], Any] | None = None, groups: GroupBonus | None = None) -> None:
+                 aclose: Callable[[], Any] | None = None, groups: GroupBonus | None = None,
+                 group_fn: Callable[..., Any] | None = None) -> None:
         self.fn, self.kwargs = fn, kwargs
+        self.group_fn = group_fn  # the plugin's compute_score_group (trust_grpo: scores whole prompt groups)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.aclose = aclose  # the plugin's per-loop cleanup, awaited after each async batch
         self.tally = CriticTally()
@@ -174,13 +180,38 @@ class PluginScorer:
             if self.aclose is not None:
                 await self.aclose()
 
+    async def _gather_groups(self, calls: list[dict[str, Any]], extras: dict[str, Any]) -> list[Any]:
+        """compute_score_group per prompt (its samples found by prompt_key), results back in the batch's order;
+        the step is ms-swift's global step (its `trainer_state` reward kwarg)."""
+        state = extras.get("trainer_state")
+        step = float(getattr(state, "global_step", 0) or 0)
+        groups: dict[str, list[int]] = {}
+        for i in range(len(calls)):
+            groups.setdefault(prompt_key(extras, i), []).append(i)
+        assert self.group_fn is not None
+        try:
+            scored = await asyncio.gather(*(self.group_fn([calls[i] for i in members], step)
+                                            for members in groups.values()))
+        finally:
+            if self.aclose is not None:
+                await self.aclose()
+        results: list[Any] = [None] * len(calls)
+        for members, group_results in zip(groups.values(), scored):
+            for i, result in zip(members, group_results):
+                results[i] = result
+        return results
+
     async def ascore(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
+        if self.group_fn is not None:
+            return self._finish(await self._gather_groups(calls, extras), extras)
         results = await self._gather(calls) if self.is_async else [self.fn(**c) for c in calls]
         return self._finish(results, extras)
 
     def score(self, completions: list[Any], solution: Any, **extras: Any) -> list[dict[str, Any]]:
         calls = self._calls(completions, solution, extras)
+        if self.group_fn is not None:
+            return self._finish(asyncio.run(self._gather_groups(calls, extras)), extras)
         results = asyncio.run(self._gather(calls)) if self.is_async else [self.fn(**c) for c in calls]
         return self._finish(results, extras)
 
@@ -205,8 +236,14 @@ def _register() -> None:
             raise RuntimeError(f"{ENV_GROUP_SIZE}={size!r}: the group size must be a positive integer "
                                "(grpo.swift_args.num_generations)")
         groups = GroupBonus(load_module(os.environ[ENV_GROUPS], ENV_GROUPS), int(size), kwargs)
+    group_fn = None
+    if kwargs.get("trust_grpo"):
+        group_fn = getattr(module, "compute_score_group", None)
+        if group_fn is None:
+            raise AttributeError(f"reward kwarg trust_grpo: {module.__file__} has no compute_score_group (SophiaVL-R1's "
+                                 "Trust-GRPO gating is offered by rewards/fakevlm_r1.py)")
     scorer = PluginScorer(getattr(module, name), kwargs, hook if inspect.iscoroutinefunction(hook) else None,
-                          groups)
+                          groups, group_fn)
 
     def check(solution: Any) -> None:
         if solution is None:

@@ -76,6 +76,47 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
 
 
 @eval_group.command()
+@recipe_arguments
+@click.option("--predictions", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The predictions jsonl `eval infer` wrote.")
+@click.option("--out", required=True, help="Consistency scores JSON to write (give it to `eval score --consistency`).")
+@click.option("--url", default=None, help="The critic's base URL (default: the recipe's critic section).")
+@friendly_errors
+@eval_errors
+def consistency(recipe: str, overrides: tuple[str, ...], profile: Optional[str], predictions: str, out: str,
+                url: Optional[str]) -> None:
+    """Ask RECIPE's critic to score the reasoning of each answer in PREDICTIONS (as the GRPO reward asks it)."""
+    from ..evaluation import consistency as cons
+    from ..evaluation.reader import iter_predictions, read_meta
+    from ..io import write_json_atomic
+    from ..prompts import effective
+
+    rec = load(recipe, overrides, profile)
+    model = rec.model
+    if model.critic.mode == "off" and not url:
+        write_json_atomic(out, cons.not_computed(cons.NOT_CONFIGURED))
+        click.echo(f"{out}: logical consistency not computed: {cons.NOT_CONFIGURED}")
+        return
+    client, asked = cons.critic_client(model, url)
+    rows = iter_predictions(predictions, torn_tail=read_meta(predictions) is not None)
+    result = cons.score_rows(rows, client, model.prompt.answer_format, effective(model.prompt.response_prefix))
+    result = {"computed": True, "critic": asked, "predictions": str(Path(predictions).resolve()), **result}
+    write_json_atomic(out, result)
+    counts = {s: sum(1 for r in result["rows"] if r["status"] == s)
+              for s in ("scored", "fallback", "no_reasoning", "image_error")}
+    scores = [r["score"] for r in result["rows"] if r["status"] == "scored"]
+    mean = f"{sum(scores) / len(scores):.4f}" if scores else "n/a"
+    click.echo(f"{out}: {len(result['rows'])} answers; critic {asked['model']} ({asked['template']}) scored "
+               f"{counts['scored']} (mean {mean}), fell back on {counts['fallback']}; not asked: "
+               f"{counts['no_reasoning']} without reasoning, {counts['image_error']} image errors "
+               f"[{result['critic_calls']}]")
+    if counts["fallback"] and not counts["scored"]:
+        click.echo(f"WARNING: the critic at {asked['url']} gave no score for any answer (unreachable, or replies "
+                   f"without a score for template {asked['template']}): consistency is n/a; check the critic "
+                   f"section (served_model_name, template) and the server's log", err=True)
+
+
+@eval_group.command()
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, help="Metrics JSON to write.")
 @click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=None,
@@ -96,17 +137,21 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
               "it (joined on the image path), and every image in it must be answered.")
 @click.option("--label-convention", default="text", show_default=True,
               help="How --data writes labels (eval.label_convention).")
+@click.option("--consistency", "consistency_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The critic's scores of these predictions (`eval consistency`): mean logical consistency with a "
+              "bootstrap CI, overall and per group.")
 @eval_errors
 def score(predictions: str, out: str, samples: Optional[int], confidence: Optional[float], seed: Optional[int],
           allow_incomplete: bool, answer_format: Optional[str], response_prefix: Optional[str], data: Optional[str],
-          label_convention: str) -> None:
+          label_convention: str, consistency_file: Optional[str]) -> None:
     """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
 
     prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
     metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
-                         response_prefix=prefix, data=data, convention=label_convention)
+                         response_prefix=prefix, data=data, convention=label_convention,
+                         consistency=consistency_file)
     write_json_atomic(out, metrics)
     o, s = metrics["overall"], metrics["overall"]["strict"]
 

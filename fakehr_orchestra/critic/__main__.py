@@ -28,6 +28,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     wait.add_argument("--timeout", type=float, default=900.0, help="seconds before giving up (default 900)")
     wait.add_argument("--poll", type=float, default=2.0, help="seconds between attempts (default 2)")
     wait.add_argument("--api-key-env", default=None, help="env var holding the API key, if the server wants one")
+    wait.add_argument("--template", default="json_score", choices=("json_score", "sophiavl_r1"),
+                      help="how the judged request is asked (the recipe's critic.template; default json_score)")
     serve = sub.add_parser("serve", help="run the recipe's critic server in the foreground")
     serve.add_argument("recipe")
     serve.add_argument("overrides", nargs="*")
@@ -42,7 +44,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.verb == "wait":
         from .probe import wait_ready
 
-        result = wait_ready(args.url, args.model, args.timeout, args.api_key_env, poll_s=args.poll)
+        result = wait_ready(args.url, args.model, args.timeout, args.api_key_env, poll_s=args.poll,
+                            template=args.template)
         print(result.message, file=sys.stderr)
         print(result.to_json(), flush=True)
         return 0 if result.ok else 1

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 REASONING = ("[Why fake] the window frames bend where straight lines are expected\n"
              "[If real] a wide-angle lens bends straight lines near the edges of the frame in the same way")
 ANSWER = "Real"
+QUESTION = "<image>Is this image real or fake?"
 
 
 @dataclass
@@ -83,22 +84,25 @@ def list_models(url: str, api_key_env: Optional[str] = None, timeout_s: float = 
 
 
 def judged_request(url: str, model: str, api_key_env: Optional[str] = None, timeout_s: float = 30.0,
-                   max_tokens: int = 64) -> tuple[str, Optional[float]]:
-    """(reply text, parsed score or None) for one request shaped exactly like the reward's, with an image."""
+                   max_tokens: Optional[int] = 64, template: str = "json_score") -> tuple[str, Optional[float]]:
+    """(reply text, parsed score or None) for one request shaped exactly like the reward's (same template), with
+    an image."""
     import base64
 
     critic = critic_module()
-    client = critic.CriticClient(critic.CriticConfig(base_url=url, model=model, max_tokens=max_tokens))
+    client = critic.CriticClient(critic.CriticConfig(base_url=url, model=model, max_tokens=max_tokens,
+                                                     template=template, question=QUESTION))
     image = "data:image/png;base64," + base64.b64encode(tiny_png()).decode("ascii")
+    response = f"<think>\n{REASONING}\n</think>\n<answer>{ANSWER}</answer>"
     reply = _get_json(url.rstrip("/") + "/chat/completions", _headers(api_key_env), timeout_s,
-                      client.payload(REASONING, ANSWER, image))
+                      client.payload(REASONING, ANSWER, image, response))
     try:
         text = reply["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
         raise ValueError(f"the reply is not a chat completion: {str(reply)[:300]}") from None
     if not isinstance(text, str):
         raise ValueError(f"the reply's message content is not text: {str(text)[:200]}")
-    return text, critic.parse_score(text)
+    return text, client.template.parse(text)
 
 
 def _why(exc: BaseException) -> str:
@@ -111,14 +115,14 @@ def _why(exc: BaseException) -> str:
 
 
 def probe_once(url: str, model: str, api_key_env: Optional[str] = None, timeout_s: float = 30.0,
-               max_tokens: int = 64) -> ProbeResult:
+               max_tokens: Optional[int] = 64, template: str = "json_score") -> ProbeResult:
     """One check, no waiting (validate on an external critic)."""
-    return wait_ready(url, model, timeout_s, api_key_env, once=True, max_tokens=max_tokens)
+    return wait_ready(url, model, timeout_s, api_key_env, once=True, max_tokens=max_tokens, template=template)
 
 
 def wait_ready(url: str, model: str, timeout_s: float, api_key_env: Optional[str] = None,
                alive: Optional[Callable[[], Optional[str]]] = None, poll_s: float = 1.0, once: bool = False,
-               max_tokens: int = 64) -> ProbeResult:
+               max_tokens: Optional[int] = 64, template: str = "json_score") -> ProbeResult:
     """Poll until ready or `timeout_s`; never hangs (every request has a timeout within the deadline).
 
     `alive()` returns None while the server process runs, else why it is gone (then waiting stops at once).
@@ -147,7 +151,7 @@ def wait_ready(url: str, model: str, timeout_s: float, api_key_env: Optional[str
             request_started = time.monotonic()
             try:
                 text, score = judged_request(url, model, api_key_env, max(5.0, deadline - request_started),
-                                             max_tokens)
+                                             max_tokens, template)
             except (OSError, ValueError) as exc:
                 last = f"{model} is listed, but a judged request with an image failed: {_why(exc)}"
                 if once:

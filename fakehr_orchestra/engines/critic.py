@@ -34,7 +34,7 @@ from .plan import Plan
 CLIENT_KWARGS = (  # critic section field -> reward kwarg (rewards/fakevlm_r1.py reads these)
     ("served_model_name", "critic_model"), ("api_key_env", "critic_api_key_env"), ("timeout_s", "critic_timeout_s"),
     ("concurrency", "critic_concurrency"), ("retries", "critic_retries"),
-    ("fallback_score", "critic_fallback_score"), ("max_tokens", "critic_max_tokens"),
+    ("fallback_score", "critic_fallback_score"), ("max_tokens", "critic_max_tokens"), ("template", "critic_template"),
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
 
@@ -62,7 +62,13 @@ def reward_kwargs(model: Any) -> dict[str, Any]:
     kwargs["critic_base_url"] = url
     for field, kwarg in CLIENT_KWARGS:
         kwargs[kwarg] = getattr(model.critic, field)
+    kwargs["critic_question"] = question(model)
     return kwargs
+
+
+def question(model: Any) -> str:
+    """The question the policy answers, as the judge is shown it (templates that show it: sophiavl_r1)."""
+    return str(model.prompt.user)
 
 
 def server_args(model: Any) -> dict[str, tuple[Any, str]]:

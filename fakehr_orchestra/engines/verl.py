@@ -52,7 +52,8 @@ def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 # the critic's reward kwargs come from the recipe's critic: section
-CRITIC_KEYS = {"critic_base_url": "critic.url", **{kwarg: f"critic.{field}" for field, kwarg in CLIENT_KWARGS}}
+CRITIC_KEYS = {"critic_base_url": "critic.url", "critic_question": "prompt.user",
+               **{kwarg: f"critic.{field}" for field, kwarg in CLIENT_KWARGS}}
 
 
 def reward_overrides(reward: Any, kwargs: dict[str, Any] | None = None) -> dict[str, tuple[Any, str]]:

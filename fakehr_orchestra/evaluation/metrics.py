@@ -264,7 +264,7 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
 def score_file(path: str | Path, samples: Optional[int] = None, confidence: Optional[float] = None,
                seed: Optional[int] = None, allow_incomplete: bool = False, answer_format: Optional[str] = None,
                response_prefix: Optional[str] = None, data: Optional[str | Path] = None,
-               convention: str = "text") -> dict[str, Any]:
+               convention: str = "text", consistency: Optional[str | Path] = None) -> dict[str, Any]:
     """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so).
 
     Complete means: as many rows as `eval infer` recorded in the `.meta.json` beside the file, or as the eval set
@@ -273,7 +273,8 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     `answer_format` (see `responses.py`); if none of them parses, that is an error (wrong format?), not 0%.
 
     Bootstrap settings left as None come from the recipe's eval section as `eval infer` recorded it beside the
-    predictions, else 1000 resamples, 95%, seed 0."""
+    predictions, else 1000 resamples, 95%, seed 0. `consistency`: an `eval consistency` file for these predictions
+    (the critic's scores; evaluation/consistency.py), folded in as `consistency` (overall and per group)."""
     from .responses import eval_labels, prepare_rows
 
     path = Path(path)
@@ -282,7 +283,13 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     meta = read_meta(path)
     labels = eval_labels(data, convention) if data is not None else None
     rows = iter_predictions(path, torn_tail=meta is not None)
-    table = table_from_rows(prepare_rows(rows, answer_format, response_prefix, labels, data))
+    keys: set[str] = set()
+
+    def noted(prepared: Any) -> Any:
+        for row in prepared:
+            keys.add(_identity(row)[1])
+            yield row
+    table = table_from_rows(noted(prepare_rows(rows, answer_format, response_prefix, labels, data)))
     if table.parsed_here and table.parsed_here == len(table) and not (table.y_pred != UNPARSEABLE).any():
         raise EvalDataError([f"{path}: none of the {len(table)} responses parses as {answer_format} (every answer "
                              f"would count wrong); check --answer-format (fake_hr1: '<think>...</think>' then "
@@ -300,6 +307,9 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
     seed = seed if seed is not None else recorded.get("seed", 0)
     result = score_table(table, samples, confidence, seed)
+    if consistency is not None:
+        from . import consistency as cons
+        cons.attach(result, cons.summarize(cons.read(consistency), keys, samples, confidence, seed))
     result["run"] = {"predictions": str(path), "rows": len(table), "expected_rows": expected,
                      "complete": complete, "settings": meta.get("settings") if meta else None,
                      "eval_set": str(data) if data is not None else ((meta or {}).get("data") or None),

@@ -19,9 +19,13 @@ OVERALL_ROWS = [
     ("false-positive rate on real", "fpr_real", "pct"), ("AUC", "auc", "num"), ("AUC rows", "auc_n", "int"),
     ("unparseable (counted wrong)", "unparseable", "int"), ("image errors (counted wrong)", "errors", "int"),
     ("hit max_new_tokens", "truncated", "int"), ("well-formed answers", "well_formed_rate", "pct"),
+    ("logical consistency (critic, mean)", "consistency", "num"), ("consistency CI", "consistency_ci", "numci"),
+    ("consistency: answers scored", "consistency_scored", "int"),
+    ("consistency: not scored", "consistency_not_scored", "int"),
 ]
 GROUP_COLUMNS = [("n", "int"), ("accuracy", "pct"), ("real_recall", "pct"), ("fake_recall", "pct"),
-                 ("unparseable", "int"), ("think_rate", "pct"), ("mean_response_tokens", "num")]
+                 ("unparseable", "int"), ("think_rate", "pct"), ("mean_response_tokens", "num"),
+                 ("consistency", "num")]
 
 
 def fmt(value: Any, kind: str) -> str:
@@ -31,6 +35,8 @@ def fmt(value: Any, kind: str) -> str:
         return f"{100 * value:.2f}%"
     if kind == "ci":
         return f"[{100 * value[0]:.2f}, {100 * value[1]:.2f}]%"
+    if kind == "numci":
+        return f"[{value[0]:.4f}, {value[1]:.4f}]"
     if kind == "int":
         return f"{int(value):,}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -82,6 +88,7 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
     lines += [f"Confidence intervals: {b.get('confidence', 0) * 100:g}% percentile bootstrap, "
               f"{b.get('samples')} resamples. Unparseable answers and unreadable images are wrong predictions, "
               f"never dropped. AUC uses the rows with P(fake) (answers that parse).", ""]
+    lines += consistency_lines(runs)
 
     lines += ["## Reasoning mode (think / no-think)", ""]
     rows = [["think rate"] + [fmt(m.get("think_rate"), "pct") for _, m in runs],
@@ -126,6 +133,26 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
         lines += [f"![{title}]({file})" for title, file in images.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def consistency_lines(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """What the consistency rows mean, per run: which critic scored them, what was not scored, or why the metric
+    was not computed."""
+    out = []
+    for name, m in runs:
+        block = m.get("consistency")
+        if not block:
+            out.append(f"- {name}: logical consistency not computed (no critic scores were given to `eval score`)")
+        elif not block.get("computed"):
+            out.append(f"- {name}: logical consistency not computed: {block.get('reason')}")
+        else:
+            critic = block.get("critic") or {}
+            out.append(f"- {name}: logical consistency from critic `{critic.get('model')}` (template "
+                       f"{critic.get('template')}) at {critic.get('url')}: mean of {block['scored']} scored answers; "
+                       f"not scored: {block['fallback']} without a score from the critic (fallback), "
+                       f"{block['no_reasoning']} without reasoning, {block['image_error']} image errors")
+    return ["Logical consistency (0..1, the critic's score of each answer's reasoning; bootstrap CI over answers):",
+            ""] + out + [""]
 
 
 def read_curves(specs: list[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:

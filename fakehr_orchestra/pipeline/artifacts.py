@@ -49,15 +49,38 @@ def swift_resume_checkpoint(output_dir: Path) -> str | None:
     return best[1] if best else None
 
 
+VERL_TRACKER = "latest_checkpointed_iteration.txt"
+
+
+def verl_latest_checkpoint(output_dir: Path) -> str | None:
+    """The `global_step_<N>` folder verl resumes from, found as verl finds it
+    (`verl.utils.checkpoint.checkpoint_manager.find_latest_ckpt_path`, restated so the pipeline does not import
+    verl): N is the integer in trainer.default_local_dir/latest_checkpointed_iteration.txt, and None when the
+    tracker or that folder is missing (verl then trains from scratch)."""
+    tracker = Path(output_dir) / VERL_TRACKER
+    if not tracker.is_file():
+        return None
+    try:
+        step = int(tracker.read_bytes().decode())
+    except (ValueError, UnicodeDecodeError):
+        return None  # verl would raise on it too; a resumed stage then starts afresh rather than half-resumed
+    folder = Path(output_dir) / f"global_step_{step}"
+    return str(folder) if folder.exists() else None
+
+
 def verl_latest_actor(output_dir: Path) -> str:
-    marker = Path(output_dir) / "latest_checkpointed_iteration.txt"
+    """The actor of verl's latest checkpoint (what `verl.model_merger merge --local_dir` takes)."""
+    marker = Path(output_dir) / VERL_TRACKER
     if not marker.exists():
         raise ArtifactError(f"verl wrote no {marker.name} in {output_dir}: no checkpoint was saved "
                             f"(check trainer.save_freq)")
-    step = marker.read_text().strip()
-    actor = Path(output_dir) / f"global_step_{step}" / "actor"
+    folder = verl_latest_checkpoint(output_dir)
+    if folder is None:
+        raise ArtifactError(f"verl's {marker} names step {marker.read_text(errors='replace').strip()!r}, but "
+                            f"no such global_step_<N> folder exists in {output_dir}")
+    actor = Path(folder) / "actor"
     if not actor.is_dir():
-        raise ArtifactError(f"verl's {marker} names step {step}, but {actor} does not exist")
+        raise ArtifactError(f"verl's latest checkpoint {folder} has no actor folder")
     return str(actor)
 
 

@@ -2,7 +2,8 @@
 
 Resume: a stage marked done whose artifacts still match their digests is skipped; the first other stage is run
 again, with the framework's own resume option when it left a checkpoint (ms-swift --resume_from_checkpoint; verl
-resumes from trainer.default_local_dir itself with trainer.resume_mode=auto, its default). A run dir refuses a
+trainer.resume_mode=resume_path with trainer.resume_from_path, the global_step folder verl's own
+find_latest_ckpt_path picks in trainer.default_local_dir). A run dir refuses a
 recipe that differs from the one it was started with, unless forced.
 """
 
@@ -164,7 +165,8 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             # an interrupted attempt of the same plan keeps them, to resume from
             _set_aside(run, stage, record, opts)
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
-                        resume_from=_resume_points(stage, record, run) if opts.resume else {}, live=True,
+                        resume_from=_resume_points(stage, record, run, recipe.model.grpo.engine if recipe.model.grpo
+                                                    else None) if opts.resume else {}, live=True,
                         nodes=opts.slurm_nodes)
         sp = build(stage, wiring, opts.stages)
         if stage == "sft" and opts.nodes:
@@ -360,10 +362,14 @@ def _set_aside(run: RunDir, stage: str, record: dict[str, Any], opts: Options) -
     _say(opts, f"[{stage}] its inputs or plan changed: earlier outputs moved to {target}")
 
 
-def _resume_points(stage: str, record: dict[str, Any], run: RunDir) -> dict[str, str]:
-    """A stage that was interrupted or failed mid-training continues from its newest checkpoint."""
+def _resume_points(stage: str, record: dict[str, Any], run: RunDir, engine: str | None = None) -> dict[str, str]:
+    """A stage that was interrupted or failed mid-training continues from its newest checkpoint (verl's: the
+    global_step folder its own resume code would pick)."""
     if stage in ("sft", "grpo") and record.get("status") in ("running", "failed", "interrupted"):
-        point = art.swift_resume_checkpoint(run.stage_dir(stage))
+        if stage == "grpo" and engine == "verl":
+            point = art.verl_latest_checkpoint(run.stage_dir(stage))
+        else:
+            point = art.swift_resume_checkpoint(run.stage_dir(stage))
         if point:
             return {stage: point}
     return {}

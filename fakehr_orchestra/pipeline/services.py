@@ -147,7 +147,7 @@ def running(services: list[ServiceStep], run: RunDir, record: dict[str, Any], sa
                 code = service.returncode()
                 return None if code is None else f"exit code {code}"
             result = wait_ready(url, svc.model, svc.ready_timeout_s, svc.api_key_env, alive=gone,
-                                max_tokens=svc.max_tokens)
+                                max_tokens=svc.max_tokens, template=svc.template)
             if not result.ok:
                 raise ServiceFailed(svc.name, f"{svc.name} server not ready: {result.message}; its log "
                                     f"{run.log(svc.name)} ends with:\n{_tail(run.log(svc.name))}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.export.writer import stage_inputs
+from ..data.export.writer import stage_inputs, wired_inputs
 from ..engines import render
 from ..engines.plan import Plan
 from .rundir import RunDir
@@ -46,13 +46,15 @@ class ServiceStep:
     port: int  # checked before the start: `swift deploy` moves off a busy port silently
     ready_timeout_s: float
     api_key_env: str | None = None
-    max_tokens: int = 64
+    max_tokens: int | None = 64
     blocked: str | None = None  # why this run cannot start it here (e.g. it needs a node of its own)
+    template: str = "json_score"  # the probe's judged request is the reward's (critic/templates.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "model": self.model, "where": self.where, "port": self.port,
                 "ready_timeout_s": self.ready_timeout_s, "api_key_env": self.api_key_env,
-                "max_tokens": self.max_tokens, "blocked": self.blocked, "plan": self.plan.to_dict()}
+                "max_tokens": self.max_tokens, "template": self.template, "blocked": self.blocked,
+                "plan": self.plan.to_dict()}
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _section(model: Any, dotted: str) -> Any:
 # set reader). A change to any of them must rerun the stage; a change elsewhere (e.g. a GRPO learning rate) must not.
 RECIPE_READS = {
     "data": ("method", "data", "prompt", "vision", "sft.args.system", "grpo.swift_args.system"),
-    "eval": ("name", "eval", "prompt", "vision", "cluster.device"),
+    "eval": ("name", "eval", "prompt", "vision", "cluster.device", "critic"),  # critic: `eval consistency`
 }
 
 
@@ -170,7 +172,7 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         update["model"] = w.get("sft", "checkpoint")
         inputs["grpo.model"] = update["model"]
     if "data" in selected or w.has("data", "sft"):
-        for key, export in stage_inputs(grpo.engine).items():
+        for key, export in wired_inputs(w.recipe.model).items():  # a val file of the user's own stays
             section, _, field = key.partition(".")
             if section == "grpo":
                 update[field] = [w.get("data", export)]
@@ -183,6 +185,12 @@ def grpo_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
         args = dict(recipe.model.grpo.swift_args, resume_from_checkpoint=w.resume_from["grpo"])
         recipe = recipe.with_section("grpo", swift_args=args)
         inputs["grpo.swift_args.resume_from_checkpoint"] = w.resume_from["grpo"]
+    if grpo.engine == "verl" and w.resume_from.get("grpo"):
+        # named, not left to trainer.resume_mode=auto: the plan and the manifest say which checkpoint it resumes
+        resume = {"trainer.resume_mode": "resume_path", "trainer.resume_from_path": w.resume_from["grpo"]}
+        overrides = {k: v for k, v in recipe.model.grpo.overrides.items() if k.lstrip("+") not in resume}
+        recipe = recipe.with_section("grpo", overrides={**overrides, **resume})
+        inputs["grpo.overrides.trainer.resume_from_path"] = w.resume_from["grpo"]
     stage = StagePlan("grpo", [Step("grpo", render(recipe, "grpo", w.versions, nodes=w.nodes))], inputs)
     if grpo.engine == "verl" and not has_cuda_gpu():
         stage.skip_reason = ("verl's GRPO workers need a CUDA GPU and none was found (nvidia-smi); on a CPU machine "
@@ -201,7 +209,8 @@ def curve_env(grpo_dir: Path, engine: str) -> dict[str, str]:
 
 
 def critic_service(w: Wiring) -> ServiceStep:
-    """The critic server the GRPO stage's reward asks (its URL is in the GRPO plan's reward kwargs already)."""
+    """The critic server the GRPO stage's reward asks (its URL is in the GRPO plan's reward kwargs already), and
+    evaluation's consistency step (which reads it from the recipe's critic section)."""
     from ..engines.critic import endpoint, placement
 
     critic = w.recipe.model.critic
@@ -213,7 +222,7 @@ def critic_service(w: Wiring) -> ServiceStep:
                    "critic.mode=external critic.url=http://HOST:PORT/v1")
     return ServiceStep("critic", render(w.recipe, "critic", w.versions), str(endpoint(w.recipe.model)),
                        critic.served_model_name, placement(w.recipe.model), server.port, server.ready_timeout_s,
-                       critic.api_key_env, critic.max_tokens, blocked)
+                       critic.api_key_env, critic.max_tokens, blocked, critic.template)
 
 
 def merge_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
@@ -258,10 +267,14 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     models = eval_models(w, selected)
     for name, path in models.items():
         pred, score = out / name / "predictions.jsonl", out / name / "metrics.json"
+        cons = out / name / "consistency.json"
         steps.append(Step(f"eval-infer-{name}", Plan(stage="eval", cwd=cwd, argv=[
             CLI, "eval", "infer", str(w.resolved_recipe), "--model", path, "--data", data, "--out", str(pred)])))
+        # the critic's score of each answer's reasoning (with critic.mode off: a file saying it was not computed)
+        steps.append(Step(f"eval-consistency-{name}", Plan(stage="eval", cwd=cwd, argv=[
+            CLI, "eval", "consistency", str(w.resolved_recipe), "--predictions", str(pred), "--out", str(cons)])))
         steps.append(Step(f"eval-score-{name}", Plan(stage="eval", cwd=cwd, argv=[
-            CLI, "eval", "score", str(pred), "--out", str(score)])))
+            CLI, "eval", "score", str(pred), "--consistency", str(cons), "--out", str(score)])))
         metrics.append(str(score))
     curves = []  # the training curves of the stages whose models are evaluated (pipeline/curves.py)
     for stage in ("sft", "grpo"):
@@ -274,7 +287,10 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}
     if model.eval.dataset:  # an eval set from outside the run dir (the data stage's is an artifact, digested)
         reads["eval_set_sha256"] = file_digest(str(Path(model.workdir) / model.eval.dataset))
-    return StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
+    stage = StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
+    if model.critic.mode == "server":  # `eval consistency` asks it, as the GRPO reward did
+        stage.services.append(critic_service(w))
+    return stage
 
 
 BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}

@@ -55,7 +55,7 @@ def check_external(ctx: Context) -> None:
                     "validate again at launch (run does)", ST)
         return
     result = probe_once(str(url), critic.served_model_name, critic.api_key_env, critic.timeout_s,
-                        critic.max_tokens)
+                        critic.max_tokens, critic.template)
     if not result.ok:
         ctx.error("critic", "critic.url", f"the critic at {url} is not usable: {result.message}",
                   "start it, fix critic.url / critic.served_model_name, or set critic.mode: off (the reward then "

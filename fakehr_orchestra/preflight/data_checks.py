@@ -16,6 +16,8 @@ from .context import Context
 from .crosschecks import family, prompt_tokens
 
 SAMPLE_ROWS = 32
+VAL_FIX = ("fix the path (verl reads data.val_files at start-up), or point grpo.val_files at "
+           "${data.workdir}/grpo_val.parquet: the data stage's test split")
 
 
 def _path(ctx: Context, text: str) -> Path:
@@ -23,7 +25,7 @@ def _path(ctx: Context, text: str) -> Path:
     return p if p.is_absolute() else Path(ctx.model.workdir) / p
 
 
-def present(ctx: Context, key: str, text: str, stage: str | None, what: str) -> Path | None:
+def present(ctx: Context, key: str, text: str, stage: str | None, what: str, fix: str = "fix the path") -> Path | None:
     """The file if it is here; otherwise a finding by the policy above and None."""
     if "${" in text:
         ctx.warning("data", key, f"{what} {text!r} is known only at launch; not checked here",
@@ -41,7 +43,7 @@ def present(ctx: Context, key: str, text: str, stage: str | None, what: str) -> 
         ctx.warning("data", key, f"{what} {text} is not on this machine (--remote-data: expected where the job runs)",
                     None, stage)
         return None
-    ctx.error("data", key, f"{what} {text} does not exist", "fix the path, or pass --remote-data when the file "
+    ctx.error("data", key, f"{what} {text} does not exist", f"{fix}, or pass --remote-data when the file "
               "only exists on the cluster", stage)
     return None
 
@@ -202,18 +204,30 @@ def check_data(ctx: Context, stages: tuple[str, ...], cfg: Any) -> None:
                 check_swift_jsonl(ctx, f"sft.dataset.{i}", path, "sft", True,
                                   int(limit) if isinstance(limit, int) else None, int(mp))
     if "grpo" in stages and m.grpo is not None:
-        files = m.grpo.train_files if isinstance(m.grpo.train_files, list) else [m.grpo.train_files]
-        for i, item in enumerate(files):
-            key = "grpo.train_files" + (f".{i}" if isinstance(m.grpo.train_files, list) else "")
-            path = present(ctx, key, item, "grpo", "train file")
-            if path is None or not path.is_file():
-                continue
-            if m.grpo.engine == "verl":
-                check_parquet(ctx, key, path, cfg)
-            else:
-                limit = m.grpo.swift_args.get("max_length")
-                check_swift_jsonl(ctx, key, path, "grpo", False, limit if isinstance(limit, int) else None,
-                                  int(m.vision.max_pixels or family(ctx).max_pixels))
+        # verl reads data.val_files at start-up whatever trainer.test_freq says (unset: verl's example path, which
+        # verl_config reports); ms-swift does not read it
+        declared = [("train_files", "train file")] + ([("val_files", "val file")]
+                                                      if m.grpo.engine == "verl" and m.grpo.val_files else [])
+        for name, what in declared:
+            _check_grpo_files(ctx, name, what, cfg)
+
+
+def _check_grpo_files(ctx: Context, name: str, what: str, cfg: Any) -> None:
+    """grpo.train_files or grpo.val_files: each file present (policy above) and in the engine's format."""
+    m = ctx.model
+    value = getattr(m.grpo, name)
+    files = value if isinstance(value, list) else [value]
+    for i, item in enumerate(files):
+        key = f"grpo.{name}" + (f".{i}" if isinstance(value, list) else "")
+        path = present(ctx, key, item, "grpo", what, VAL_FIX if name == "val_files" else "fix the path")
+        if path is None or not path.is_file():
+            continue
+        if m.grpo.engine == "verl":
+            check_parquet(ctx, key, path, cfg)
+        else:
+            limit = m.grpo.swift_args.get("max_length")
+            check_swift_jsonl(ctx, key, path, "grpo", False, limit if isinstance(limit, int) else None,
+                              int(m.vision.max_pixels or family(ctx).max_pixels))
 
 
 def check_outputs(ctx: Context, stages: tuple[str, ...]) -> None:

@@ -25,7 +25,7 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
     """Check `recipe` (a loaded Recipe) for `stages`.
 
     With "data" among the stages (a pipeline run) and data sources in the recipe, the training stages are checked
-    on what the data stage will write, wired as the pipeline wires it (data.export.stage_inputs), not on the
+    on what the data stage will write, wired as the pipeline wires it (data.export.wired_inputs), not on the
     recipe's own dataset keys, which only a training stage run alone reads.
 
     versions: render the plans for these versions instead of the installed ones (the checks always use the
@@ -90,14 +90,14 @@ def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, st
 
 
 def as_pipeline_run(recipe: Any) -> Any:
-    """The recipe as a pipeline run trains it: dataset keys pointing at the data stage's exports (in data.workdir)."""
+    """The recipe as a pipeline run trains it: dataset keys pointing at the data stage's exports (in data.workdir);
+    a val file of the user's own stays as declared (data.export.wired_inputs)."""
     from pathlib import Path
 
-    from ..data.export import FILES, stage_inputs
+    from ..data.export import FILES, wired_inputs
 
     m = recipe.model
-    engine = m.grpo.engine if m.grpo is not None else "verl"
-    for key, export in stage_inputs(engine).items():
+    for key, export in wired_inputs(m).items():
         section, _, field = key.partition(".")
         if getattr(m, section, None) is not None:
             recipe = recipe.with_section(section, **{field: [str(Path(m.data.workdir) / FILES[export])]})

@@ -149,8 +149,8 @@ def _stage_job(recipe: Any, stage: str, data: Optional[dict[str, str]], work: Pa
         update["dataset"] = [_head(f, work / "head" / f"sft{i}.jsonl", SAMPLE_RECORDS) if f.endswith(".jsonl")
                              and _exists(recipe, f) else f for i, f in enumerate(files)]
     elif data:
-        from ..data.export import stage_inputs
-        for key, export in stage_inputs(engine).items():
+        from ..data.export import wired_inputs
+        for key, export in wired_inputs(m).items():  # a val file of the user's own is rehearsed as declared
             if key.startswith("grpo."):
                 update[key.split(".", 1)[1]] = [data[export]]
     rehearsed = recipe.with_section(stage, **update)

@@ -33,6 +33,19 @@ def test_ready_when_listed_and_a_judged_request_with_an_image_is_answered() -> N
     assert "[Why fake]" in body["messages"][1]["content"][1]["text"]
 
 
+def test_the_probe_asks_with_the_recipes_template() -> None:
+    """With critic.template sophiavl_r1 the judged request is SophiaVL-R1's (prompt text, then the image; no reply
+    limit when max_tokens is null) and its <answer> reply is read by that template's parser."""
+    with CriticServer(fixed("<answer>0.7</answer>"), models=("thinking-reward-model",)) as server:
+        result = wait_ready(server.base_url, "thinking-reward-model", 10, max_tokens=None, template="sophiavl_r1")
+    assert result.ok and result.score == 0.7
+    (body,) = server.requests
+    assert body["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    text, image = body["messages"][1]["content"]
+    assert text["text"].startswith("You are an expert reasoning evaluator.") and "[Why fake]" in text["text"]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,") and "max_tokens" not in body
+
+
 def test_a_reply_without_a_score_is_ready_and_says_so() -> None:
     with CriticServer(fixed("\n\n junk tokens")) as server:
         result = wait_ready(server.base_url, "judge", 10)

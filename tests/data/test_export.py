@@ -136,3 +136,32 @@ def test_encoded_lines_are_the_rows_byte_for_byte() -> None:
             rec = Record(id=1, path=path, label="fake", label_raw="ai", label_convention="genimage", source="s")
             assert lines.sft(path, lines.value(target)) == line_bytes(swift.sft_row(rec, settings, target))
             assert lines.grpo(path, "fake") == line_bytes(swift.grpo_row(rec, settings))
+
+
+@pytest.mark.parametrize("val,wired", [
+    (None, True),
+    ("runs/smoke/data/grpo_val.parquet", True),  # data.workdir, relative to the recipe's workdir
+    ("./runs/smoke/data/sub/val.parquet", True),
+    ("runs/smoke/val.parquet", False),  # beside data.workdir, not in it
+    ("/elsewhere/val.parquet", False),
+    ("${env:VAL}", False),  # known at launch only, not written by the data stage
+])
+def test_wired_inputs_takes_the_val_file_from_the_data_stage_only_where_it_writes(val, wired) -> None:
+    from fakehr_orchestra.data.export import wired_inputs
+
+    extra = ["grpo.engine=verl", "~grpo.val_files" if val is None else f"grpo.val_files=[{val}]"]
+    model = load_recipe(RECIPES / "fake_hr1.yaml", extra, profile="smoke").model
+    keys = wired_inputs(model)
+    assert ("grpo.val_files" in keys) is wired
+    assert keys["grpo.train_files"] == "parquet" and keys["sft.dataset"] == "sft"  # always the data stage's
+    swift = load_recipe(RECIPES / "fake_hr1.yaml", [], profile="smoke").model
+    assert wired_inputs(swift) == {"sft.dataset": "sft", "grpo.train_files": "grpo"}
+
+
+def test_wired_inputs_with_a_launch_time_data_workdir() -> None:
+    from fakehr_orchestra.data.export import wired_inputs
+
+    model = load_recipe(RECIPES / "fake_hr1.yaml", ["grpo.engine=verl", "data.workdir=${env:DATA}",
+                                                    "grpo.val_files=${env:DATA}/grpo_val.parquet"],
+                        profile="smoke").model
+    assert "grpo.val_files" in wired_inputs(model)

@@ -20,9 +20,11 @@ VLM = RECIPES / "fakevlm_r1.yaml"
 def test_full_recipe_renders_swift_deploy_on_its_own_gpus() -> None:
     plan = render(load_recipe(VLM), "critic")
     assert plan.stage == "critic" and plan.env == {"CUDA_VISIBLE_DEVICES": "6,7"}
-    assert plan.argv == ["swift", "deploy", "--model", "./SophiaVL-R1", "--infer_backend", "vllm",
-                         "--served_model_name", "SophiaVL-R1", "--host", "127.0.0.1", "--port", "8000",
-                         "--vllm_max_model_len", "8192", "--vllm_gpu_memory_utilization", "0.9",
+    # served as SophiaVL-R1 serves its thinking reward model (thinking_reward_model.sh: vLLM, this served name,
+    # --max_model_len 32768); the weights' path is the user's to set
+    assert plan.argv == ["swift", "deploy", "--model", "./SophiaVL-R1-Thinking-Reward-Model-3B", "--infer_backend",
+                         "vllm", "--served_model_name", "thinking-reward-model", "--host", "127.0.0.1", "--port",
+                         "8000", "--vllm_max_model_len", "32768", "--vllm_gpu_memory_utilization", "0.9",
                          "--vllm_tensor_parallel_size", "1", "--vllm_data_parallel_size", "2"]
     server = load_recipe(VLM).model.critic.server
     assert server.gpus() == 2 and server.gpu_memory_utilization == 0.9  # the GPU share, as data
@@ -46,7 +48,12 @@ def test_the_url_reaches_the_reward_of_both_grpo_engines() -> None:
     verl = render(load_recipe(VLM), "grpo")
     args = [a for a in verl.argv if "reward_kwargs.critic_" in a]
     assert "+reward.custom_reward_function.reward_kwargs.critic_base_url=http://127.0.0.1:8000/v1" in args
-    assert "+reward.custom_reward_function.reward_kwargs.critic_model=SophiaVL-R1" in args
+    assert "+reward.custom_reward_function.reward_kwargs.critic_model=thinking-reward-model" in args
+    # asked as SophiaVL-R1 asks: its template, the recipe's question, no reply limit (null reaches the reward as None)
+    assert "+reward.custom_reward_function.reward_kwargs.critic_template=sophiavl_r1" in args
+    assert "+reward.custom_reward_function.reward_kwargs.critic_max_tokens=null" in args
+    assert "+reward.custom_reward_function.reward_kwargs.critic_question='<image>Is this image real or fake?'" in args
+    assert kwargs["critic_template"] == "sophiavl_r1" and kwargs["critic_question"] == "<image>Is this image real or fake?"
     assert verl.env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5"  # training GPUs; the critic has 6,7
 
 
@@ -93,7 +100,7 @@ def test_dry_run_shows_the_critic_command_and_where_it_runs(tmp_path: Path) -> N
     grpo = out.stdout[out.stdout.index("## stage grpo"):out.stdout.index("## stage merge")]
     assert "# service critic: started before the stage's steps, stopped (its whole process tree)" in grpo
     assert "#   runs on this node (the one running `fakehr-orchestra run`), GPUs CUDA_VISIBLE_DEVICES=6,7" in grpo
-    assert "#   serves 'SophiaVL-R1' at http://127.0.0.1:8000/v1" in grpo
+    assert "#   serves 'thinking-reward-model' at http://127.0.0.1:8000/v1" in grpo
     assert "CUDA_VISIBLE_DEVICES=6,7 \\\n  swift deploy \\\n  --model ./SophiaVL-R1" in grpo
     assert grpo.index("swift deploy") < grpo.index("# step grpo")
     assert not (tmp_path / "run").exists()  # a dry run writes nothing

@@ -28,10 +28,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _command(tiny: dict[str, str], run_dir: Path, port: int, *extra: str) -> list[str]:
+def _command(tiny: dict[str, str], run_dir: Path, port: int, *extra: str, stages: str = "grpo") -> list[str]:
     fixtures = str(Path(tiny["model"]).parent)
     return [sys.executable, "-m", "fakehr_orchestra", "run", str(RECIPES / "fakevlm_r1.yaml"), "-p", "smoke",
-            "--stages", "grpo", f"vars.fixtures={fixtures}", f"critic.server.port={port}", *extra,
+            "--stages", stages, f"vars.fixtures={fixtures}", f"critic.server.port={port}", *extra,
             "--run-dir", str(run_dir)]
 
 
@@ -59,11 +59,13 @@ def _requires() -> None:
 
 
 def test_smoke_grpo_starts_asks_and_stops_the_tiny_critic(tiny: dict[str, str], tmp_path: Path) -> None:
+    """GRPO, then eval of its model: the critic is served for both stages, and the eval report has the consistency
+    rows and column (the tiny model's answers rarely hold reasoning: those are counted apart, not scored)."""
     _requires()
     port = _free_port()
     run_dir = tmp_path / "run"
-    proc = subprocess.run(_command(tiny, run_dir, port), cwd=ROOT, env=framework_env(), capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(_command(tiny, run_dir, port, f"eval.dataset={tiny['eval']}", stages="grpo,eval"),
+                          cwd=ROOT, env=framework_env(), capture_output=True, text=True, timeout=1200)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert "[grpo] critic server starting on this node" in out
@@ -88,6 +90,19 @@ def test_smoke_grpo_starts_asks_and_stops_the_tiny_critic(tiny: dict[str, str], 
     grpo = manifest["stages"]["grpo"]
     assert grpo["status"] == "done" and grpo["services"]["critic"]["status"] == "stopped"
     assert "[grpo] critic server stopped" in out
+    # eval: the same critic section, served again around the stage, asked about each answer with reasoning
+    ev = manifest["stages"]["eval"]
+    assert ev["status"] == "done" and ev["services"]["critic"]["status"] == "stopped", out[-3000:]
+    cons = json.loads((run_dir / "eval" / "grpo" / "consistency.json").read_text())
+    assert cons["computed"] and cons["critic"]["model"] == "tiny-critic" and cons["critic"]["template"] == "sophiavl_r1"
+    statuses = [r["status"] for r in cons["rows"]]
+    assert statuses and set(statuses) <= {"scored", "fallback", "no_reasoning", "image_error"}
+    metrics = json.loads((run_dir / "eval" / "grpo" / "metrics.json").read_text())
+    assert metrics["consistency"]["computed"] and metrics["overall"]["consistency_scored"] == statuses.count("scored")
+    report = (Path(ev["artifacts"]["report"]["path"]) / "report.md").read_text()
+    assert "| logical consistency (critic, mean) |" in report and "| consistency CI |" in report  # the fixture's
+    # eval set has no category column, so the per-category table (with its consistency column) is not written
+    assert "- grpo: logical consistency from critic `tiny-critic` (template sophiavl_r1)" in report
     assert _leftovers(port) == []
 
 

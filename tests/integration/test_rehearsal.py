@@ -158,3 +158,17 @@ def test_an_sft_dataset_not_on_this_machine_is_not_looked_up_on_the_hub(tiny: di
     assert steps["dataset"].status == "skipped" and "/nonexistent/data/sft.jsonl" in steps["dataset"].detail
     assert "hub" in steps["dataset"].detail and steps["encode"].status == "skipped"
     assert time.monotonic() - start < 100  # the dataset step's timeout is 120 s: no download was attempted
+
+
+def test_a_declared_val_file_is_rehearsed_as_declared_in_a_pipeline_run(tiny: dict[str, str]) -> None:
+    """With the data stage in the run, the train files are the data sample's, but a val file declared outside
+    data.workdir is what verl will read at start-up: the rehearsal loads that one (and fails on it), not a sample
+    of the data stage's test split."""
+    require_module("verl")
+    recipe = load_recipe(RECIPES / "fake_hr1.yaml", ["grpo.engine=verl", "grpo.val_files=[/nonexistent/val.parquet]"],
+                         profile="smoke")
+    steps = {r.step: r for r in rehearse(recipe, ("data", "grpo"), framework_env())}
+    assert steps["sample of the data stage"].status == "ok"
+    assert steps["train dataset"].status == "ok", steps["train dataset"]
+    result = _failed(steps, "val dataset", "grpo.val_files")
+    assert "/nonexistent/val.parquet does not exist" in result.detail and "grpo_val.parquet" in result.fix

@@ -104,6 +104,55 @@ def test_resume_skips_verified_stages_and_resumes_training(tmp_path):
     assert manifest["stages"]["sft"]["attempts"] == 2
 
 
+def _verl_arg(argv: list[str], key: str) -> str | None:
+    found = [a.split("=", 1)[1].strip("'") for a in argv if a.startswith(key + "=")]
+    return found[0] if found else None
+
+
+def test_resume_after_an_interrupted_verl_grpo_names_verls_latest_checkpoint(tmp_path, monkeypatch):
+    """verl saved global_step_1 and global_step_2 (its tracker says 2) before the stage was killed: `run --resume`
+    renders trainer.resume_mode=resume_path with the folder verl's find_latest_ckpt_path picks (restated in
+    pipeline/artifacts.py; tests/integration/test_verl_checkpoint.py runs verl's own resume code on it)."""
+    monkeypatch.setattr("fakehr_orchestra.pipeline.stages.has_cuda_gpu", lambda: True)
+    run = RunDir(tmp_path / "run")
+    calls: list[list[str]] = []
+
+    def verl(plan, log_path, echo=True):
+        calls.append(plan.argv)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")
+        out = Path(_verl_arg(plan.argv, "trainer.default_local_dir"))
+        for step in (1, 2):
+            (out / f"global_step_{step}" / "actor").mkdir(parents=True, exist_ok=True)
+        (out / "latest_checkpointed_iteration.txt").write_text("2")
+        return 143 if len(calls) == 1 else 0
+
+    opts = Options(echo=False, stages=("grpo",))
+    assert run_pipeline(smoke("grpo.engine=verl"), run, opts, launch=verl) == 143
+    assert _verl_arg(calls[0], "trainer.resume_mode") is None  # a first attempt starts afresh
+    assert run_pipeline(smoke("grpo.engine=verl"), run, Options(echo=False, stages=("grpo",), resume=True),
+                        launch=verl) == 0
+    point = str(run.stage_dir("grpo") / "global_step_2")
+    assert _verl_arg(calls[1], "trainer.resume_mode") == "resume_path"
+    assert _verl_arg(calls[1], "trainer.resume_from_path") == point
+    record = run.load()["stages"]["grpo"]
+    assert record["inputs"]["grpo.overrides.trainer.resume_from_path"] == point
+    assert record["artifacts"]["checkpoint"]["path"] == point + "/actor"
+
+
+def test_verl_tracker_read_as_verl_reads_it(tmp_path):
+    from fakehr_orchestra.pipeline import artifacts as art
+
+    assert art.verl_latest_checkpoint(tmp_path) is None  # no tracker: verl trains from scratch
+    (tmp_path / "latest_checkpointed_iteration.txt").write_text("3\n")  # verl: int(f.read().decode())
+    assert art.verl_latest_checkpoint(tmp_path) is None  # the folder it names is missing
+    with pytest.raises(art.ArtifactError, match="no such global_step_<N> folder"):
+        art.verl_latest_actor(tmp_path)
+    (tmp_path / "global_step_3" / "actor").mkdir(parents=True)
+    assert art.verl_latest_checkpoint(tmp_path) == str(tmp_path / "global_step_3")
+    assert art.verl_latest_actor(tmp_path) == str(tmp_path / "global_step_3" / "actor")
+
+
 def test_tampered_artifact_is_rerun_on_resume(tmp_path):
     run = RunDir(tmp_path / "run")
     run_pipeline(smoke(), run, Options(echo=False, stages=("data",)), launch=FakeFrameworks(run.path))
@@ -161,6 +210,22 @@ def test_dry_run_prints_every_stage_in_order_with_wiring(tmp_path, recipe, profi
     assert "sft.dataset <- <data.sft>" in out and "grpo.model <- <sft.checkpoint>" in out
     assert "model.sft <- <sft.checkpoint>" in out
     assert not (tmp_path / "rd").exists()  # nothing was run or written
+
+
+@pytest.mark.parametrize("val,wired", [(None, "<data.val_parquet>"),
+                                       ("runs/smoke/data/grpo_val.parquet", "<data.val_parquet>"),
+                                       ("/elsewhere/val.parquet", "/elsewhere/val.parquet")])
+def test_verl_val_files_wired_from_the_data_stage_only_where_it_writes(tmp_path, val, wired):
+    """The data stage's test split feeds grpo.val_files when the recipe leaves it unset or names data.workdir; a
+    val file declared elsewhere is the user's own and reaches verl as declared (the one validate checked)."""
+    from fakehr_orchestra.pipeline.runner import plan_all
+
+    extra = ["grpo.engine=verl", "~grpo.val_files" if val is None else f"grpo.val_files=[{val}]"]
+    plans = {sp.stage: sp for sp in plan_all(smoke(*extra), RunDir(tmp_path / "rd"), Options(echo=False))}
+    argv = plans["grpo"].steps[0].plan.argv
+    [val_arg] = [a for a in argv if a.startswith("data.val_files=")]
+    assert wired in val_arg, argv
+    assert any(a.startswith("data.train_files=") and "<data.parquet>" in a for a in argv), argv
 
 
 def test_forced_resume_reruns_only_stages_whose_plan_changed(tmp_path):

@@ -239,3 +239,45 @@ def test_swift_group_reward_needs_whole_groups_per_call(tiny, monkeypatch):
 
     with pytest.raises(RecipeError, match="response_prefix: the plan passes it to the reward"):
         check(["+grpo.reward.kwargs.response_prefix=x"], ("grpo",))
+
+
+# ----------------------------------------------------------------------------------- grpo.val_files as declared
+
+VAL = "/nonexistent/val.parquet"
+
+
+def _val_errors(report) -> list[str]:
+    return [f"{f.message} | {f.fix}" for f in report.errors if f.key == "grpo.val_files.0"]
+
+
+@pytest.mark.parametrize("stages", [("grpo",), ("data", "sft", "grpo")], ids=["stage alone", "pipeline run"])
+def test_a_missing_val_file_is_an_error_naming_the_key_and_the_fix(smoke_verl, stages):
+    """verl reads data.val_files at start-up: a declared val file that is not there is an error, whether the GRPO
+    stage runs alone or after the data stage (a val file of the user's own is not replaced by the data stage's)."""
+    report = check(smoke_verl + [f"grpo.val_files=[{VAL}]"], stages)
+    [error] = _val_errors(report)
+    assert f"val file {VAL} does not exist" in error and "grpo_val.parquet" in error and "--remote-data" in error
+    remote = check(smoke_verl + [f"grpo.val_files=[{VAL}]"], stages, remote_data=True, verl_own_checks=False)
+    assert not _val_errors(remote)
+    assert any(f.key == "grpo.val_files.0" and "--remote-data" in f.message for f in remote.warnings)
+
+
+def test_a_missing_val_file_is_an_error_after_the_data_stage_ran(smoke_verl, tmp_path):
+    """The data stage's exports in data.workdir (its val parquet included) do not stand in for a declared val
+    file elsewhere; the data stage's own val file (the shipped `${data.workdir}/grpo_val.parquet`) is checked as
+    the real parquet it wrote."""
+    from fakehr_orchestra.data.stage import prepare
+    from fakehr_orchestra.recipe import load_recipe
+
+    workdir = [f"data.workdir={tmp_path / 'data'}"]
+    arts = prepare(load_recipe(RECIPES / "fake_hr1.yaml", workdir, "smoke").model, tmp_path / "data", workers=1)
+    assert Path(arts["val_parquet"]).is_file()
+    missing = check(smoke_verl + workdir + [f"grpo.val_files=[{VAL}]"], ("data", "sft", "grpo"),
+                    verl_own_checks=False)
+    assert len(_val_errors(missing)) == 1, messages(missing)
+    own = check(smoke_verl + workdir + [f"grpo.val_files=[{tmp_path / 'data' / 'grpo_val.parquet'}]"],
+                ("data", "sft", "grpo"), verl_own_checks=False)
+    assert own.ok and not [f for f in own.findings if f.key.startswith("grpo.val_files")], messages(own, "warning")
+    # the GRPO stage alone reads the declared file: there, a non-parquet val file is caught by its content
+    bad = check(smoke_verl + [f"grpo.val_files=[{arts['sft']}]"], ("grpo",), verl_own_checks=False)
+    assert any("is not a parquet file verl can read" in m for m in _val_errors(bad)), messages(bad)

@@ -10,6 +10,6 @@ effective system turn when it does not. Either way ms-swift trains on exactly `p
 from __future__ import annotations
 
 from .settings import ExportSettings, settings_from_recipe
-from .writer import FILES, export_manifest, stage_inputs
+from .writer import FILES, export_manifest, stage_inputs, wired_inputs
 
-__all__ = ["ExportSettings", "FILES", "settings_from_recipe", "export_manifest", "stage_inputs"]
+__all__ = ["ExportSettings", "FILES", "settings_from_recipe", "export_manifest", "stage_inputs", "wired_inputs"]

@@ -28,6 +28,42 @@ def stage_inputs(grpo_engine: str) -> dict[str, str]:
     return {"sft.dataset": "sft", "grpo.train_files": "grpo"}
 
 
+def wired_inputs(model: Any) -> dict[str, str]:
+    """The keys of `stage_inputs` the data stage feeds in a pipeline run of this recipe (`run`, `validate`, the
+    rehearsal all wire these, and only these).
+
+    The training sets are always the data stage's: making them from the sources is what the pipeline is for.
+    `grpo.val_files` is the data stage's test split only when the recipe leaves it unset or names a file in
+    `data.workdir` (where the data stage writes, e.g. the shipped `${data.workdir}/grpo_val.parquet`); a val file
+    declared anywhere else is a set of the user's own, passed to verl as declared (and checked as declared): replacing
+    it would validate one file and train against another."""
+    engine = model.grpo.engine if getattr(model, "grpo", None) is not None else "verl"
+    wired = dict(stage_inputs(engine))
+    if "grpo.val_files" in wired and model.grpo is not None and not _in_workdir(model, model.grpo.val_files):
+        del wired["grpo.val_files"]
+    return wired
+
+
+def _in_workdir(model: Any, value: Any) -> bool:
+    """True when a path value is unset or every path in it lies in data.workdir (relative ones taken from the
+    recipe's workdir, as everywhere else)."""
+    if value is None:
+        return True
+    items = value if isinstance(value, list) else [value]
+    base = Path(str(model.workdir)).expanduser()
+    workdir = Path(str(model.data.workdir)).expanduser()
+    workdir = (workdir if workdir.is_absolute() else base / workdir).resolve() if "${" not in str(workdir) else None
+
+    def inside(text: str) -> bool:
+        if "${" in text:  # known only at launch: in data.workdir when written under it (`${data.workdir}/...`)
+            return text.startswith(str(model.data.workdir).rstrip("/") + "/")
+        p = Path(text).expanduser()
+        p = (p if p.is_absolute() else base / p).resolve()
+        return workdir is not None and (p == workdir or workdir in p.parents)
+
+    return bool(items) and all(inside(str(i)) for i in items)
+
+
 class Exporter:
     """The export files of one folder, open together: `add` final records (any status, in id order, a chunk at a
     time), then close. Used by the data stage's single final pass and by `export_manifest`. Every file is atomic: on

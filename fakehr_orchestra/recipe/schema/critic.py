@@ -84,7 +84,15 @@ class CriticSection(Strict):
     retries: int = Field(2, ge=0)
     fallback_score: float = Field(0.5, ge=0.0, le=1.0,
                                   description="consistency when the critic fails or answers garbage")
-    max_tokens: int = Field(64, ge=1, description="the judge replies with a short JSON object")
+    max_tokens: Optional[int] = Field(64, ge=1,
+                                      description="reply token limit sent with each request; null: none sent, as "
+                                                  "SophiaVL-R1 asks its judge (swift deploy then allows max_model_len "
+                                                  "minus the prompt: ms-swift 4.6 InferEngine.set_default_max_tokens)")
+    template: Literal["json_score", "sophiavl_r1"] = Field(
+        "json_score",
+        description="how the judge is asked and its reply read (fakehr_orchestra/critic/templates.py): json_score "
+                    "(ours: reply {\"score\": x}) or sophiavl_r1 (SophiaVL-R1's thinking reward model's own prompt "
+                    "and <answer>x</answer> extraction; its judge was trained on it)")
     server: Optional[CriticServerSection] = None
 
     @field_validator("mode", mode="before")
