@@ -22,6 +22,7 @@ import yaml
 from ..engines.versions import installed_version
 from ..prompts import effective
 from ..resources import checkout_root
+from ..script_text import script_text
 from . import artifacts as art
 from . import curves, lock, services
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
@@ -59,8 +60,9 @@ class Options:
 
 def resolved_recipe_text(recipe: Any) -> str:
     data = recipe.model.model_dump(mode="json")
-    header = (f"# Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
-              + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else "") + "\n")
+    header = script_text(f"Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
+                         + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else ""))
+    header = f"# {header}\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
