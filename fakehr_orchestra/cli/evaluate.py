@@ -21,9 +21,10 @@ def eval_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ..evaluation.infer import ResumeError, SettingsError
         from ..evaluation.reader import EvalDataError
+        from ..outputs import OutputPathError
         try:
             return func(*args, **kwargs)
-        except (EvalDataError, SettingsError, ResumeError) as exc:
+        except (EvalDataError, SettingsError, ResumeError, OutputPathError) as exc:
             fail(f"error: {exc}")
     return wrapper
 
@@ -60,6 +61,8 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
     if not data:
         fail("error: no eval set: pass --data EVAL.jsonl or set eval.dataset in the recipe")
     out_path = Path(out) if out else Path(ev.output_dir) / "predictions.jsonl"
+    from ..outputs import refuse_input_as_output
+    refuse_input_as_output({"--out": out_path}, {"--data": data})
     settings = from_recipe(rec, str(Path(model_dir).resolve()), backend, batch_size, device)
     for note in drift_notes(rec):
         click.echo(f"note: {note}", err=True)
@@ -103,7 +106,9 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
+    from ..outputs import refuse_input_as_output
 
+    refuse_input_as_output({"--out": out}, {"PREDICTIONS": predictions, **({"--data": data} if data else {})})
     prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
     metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
                          response_prefix=prefix, data=data, convention=label_convention)

@@ -208,8 +208,14 @@ def reward() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool) -> None:
     """Score RESPONSES.jsonl with PLUGIN[:FUNC] (default function compute_score)."""
+    from ..outputs import OutputPathError, refuse_input_as_output
+
     kwargs = parse_kwargs(kwargs_)
     fn, plugin_file, module = load_plugin_module(plugin)
+    try:
+        refuse_input_as_output({"--out": out} if out else {}, {"RESPONSES": responses, "PLUGIN": plugin_file})
+    except OutputPathError as exc:
+        fail(f"error: {exc}")
     records = read_records(responses)
     results = score_all(fn, records, kwargs)
     errors = [r for r in results if isinstance(r, str)]
