@@ -34,7 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakehr_orchestra.secrets import env_name_problem, redact_url
+from fakehr_orchestra.secrets import env_name_problem, has_url_credentials, redact_url
 
 log = logging.getLogger("fakehr.critic")
 
@@ -98,6 +98,9 @@ class CriticConfig:
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"critic_base_url must start with http:// or https://, got {redact_url(self.base_url)!r}")
+        if has_url_credentials(self.base_url):
+            raise ValueError(f"critic_base_url {redact_url(self.base_url)!r} carries credentials (user:password@): "
+                             "pass the key through the variable named by critic_api_key_env instead")
         if self.api_key_env is not None:
             problem = env_name_problem(self.api_key_env, "critic_api_key_env")
             if problem:

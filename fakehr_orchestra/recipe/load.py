@@ -349,6 +349,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
     problems = apply_overrides(data, positions, overrides)
     try:
         data = resolve_refs(data, positions, str(path))
+        problems += _credential_problems(data, positions, str(path))
         model = validate_model(data, positions, str(path))
     except RecipeError as exc:
         raise RecipeError(problems + exc.problems) from None
@@ -356,6 +357,17 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
         raise RecipeError(problems)
     model = _with_family(model, positions, str(path))
     return Recipe(path=path, model=model, data=data, positions=positions, profile=profile, overrides=overrides)
+
+
+def _credential_problems(data: Any, positions: Positions, file: str) -> list[Problem]:
+    """A URL with user:password@ anywhere in the recipe is refused (secrets.url_credential_problems)."""
+    from ..secrets import url_credential_problems
+
+    out = []
+    for key, message in url_credential_problems(data):
+        where, line = locate(positions, key, file)
+        out.append(Problem(key, message, file=where, line=line))
+    return out
 
 
 def _with_family(model: Any, positions: Positions, file: str) -> Any:
