@@ -8,12 +8,13 @@ one JSON line per record with every component (written atomically).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -99,9 +100,39 @@ def read_records(path: str) -> list[dict[str, Any]]:
     return records
 
 
+class PluginTimeout(BaseException):
+    """A plugin call ran past its time limit (raised in the main thread by SIGALRM; BaseException so that a
+    plugin's own `except Exception` does not swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise PluginTimeout in the main thread after `seconds`: a plugin stuck in a loop cannot be cancelled
+    otherwise (no thread can be, and a blocking coroutine never yields to asyncio's timeouts)."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise PluginTimeout(f"{what} ran past its time limit of {seconds:g} s (--timeout)")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
-              concurrency: int = 256) -> list[dict[str, Any] | str]:
-    """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message."""
+              concurrency: int = 256, timeout_s: float | None = None) -> list[dict[str, Any] | str]:
+    """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message. A call that
+    runs past `timeout_s` is an error for its record; with an async plugin, the whole run also stops after
+    `timeout_s` times the number of rounds of `concurrency` calls (a coroutine that blocks never times out alone)."""
     import asyncio
     import inspect
 
@@ -121,8 +152,9 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
         results: list[dict[str, Any] | str] = []
         for record in records:
             try:
-                results.append(as_dict(fn(**call(record))))
-            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding per record
+                with time_limit(timeout_s, f"the plugin's call for line {record['_line']}"):
+                    results.append(as_dict(fn(**call(record))))
+            except (Exception, SystemExit, PluginTimeout) as exc:  # noqa: BLE001 - a failure is a finding per record
                 results.append(failed(record, exc))
         return results
 
@@ -132,13 +164,20 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
         async def one(record: dict[str, Any]) -> dict[str, Any] | str:
             async with gate:
                 try:
-                    return as_dict(await fn(**call(record)))
+                    return as_dict(await asyncio.wait_for(fn(**call(record)), timeout_s))
+                except asyncio.TimeoutError:
+                    return f"line {record['_line']}: the plugin ran past its time limit of {timeout_s:g} s (--timeout)"
                 except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
                     return failed(record, exc)
 
         return list(await asyncio.gather(*(one(r) for r in records)))
 
-    return asyncio.run(run())
+    rounds = -(-len(records) // concurrency) + 1
+    try:
+        with time_limit(timeout_s * rounds if timeout_s else None, "the plugin's calls"):
+            return asyncio.run(run())
+    except PluginTimeout as exc:
+        return [f"line {r['_line']}: {exc} (a coroutine that blocks the event loop)" for r in records]
 
 
 def distribution(values: list[float]) -> str:
@@ -206,7 +245,10 @@ def reward() -> None:
               help="Reward kwargs as verl passes them (repeatable), e.g. --kwargs w_format=0.5")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write one JSON line per record with every component.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool) -> None:
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds one plugin call may take; a longer call is an error for its record.")
+def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool,
+          timeout_s: float) -> None:
     """Score RESPONSES.jsonl with PLUGIN[:FUNC] (default function compute_score)."""
     from ..outputs import OutputPathError, refuse_input_as_output
 
@@ -217,7 +259,7 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
     except OutputPathError as exc:
         fail(f"error: {exc}")
     records = read_records(responses)
-    results = score_all(fn, records, kwargs)
+    results = score_all(fn, records, kwargs, timeout_s=timeout_s)
     errors = [r for r in results if isinstance(r, str)]
     if records and len(errors) == len(records) and len({e.split(": ", 1)[1] for e in errors}) == 1:
         # the same error for every record (a bad kwarg, a plugin bug): one message, not N
