@@ -20,6 +20,29 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
 BOM = b"\xef\xbb\xbf"
+# No row of ours comes near this; a longer line is not parsed (a 200 MB line could take the JSON parser down with
+# the process under a memory limit) and is reported instead. Its bytes are skipped in chunks, never held whole.
+MAX_LINE_BYTES = 32 * 2**20
+_TOO_LONG = b"\0too long\0"  # a marker no real line can equal (a raw NUL is never valid JSON)
+
+
+def _lines(handle: Any, cap: int) -> Iterator[bytes]:
+    """The file's lines, each at most `cap` bytes; a longer one is yielded as _TOO_LONG (plus its newline if it
+    had one, so a torn last line is still told apart)."""
+    while True:
+        raw = handle.readline(cap + 1)
+        if not raw:
+            return
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            ended = False
+            while True:
+                rest = handle.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    ended = bool(rest)
+                    break
+            yield _TOO_LONG + (b"\n" if ended else b"")
+            continue
+        yield raw
 
 
 class JsonlError(ValueError):
@@ -57,6 +80,8 @@ except ImportError:  # pragma: no cover - orjson is in the `train` extra
 
 def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
     value: Any = None
+    if raw.startswith(_TOO_LONG):
+        return None, f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB: not read (no row is that long)"
     if _fast_loads is not None:
         try:
             value = _fast_loads(raw)
@@ -102,7 +127,7 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
     with handle:
         pending: Optional[tuple[int, bytes]] = None
         number = 0
-        for raw in handle:
+        for raw in _lines(handle, MAX_LINE_BYTES):
             number += 1
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]

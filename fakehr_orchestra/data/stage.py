@@ -36,6 +36,7 @@ from .index import RecordIndex, apply_decisions, read_decisions
 from .manifest import chunked, iter_manifest, line_bytes
 
 ARTIFACTS = "artifacts.json"
+DATA_LOCK = "data.lock"  # one data stage per workdir at a time (pipeline/lock.py's flock)
 STAGE_PREFIX = ".data-stage-"
 OWNER = "owner"
 
@@ -102,7 +103,19 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
                                 for i, src in enumerate(data.sources)})
     except OutputPathError as exc:
         raise DataError(f"{exc} (the data stage writes {', '.join(OUTPUT_NAMES)} into {out})") from None
-    out.mkdir(parents=True, exist_ok=True)
+    from ..pipeline.lock import locked
+    from ..pipeline.rundir import RunDirError
+
+    try:
+        with locked(out, DATA_LOCK):
+            return _prepare_locked(model, data, strict, settings, out, base, workers, show_progress, log, limit)
+    except RunDirError as exc:  # another data stage writes this folder (or it cannot be written at all)
+        raise DataError(str(exc).replace("run dir", "data workdir")) from None
+
+
+def _prepare_locked(model: Any, data: Any, strict: bool, settings: ExportSettings, out: Path, base: Path,
+                    workers: Optional[int], show_progress: bool, log: Callable[[str], None],
+                    limit: Optional[int]) -> dict[str, str]:
     (out / ARTIFACTS).unlink(missing_ok=True)
     removed = clean_leftovers(out)
     if removed:

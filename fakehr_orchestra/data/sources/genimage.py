@@ -17,9 +17,18 @@ from . import Raw
 SPLITS = {"train": "train", "val": "test"}
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether an entry is a folder; a symlink that cannot be followed (a loop: ELOOP, no permission) is not one
+    (it is then listed as a file, and the image check reports it as unreadable)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _dirs(path: Path) -> list[os.DirEntry]:
     with os.scandir(path) as it:
-        return sorted((e for e in it if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
+        return sorted((e for e in it if _is_dir(e) and not e.name.startswith(".")), key=lambda e: e.name)
 
 
 def _split_dirs(gen: Path) -> list[tuple[str, Path]]:
@@ -37,7 +46,7 @@ def read_genimage(root: Path) -> Iterator[Raw]:
         for split_name, split_dir in _split_dirs(Path(gen.path)):
             for cls in _dirs(split_dir):
                 with os.scandir(cls.path) as it:
-                    names = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
+                    names = sorted(e.name for e in it if not e.name.startswith(".") and not _is_dir(e))
                 folder = os.path.abspath(cls.path) + os.sep
                 for name in names:
                     path = folder + name
