@@ -78,6 +78,34 @@ except ImportError:  # pragma: no cover - orjson is in the `train` extra
     _fast_loads = None
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _decode_unique(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
+    """As _decode, and a key written twice in one object is an error (JSON parsers keep the last silently, so
+    `{"label": "real", "label": "fake"}` would import as fake with no word; YAML recipes refuse the same)."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return None, f"the key {exc.args[0]!r} appears twice in one object: which value is meant? keep one"
+    except (ValueError, RecursionError):
+        return _decode(raw, objects)  # the plain path explains what is wrong
+    if objects and not isinstance(value, dict):
+        return None, f"expected a JSON object, got {type(value).__name__}"
+    return value, None
+
+
 def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
     value: Any = None
     if raw.startswith(_TOO_LONG):
@@ -107,12 +135,16 @@ def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
 
 
 def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["raise", "collect"] = "raise",
-               tail: Literal["error", "skip"] = "error", limit: Optional[int] = None) -> Iterator[Row]:
+               tail: Literal["error", "skip"] = "error", limit: Optional[int] = None,
+               unique_keys: bool = False) -> Iterator[Row]:
     """Rows of a jsonl file, in order, with their 1-based line numbers.
 
     `tail="skip"`: a bad last line without its newline (a torn write) is left out silently — only for files whose
     writer repairs and rewrites that row (the predictions file on resume). Otherwise it is reported with a note
-    that the file looks cut off. `limit` stops after that many good rows."""
+    that the file looks cut off. `limit` stops after that many good rows. `unique_keys`: a key written twice in an
+    object is an error for its line (for files people write: sources, eval sets, responses; our own manifests are
+    read the fast way)."""
+    decode = _decode_unique if unique_keys else _decode
     path = Path(path)
     name = str(path)
     try:
@@ -132,7 +164,7 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             if pending is not None:
-                yield from _emit(name, *pending, objects, on_error, last=False)
+                yield from _emit(name, *pending, objects, on_error, decode)
                 good += 1
                 if limit is not None and good >= limit:
                     return
@@ -140,7 +172,7 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
         if pending is not None:
             line, raw = pending
             torn = not raw.endswith(b"\n")
-            value, error = _decode(raw, objects)
+            value, error = decode(raw, objects)
             if error is None:
                 yield Row(name, line, value)
             elif not (torn and tail == "skip"):
@@ -152,8 +184,8 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
                 yield row
 
 
-def _emit(name: str, line: int, raw: bytes, objects: bool, on_error: str, last: bool) -> Iterator[Row]:
-    value, error = _decode(raw, objects)
+def _emit(name: str, line: int, raw: bytes, objects: bool, on_error: str, decode: Any) -> Iterator[Row]:
+    value, error = decode(raw, objects)
     if error is not None and on_error == "raise":
         raise JsonlError([f"{name}:{line}: {error}"])
     yield Row(name, line, value, error)

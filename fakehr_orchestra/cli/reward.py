@@ -83,7 +83,7 @@ def read_records(path: str) -> list[dict[str, Any]]:
 
     records, problems = [], []
     try:
-        for line in read_jsonl(path, on_error="collect"):
+        for line in read_jsonl(path, on_error="collect", unique_keys=True):
             record = line.value
             if line.error is not None:
                 problems.append(f"{line.where}: {line.error}")
@@ -128,6 +128,35 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+def checked_result(value: Any) -> dict[str, Any]:
+    """The plugin's result as verl takes it: a number, or a dict whose 'score' is one; a finite real number (not a
+    bool, not text, not None: verl would fail on it or train on a wrong reward). ValueError says what is wrong."""
+    from ..numbers import as_number
+
+    result = value if isinstance(value, dict) else {"score": value}
+    if "score" not in result:
+        raise ValueError(f"the plugin returned a dict without 'score' ({', '.join(map(str, result)) or 'empty'}): "
+                         "verl reads the reward from 'score'")
+    number = as_number(result["score"])
+    if number is None:
+        raise ValueError(f"the plugin's score {result['score']!r} is a {type(result['score']).__name__}, not a "
+                         "number: verl needs a float")
+    if not math.isfinite(number):
+        raise ValueError(f"the plugin's score is {number} (not finite): it would poison the advantages")
+    return {**result, "score": number}
+
+
+def json_safe(value: Any) -> Any:
+    """The value with non-finite floats as null: strict JSON (a bare NaN is not JSON, and jq / pandas reject it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
               concurrency: int = 256, timeout_s: float | None = None) -> list[dict[str, Any] | str]:
     """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message. A call that
@@ -141,7 +170,7 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
                     ground_truth=record["ground_truth"], extra_info=record.get("extra_info") or {}, **kwargs)
 
     def as_dict(value: Any) -> dict[str, Any]:
-        return value if isinstance(value, dict) else {"score": float(value)}
+        return checked_result(value)
 
     def failed(record: dict[str, Any], exc: BaseException) -> str:
         if isinstance(exc, (ValueError, TypeError)):
@@ -253,13 +282,15 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
     from ..outputs import OutputPathError, refuse_input_as_output
 
     kwargs = parse_kwargs(kwargs_)
-    fn, plugin_file, module = load_plugin_module(plugin)
+    with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() must not land in --json output
+        fn, plugin_file, module = load_plugin_module(plugin)
     try:
         refuse_input_as_output({"--out": out} if out else {}, {"RESPONSES": responses, "PLUGIN": plugin_file})
     except OutputPathError as exc:
         fail(f"error: {exc}")
     records = read_records(responses)
-    results = score_all(fn, records, kwargs, timeout_s=timeout_s)
+    with contextlib.redirect_stdout(sys.stderr):
+        results = score_all(fn, records, kwargs, timeout_s=timeout_s)
     errors = [r for r in results if isinstance(r, str)]
     if records and len(errors) == len(records) and len({e.split(": ", 1)[1] for e in errors}) == 1:
         # the same error for every record (a bad kwarg, a plugin bug): one message, not N
@@ -270,13 +301,13 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
         with atomic_open(out) as handle:
             for record, result in zip(records, results):
                 row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
-                handle.write(json.dumps(row) + "\n")
+                handle.write(json.dumps(json_safe(row), allow_nan=False, default=str) + "\n")
     summary = summarise(results)
     critics = critic_summary(module)
     if critics:
         summary["critic"] = critics
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(json_safe(summary), indent=2, allow_nan=False, default=str))
     else:
         print_summary(summary, plugin_file)
         for c in critics:

@@ -51,7 +51,7 @@ def read_eval_set(path: str | Path, convention: str = "text", check_files: bool 
     problems: list[str] = []
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
-    for line in read_jsonl(path, on_error="collect"):
+    for line in read_jsonl(path, on_error="collect", unique_keys=True):
         number, where, row = line.line, line.where, line.value
         if line.error is not None:
             problems.append(f"{where}: {line.error} (each row is an object with file_path and label)")
@@ -157,7 +157,7 @@ def iter_predictions(path: str | Path, torn_tail: bool = True) -> Iterator[dict[
     cuts and rewrites) is left out: only where something else says whether the file is complete (its .meta.json
     row count, or `eval infer` resuming)."""
     try:
-        for row in read_jsonl(path, tail="skip" if torn_tail else "error"):
+        for row in read_jsonl(path, tail="skip" if torn_tail else "error", unique_keys=True):
             yield row.value
     except JsonlError as exc:
         raise EvalDataError([f"{problem}; the predictions file was edited or corrupted (rerun `eval infer` with "
