@@ -158,7 +158,8 @@ def json_safe(value: Any) -> Any:
 
 
 def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
-              concurrency: int = 256, timeout_s: float | None = None) -> list[dict[str, Any] | str]:
+              concurrency: int = 256, timeout_s: float | None = None,
+              close: Callable[[], Any] | None = None) -> list[dict[str, Any] | str]:
     """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message. A call that
     runs past `timeout_s` is an error for its record; with an async plugin, the whole run also stops after
     `timeout_s` times the number of rounds of `concurrency` calls (a coroutine that blocks never times out alone)."""
@@ -199,7 +200,12 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
                 except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
                     return failed(record, exc)
 
-        return list(await asyncio.gather(*(one(r) for r in records)))
+        try:
+            return list(await asyncio.gather(*(one(r) for r in records)))
+        finally:  # the plugin's HTTP sessions end with this loop (else: "Unclosed client session" at exit)
+            if close is not None and inspect.iscoroutinefunction(close):
+                with contextlib.suppress(Exception):
+                    await close()
 
     rounds = -(-len(records) // concurrency) + 1
     try:
@@ -290,7 +296,7 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
         fail(f"error: {exc}")
     records = read_records(responses)
     with contextlib.redirect_stdout(sys.stderr):
-        results = score_all(fn, records, kwargs, timeout_s=timeout_s)
+        results = score_all(fn, records, kwargs, timeout_s=timeout_s, close=getattr(module, "aclose", None))
     errors = [r for r in results if isinstance(r, str)]
     if records and len(errors) == len(records) and len({e.split(": ", 1)[1] for e in errors}) == 1:
         # the same error for every record (a bad kwarg, a plugin bug): one message, not N
