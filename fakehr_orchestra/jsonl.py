@@ -147,14 +147,13 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
     decode = _decode_unique if unique_keys else _decode
     path = Path(path)
     name = str(path)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise JsonlError([f"{name}: file not found"]) from None
-    except IsADirectoryError:
-        raise JsonlError([f"{name}: is a folder, not a jsonl file"]) from None
-    except OSError as exc:
-        raise JsonlError([f"{name}: cannot read ({exc.strerror})"]) from None
+    from .data.image_file import ImageFileError, open_image_file
+
+    try:  # regular files only, opened without blocking: a FIFO would hang here, /dev/zero never end
+        handle, _ = open_image_file(name, None)
+    except ImageFileError as exc:
+        reason = exc.reason.replace("is a directory", "is a folder, not a jsonl file")
+        raise JsonlError([f"{name}: {reason}"]) from None
     good = 0
     with handle:
         pending: Optional[tuple[int, bytes]] = None

@@ -34,9 +34,18 @@ def refuse_input_as_output(outputs: Mapping[str, str | Path], inputs: Mapping[st
     real_inputs = {_real(p): name for name, p in inputs.items()}
     clashes = [f"{out_name} ({out}) is {real_inputs[_real(out)]}" for out_name, out in outputs.items()
                if _real(out) in real_inputs]
+    clashes += [f"{out_name} ({out}) is {in_name} (a hard link to it)" for out_name, out in outputs.items()
+                for in_name, p in inputs.items() if _real(out) not in real_inputs and _same_file(out, p)]
     if clashes:
         raise OutputPathError("an output would overwrite an input: " + "; ".join(clashes)
                               + ": write the output somewhere else")
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def is_our_temp(path: Path, targets: Iterable[str]) -> bool:

@@ -147,3 +147,41 @@ def test_reward_score_with_a_plugin_that_never_returns_ends(tmp_path, flavour):
     res = CliRunner().invoke(cli, ["reward", "score", str(plugin), str(responses), "--timeout", "1"])
     assert time.monotonic() - started < 10
     assert res.exit_code == 1 and "ran past its time limit" in res.output, res.output
+
+
+@pytest.mark.parametrize("argv", [["eval", "score", "{p}", "--out", "{tmp}/m.json"],
+                                  ["reward", "score", "rewards/fake_hr1.py", "{p}"],
+                                  ["eval", "report", "{p}", "--out", "{tmp}/r"],
+                                  ["data", "split", "{p}", "--test-fraction", "0.5", "--out", "{tmp}/o.jsonl"]])
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_a_fifo_or_device_given_as_an_input_file_is_a_message(tmp_path, argv, kind):
+    path = str(tmp_path / "fifo") if kind == "fifo" else "/dev/zero"
+    if kind == "fifo":
+        os.mkfifo(path)
+    box: dict = {}
+
+    def go():
+        box["res"] = CliRunner().invoke(cli, [a.format(p=path, tmp=tmp_path) for a in argv])
+    worker = threading.Thread(target=go, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), f"{argv[:2]} hung on {kind}"
+    res = box["res"]
+    assert res.exit_code in (1, 2) and "regular file" in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_an_output_hard_linked_to_its_input_is_refused(tmp_path):
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps({"response": "x", "ground_truth": "fake"}) + "\n")
+    os.link(src, tmp_path / "hard.jsonl")
+    res = CliRunner().invoke(cli, ["reward", "score", "rewards/fake_hr1.py", str(src), "--out",
+                                   str(tmp_path / "hard.jsonl")])
+    assert res.exit_code == 2 and "hard link" in res.output, res.output
+
+
+def test_the_probe_never_prints_credentials():
+    from fakehr_orchestra.critic.probe import probe_once
+
+    result = probe_once("http://alice:s3cr3t@127.0.0.1:9/v1", "judge", None, 2.0)
+    assert not result.ok and "s3cr3t" not in result.message + result.url

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 from ..bounded import read_urllib_body
+from ..secrets import redact_url
 
 REASONING = ("[Why fake] the window frames bend where straight lines are expected\n"
              "[If real] a wide-angle lens bends straight lines near the edges of the frame in the same way")
@@ -197,4 +198,5 @@ def wait_ready(url: str, model: str, timeout_s: float, api_key_env: Optional[str
             break
         time.sleep(poll_s)
     result.seconds = round(time.monotonic() - started, 1)
+    result.url, result.message = redact_url(result.url), redact_url(result.message)  # printed and logged
     return result

@@ -293,6 +293,8 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
 
     path = Path(path)
     if not path.is_file():
+        if Path(path).exists() and not Path(path).is_dir():
+            raise EvalDataError([f"{path}: not a regular file (a FIFO, socket or device): not read"])
         raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
     meta = read_meta(path)
     labels = eval_labels(data, convention) if data is not None else None

@@ -92,7 +92,9 @@ def read_meta(predictions: str | Path) -> Optional[dict[str, Any]]:
     hint = (f"; it is written by `eval infer`: rerun it with the same --out to rewrite it, or delete {meta_file} "
             f"to score the rows as they are")
     try:
-        meta = json.loads(meta_file.read_bytes().decode("utf-8"))
+        from ..bounded import read_file
+
+        meta = json.loads(read_file(str(meta_file), 64 * 2**20).decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise EvalDataError([f"{meta_file}: unreadable ({type(exc).__name__}: {str(exc)[:120]}){hint}"]) from None
     if not isinstance(meta, dict):

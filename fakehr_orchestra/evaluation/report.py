@@ -195,6 +195,8 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     eval sets are refused (ValueError) unless allowed, and then the report says so at the top."""
     import json
 
+    from ..bounded import read_file
+
     if names is not None and len(names) != len(metrics_files):
         raise ValueError(f"--names has {len(names)} names for {len(metrics_files)} metrics files")
     names = names or [Path(f).stem for f in metrics_files]
@@ -203,7 +205,7 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     runs = []
     for name, f in zip(names, metrics_files):
         try:
-            data = json.loads(Path(f).read_bytes().decode("utf-8"))
+            data = json.loads(read_file(str(f), MAX_METRICS_BYTES).decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"{f}: cannot read metrics ({exc}); write it with `eval score`") from None
         if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
@@ -251,6 +253,9 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     for title, file in images.items():
         written[title] = out / file
     return written
+
+
+MAX_METRICS_BYTES = 256 * 2**20  # a metrics file is kilobytes to a few megabytes
 
 
 def _safe(name: str) -> str:
