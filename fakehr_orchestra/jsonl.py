@@ -15,6 +15,7 @@ with a `JsonlError`; `"collect"` yields a `Row` whose `error` is set, so the cal
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
@@ -78,6 +79,33 @@ except ImportError:  # pragma: no cover - orjson is in the `train` extra
     _fast_loads = None
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether decoded JSON holds a lone surrogate ("\\udcff" written as an escape): valid JSON text, but no UTF-8
+    file (a manifest, metrics, an export) can hold it, so the row is refused here, where the line is known."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return False
+        except UnicodeEncodeError:
+            return True
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
+
+
+def _checked(raw: bytes, value: Any, objects: bool) -> tuple[Any, Optional[str]]:
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(value):
+        return None, "holds a lone surrogate escape (\\udXXX): text that is not Unicode; fix the writer"
+    if objects and not isinstance(value, dict):
+        return None, f"expected a JSON object, got {type(value).__name__}"
+    return value, None
+
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -101,9 +129,7 @@ def _decode_unique(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
         return None, f"the key {exc.args[0]!r} appears twice in one object: which value is meant? keep one"
     except (ValueError, RecursionError):
         return _decode(raw, objects)  # the plain path explains what is wrong
-    if objects and not isinstance(value, dict):
-        return None, f"expected a JSON object, got {type(value).__name__}"
-    return value, None
+    return _checked(raw, value, objects)
 
 
 def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
@@ -129,9 +155,7 @@ def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
         return None, f"not JSON ({exc.msg} at column {exc.colno})"
     except RecursionError:
         return None, "not JSON (nested too deeply)"
-    if objects and not isinstance(value, dict):
-        return None, f"expected a JSON object, got {type(value).__name__}"
-    return value, None
+    return _checked(raw, value, objects)
 
 
 def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["raise", "collect"] = "raise",

@@ -144,3 +144,12 @@ def test_a_run_dir_on_a_read_only_file_system_is_a_message(tmp_path, monkeypatch
                                    "--skip-validate", "--run-dir", str(tmp_path / "run")])
     _clean(res)
     assert res.exit_code == 1 and "Read-only file system" in res.output and "writable" in res.output, res.output
+
+
+def test_a_lone_surrogate_in_a_predictions_row_is_a_row_problem(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"key": "\\udcff", "label": "fake", "pred": "fake"}\n'
+                    '{"key": "\\ud83d\\ude00", "label": "real", "pred": "real"}\n')
+    res = CliRunner().invoke(cli, ["eval", "score", str(path), "--out", str(tmp_path / "m.json"), "--bootstrap", "0"])
+    _clean(res)
+    assert res.exit_code == 2 and "p.jsonl:1" in res.output and "surrogate" in res.output, res.output

@@ -128,3 +128,16 @@ def test_guard_units(tmp_path: Path) -> None:
 def _touch(path: Path) -> Path:
     path.write_text("")
     return path
+
+
+def test_eval_report_does_not_write_over_a_metrics_file_it_reads(tmp_path: Path) -> None:
+    pred = tmp_path / "p.jsonl"
+    pred.write_text(json.dumps({"key": "a", "label": "fake", "pred": "fake"}) + "\n")
+    folder = tmp_path / "r"
+    folder.mkdir()
+    assert CliRunner().invoke(cli, ["eval", "score", str(pred), "--out", str(folder / "report.json"),
+                                    "--bootstrap", "0"]).exit_code == 0
+    before = (folder / "report.json").read_bytes()
+    res = CliRunner().invoke(cli, ["eval", "report", str(folder / "report.json"), "--out", str(folder)])
+    assert res.exit_code == 2 and "would overwrite an input" in res.output, res.output
+    assert (folder / "report.json").read_bytes() == before

@@ -140,7 +140,15 @@ def report(metrics: tuple[str, ...], names: Optional[str], out: str, allow_diffe
            curve_files: tuple[str, ...]) -> None:
     """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
     from ..evaluation.report import build_report, eval_set_mismatch
+    from ..outputs import OutputPathError, refuse_input_as_output
 
+    inputs = {f"METRICS {m}": m for m in metrics}
+    inputs.update({f"--curves {c}": c.partition("=")[2] for c in curve_files if "=" in c})
+    written = {f"--out/{n}": Path(out) / n for n in ("report.json", "report.md")}
+    try:  # the report's own files never replace what it reads (a metrics file kept as OUT/report.json)
+        refuse_input_as_output(written, inputs)
+    except OutputPathError as exc:
+        fail(f"error: {exc}")
     try:
         written = build_report(list(metrics), names.split(",") if names else None, out, list(curve_files),
                                allow_different_eval_sets=allow_different_eval_sets)

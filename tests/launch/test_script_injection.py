@@ -53,3 +53,16 @@ def test_script_text_keeps_plain_paths_and_escapes_the_rest():
     assert script_text("a\nb") == "a\\x0ab"
     assert script_text('$(x)`y`"z"\\') == "\\x24(x)\\x60y\\x60\\x22z\\x22\\x5c"
     assert "\n" not in script_text("\r\n\u2028\x00") and "\u2028" not in script_text("\u2028")
+
+
+def test_a_newline_in_the_profile_name_does_not_become_a_line_of_the_script(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    shutil.copy(ROOT / "recipes" / "fake_hr1.yaml", recipe)
+    (tmp_path / "profiles").mkdir()
+    profile = "s\ntouch PWNED\n"
+    shutil.copy(ROOT / "recipes" / "profiles" / "smoke.yaml", tmp_path / "profiles" / f"{profile}.yaml")
+    proc = subprocess.run([CLI, "submit", str(recipe), "-p", profile, "--run-dir", str(tmp_path / "run"),
+                           "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert not any(line.strip() == "touch PWNED" for line in proc.stdout.splitlines())
+    assert "--profile $'s\\x0atouch PWNED\\x0a'" in proc.stdout
