@@ -20,6 +20,7 @@ class Rule:
     low: Optional[float] = None
     high: Optional[float] = None
     low_open: bool = False  # low itself is not allowed
+    high_open: bool = False  # high itself is not allowed
     integer: bool = False
     allow: tuple[float, ...] = ()  # special values outside the range that mean something (max_steps: -1)
 
@@ -29,7 +30,7 @@ class Rule:
         if self.low is not None:
             parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
         if self.high is not None:
-            parts.append(f"<= {self.high:g}")
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
         special = f" (or {', '.join(f'{a:g}' for a in self.allow)})" if self.allow else ""
         return kind + (" " + " and ".join(parts) if parts else "") + special
 
@@ -90,7 +91,7 @@ def number_problem(value: Any, rule: Rule) -> Optional[str]:
     if rule.integer and number != int(number):
         return f"{value!r} is not an integer: expected {rule.describe()}"
     too_low = rule.low is not None and (number < rule.low or (rule.low_open and number == rule.low))
-    too_high = rule.high is not None and number > rule.high
+    too_high = rule.high is not None and (number > rule.high or (rule.high_open and number == rule.high))
     if too_low or too_high:
         return f"{value!r} is out of range: expected {rule.describe()}"
     return None
@@ -119,3 +120,35 @@ def option_problems(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if problem:
             out.append((name, problem))
     return out
+
+
+def click_number(rule: Rule) -> Any:
+    """A click parameter type that reads a command-line number through `number_problem` (click's FloatRange lets
+    nan through: every comparison with it is false)."""
+    import click
+
+    class NumberType(click.ParamType):
+        name = "integer" if rule.integer else "number"
+
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            if not isinstance(value, str):
+                value = str(value)
+            problem = number_problem(value, rule)
+            if problem:
+                self.fail(problem, param, ctx)
+            number = float(value.strip())
+            return int(number) if rule.integer else number
+
+    return NumberType()
+
+
+def argparse_number(rule: Rule) -> Any:
+    """The same for argparse (`type=`)."""
+    import argparse
+
+    def convert(text: str) -> float:
+        problem = number_problem(text, rule)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return float(text)
+    return convert

@@ -153,3 +153,30 @@ def test_a_lone_surrogate_in_a_predictions_row_is_a_row_problem(tmp_path):
     res = CliRunner().invoke(cli, ["eval", "score", str(path), "--out", str(tmp_path / "m.json"), "--bootstrap", "0"])
     _clean(res)
     assert res.exit_code == 2 and "p.jsonl:1" in res.output and "surrogate" in res.output, res.output
+
+
+@pytest.mark.parametrize("argv", [
+    ["reward", "score", "rewards/fake_hr1.py", "{r}", "--timeout", "{v}"],
+    ["eval", "score", "{r}", "--out", "{tmp}/m.json", "--confidence", "{v}"],
+    ["data", "split", "{r}", "--test-fraction", "{v}", "--out", "{tmp}/s.jsonl"],
+    ["data", "import", "--kind", "jsonl", "--path", "{r}", "--label-convention", "text", "--max-loss", "{v}",
+     "--out", "{tmp}/i.jsonl"],
+])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_command_line_number_is_refused(tmp_path, argv, value):
+    responses = tmp_path / "r.jsonl"
+    responses.write_text(json.dumps({"response": "x", "ground_truth": "fake"}) + "\n")
+    res = CliRunner().invoke(cli, [a.format(r=responses, tmp=tmp_path, v=value) for a in argv])
+    _clean(res)
+    assert res.exit_code == 2 and "not finite" in res.output, res.output
+
+
+def test_validate_refuses_verl_numbers_out_of_range():
+    pytest.importorskip("verl")
+    res = CliRunner().invoke(cli, ["validate", str(RECIPES / "fake_hr1.yaml"), "--remote-data", "--stage", "grpo",
+                                   "grpo.overrides.data.train_batch_size=0",
+                                   "grpo.overrides.actor_rollout_ref.actor.optim.lr=.inf"])
+    _clean(res)
+    assert res.exit_code != 0
+    assert "data.train_batch_size: '0' is out of range" in res.output, res.output
+    assert "optim.lr: 'inf' is not finite" in res.output, res.output

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import click
 
+from ..numbers import FRACTION, Rule, click_number
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -56,7 +57,7 @@ def _outputs_apart(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
 @click.option("--name", default=None, help="Source name recorded in the manifest (default: the kind).")
 @click.option("--image-root", default=None, help="Where relative image paths resolve (default: as released: "
               "FakeClue data_json/<split>.json -> FakeClue/<split>/; otherwise the file's folder).")
-@click.option("--max-loss", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+@click.option("--max-loss", type=click_number(FRACTION), default=0.01, show_default=True,
               help="Fail when more than this share of the records has a missing or corrupt image.")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default=None, help="Force a split.")
 @click.option("--check", type=click.Choice(["header", "full"]), default="header", show_default=True)
@@ -81,7 +82,7 @@ def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str],
 
 @data.command("split")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-@click.option("--test-fraction", type=float, required=True)
+@click.option("--test-fraction", type=click_number(Rule(low=0, high=1, high_open=True)), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 def split_cmd(manifest: str, test_fraction: float, seed: int, out: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from ..numbers import Rule, click_number
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -84,7 +85,7 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
 @click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=None,
               help="Bootstrap resamples for accuracy confidence intervals (0: none); default: the recipe's "
               "eval.bootstrap_samples as recorded by `eval infer`, else 1000.")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--confidence", type=click_number(Rule(low=0, low_open=True, high=1, high_open=True)), default=None,
               help="Default: eval.confidence as recorded, else 0.95.")
 @click.option("--seed", type=int, default=None, help="Default: eval.seed as recorded, else 0.")
 @click.option("--allow-incomplete", is_flag=True, help="Score a predictions file inference has not finished "

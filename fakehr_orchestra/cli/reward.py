@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from ..numbers import Rule, click_number
 from .common import fail
 
 
@@ -280,7 +281,8 @@ def reward() -> None:
               help="Reward kwargs as verl passes them (repeatable), e.g. --kwargs w_format=0.5")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write one JSON line per record with every component.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=click_number(Rule(low=0, low_open=True, high=86400 * 365)),
+              default=120.0, show_default=True,
               help="Seconds one plugin call may take; a longer call is an error for its record.")
 def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool,
           timeout_s: float) -> None:
