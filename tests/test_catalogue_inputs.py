@@ -180,3 +180,29 @@ def test_validate_refuses_verl_numbers_out_of_range():
     assert res.exit_code != 0
     assert "data.train_batch_size: '0' is out of range" in res.output, res.output
     assert "optim.lr: 'inf' is not finite" in res.output, res.output
+
+
+@pytest.mark.parametrize("argv", [["eval", "score", "{p}", "--out", "{ro}/m.json"],
+                                  ["eval", "report", "{m}", "--out", "{ro}/r"]])
+def test_an_output_on_a_read_only_file_system_is_a_message(tmp_path, monkeypatch, argv):
+    # A mock, as above: the real EROFS needs a read-only mount (root). Every write below {ro} fails as it would.
+    path = _predictions(tmp_path)
+    assert CliRunner().invoke(cli, ["eval", "score", str(path), "--out", str(tmp_path / "m.json"),
+                                    "--bootstrap", "0"]).exit_code == 0
+    ro = tmp_path / "ro"
+    real_mkstemp, real_mkdir = __import__("tempfile").mkstemp, Path.mkdir
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).startswith(str(ro)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(ro)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+    monkeypatch.setattr("tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    res = CliRunner().invoke(cli, [a.format(p=path, m=tmp_path / "m.json", ro=ro) for a in argv])
+    _clean(res)
+    assert res.exit_code == 1 and "Read-only file system" in res.output, res.output

@@ -107,8 +107,8 @@ def locked(run_dir: Path, name: str = LOCK) -> Iterator[dict[str, Any]]:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:  # a read-only file system (EROFS), no permission, a file where the folder should be
-        raise ManifestWriteError(f"cannot use {run_dir} as a run dir: {exc.strerror or exc} ({path}); give a "
-                                 "--run-dir on a writable file system") from None
+        raise ManifestWriteError(f"cannot use {run_dir} as a run dir: {exc.strerror or exc} ({path}); use a "
+                                 "folder on a writable file system") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
