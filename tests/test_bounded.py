@@ -185,3 +185,14 @@ def test_the_probe_never_prints_credentials():
 
     result = probe_once("http://alice:s3cr3t@127.0.0.1:9/v1", "judge", None, 2.0)
     assert not result.ok and "s3cr3t" not in result.message + result.url
+
+
+def test_reward_score_with_a_plugin_whose_import_never_ends(tmp_path):
+    plugin = tmp_path / "hang.py"
+    plugin.write_text("while True:\n    pass\n")
+    responses = tmp_path / "r.jsonl"
+    responses.write_text(json.dumps({"response": "x", "ground_truth": "fake"}) + "\n")
+    started = time.monotonic()
+    res = CliRunner().invoke(cli, ["reward", "score", str(plugin), str(responses), "--timeout", "1"])
+    assert time.monotonic() - started < 10
+    assert res.exit_code == 2 and "ran past its time limit" in res.output, res.output

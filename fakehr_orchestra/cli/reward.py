@@ -290,8 +290,11 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
     from ..outputs import OutputPathError, refuse_input_as_output
 
     kwargs = parse_kwargs(kwargs_)
-    with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() must not land in --json output
-        fn, plugin_file, module = load_plugin_module(plugin)
+    try:  # a plugin's print() must not land in --json output; an import that never ends is ended
+        with contextlib.redirect_stdout(sys.stderr), time_limit(timeout_s, f"importing {plugin}"):
+            fn, plugin_file, module = load_plugin_module(plugin)
+    except PluginTimeout as exc:
+        fail(f"error: {exc}")
     try:
         refuse_input_as_output({"--out": out} if out else {}, {"RESPONSES": responses, "PLUGIN": plugin_file})
     except OutputPathError as exc:
