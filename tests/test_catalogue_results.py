@@ -162,3 +162,15 @@ def test_two_data_stages_on_one_workdir_the_second_is_refused(tmp_path):
     with locked(out, DATA_LOCK):
         pass
     assert _prepare(src, out).exit_code == 0
+
+
+def test_data_export_refuses_an_image_replaced_by_one_of_the_same_size(tmp_path):
+    src = _jsonl_source(tmp_path, [(png_bytes(i), "fake" if i % 2 else "real") for i in range(8)])
+    assert _prepare(src, tmp_path / "d").exit_code == 0
+    target = tmp_path / "img" / "5.png"
+    blob = bytearray(target.read_bytes())
+    blob[-20] ^= 0xFF  # same size, other bytes
+    target.write_bytes(bytes(blob))
+    res = CliRunner().invoke(cli, ["data", "export", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke",
+                                   "--manifest", str(tmp_path / "d" / "manifest.jsonl"), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 1 and "other content, same size" in res.output and "5.png" in res.output, res.output

@@ -5,8 +5,8 @@ decide on.
 - Images by identity: path, size, mtime, ctime and inode from one stat each. Re-hashing every image would cost a
   resume what the import cost (hours at GenImage scale); a stat cannot be fooled by an ordinary replacement, since
   ctime is set by the kernel on every write, rename or copy and cannot be set back (cp -p and rsync -a included).
-- `data export` compares each image's size with the size the import recorded (a file truncated or replaced by
-  one of another size since the import): such records are not exported.
+- `data export` compares each image's size and content hash with what the import recorded (a file truncated or
+  replaced since the import) and stops when one differs: the export is a separate step, and it pays that read.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ def stage_sources_fingerprint(model: Any, out_dir: str | Path) -> str:
 
 
 def changed_since_import(manifest: str | Path, limit: int = 5) -> tuple[int, list[str]]:
-    """(how many ok records' images no longer have the size the import recorded, a few of them described)."""
+    """(how many ok records' images are no longer the bytes the import checked, a few of them described): the size
+    first (a stat), then the content hash the import recorded (images.py: SHA-256, first 128 bits), read through
+    the bounded reader."""
+    from ..bounded import BoundedReadError, read_file
+
     count, shown = 0, []
     for rec in iter_manifest(manifest):
         if rec.status != "ok" or not rec.path or rec.nbytes is None:
@@ -60,10 +64,17 @@ def changed_since_import(manifest: str | Path, limit: int = 5) -> tuple[int, lis
             size: Any = os.stat(rec.path).st_size
         except OSError:
             size = "missing"
-        if size != rec.nbytes:
+        why = f"{size} bytes now, {rec.nbytes} at import" if size != rec.nbytes else None
+        if why is None and rec.hash:
+            try:
+                if hashlib.sha256(read_file(rec.path, rec.nbytes)).hexdigest()[:32] != rec.hash:
+                    why = "other content, same size"
+            except BoundedReadError as exc:
+                why = str(exc)
+        if why:
             count += 1
             if len(shown) < limit:
-                shown.append(f"{rec.path} ({size} bytes now, {rec.nbytes} at import)")
+                shown.append(f"{rec.path} ({why})")
     return count, shown
 
 
