@@ -83,8 +83,9 @@ def test_eval_score_out_a_folder_is_a_message(tmp_path: Path) -> None:
         isinstance(res.exception, SystemExit), res.output
 
 
-def test_fixtures_tiny_does_not_empty_a_data_folder_it_did_not_make(tmp_path: Path) -> None:
-    mine = tmp_path / "data" / "precious.txt"
+@pytest.mark.parametrize("sub", ["data", "model"])
+def test_fixtures_tiny_does_not_empty_a_data_folder_it_did_not_make(tmp_path: Path, sub: str) -> None:
+    mine = tmp_path / sub / "precious.txt"
     mine.parent.mkdir()
     mine.write_text("keep me")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
