@@ -206,3 +206,10 @@ def test_an_output_on_a_read_only_file_system_is_a_message(tmp_path, monkeypatch
     res = CliRunner().invoke(cli, [a.format(p=path, m=tmp_path / "m.json", ro=ro) for a in argv])
     _clean(res)
     assert res.exit_code == 1 and "Read-only file system" in res.output, res.output
+
+
+def test_a_genimage_folder_that_cannot_be_listed_is_not_a_traceback(tmp_path):
+    res = CliRunner().invoke(cli, ["data", "import", "--kind", "genimage", "--path", "/proc/self", "--label-convention",
+                                   "genimage", "--workers", "1", "--out", str(tmp_path / "m.jsonl")])
+    _clean(res)
+    assert res.exit_code in (1, 2) and "error" in res.output, res.output
