@@ -196,3 +196,20 @@ def test_reward_score_with_a_plugin_whose_import_never_ends(tmp_path):
     res = CliRunner().invoke(cli, ["reward", "score", str(plugin), str(responses), "--timeout", "1"])
     assert time.monotonic() - started < 10
     assert res.exit_code == 2 and "ran past its time limit" in res.output, res.output
+
+
+def test_eval_report_with_a_fifo_as_its_curves_file(tmp_path):
+    pred = tmp_path / "p.jsonl"
+    pred.write_text(json.dumps({"key": "a", "label": "fake", "pred": "fake"}) + "\n")
+    assert CliRunner().invoke(cli, ["eval", "score", str(pred), "--out", str(tmp_path / "m.json"),
+                                    "--bootstrap", "0"]).exit_code == 0
+    fifo = tmp_path / "sft.jsonl"
+    os.mkfifo(fifo)
+    box: dict = {}
+    worker = threading.Thread(target=lambda: box.setdefault("res", CliRunner().invoke(
+        cli, ["eval", "report", str(tmp_path / "m.json"), "--curves", f"sft={fifo}", "--out", str(tmp_path / "r")])),
+        daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "eval report hung on a FIFO"
+    assert box["res"].exit_code == 2 and "regular file" in box["res"].output, box["res"].output
