@@ -49,8 +49,9 @@ RULES: dict[str, Rule] = {
     "ppo_micro_batch_size_per_gpu": POSITIVE_INT, "log_prob_micro_batch_size_per_gpu": POSITIVE_INT,
     "n_gpus_per_node": POSITIVE_INT, "nnodes": POSITIVE_INT, "n": POSITIVE_INT,
     "max_length": POSITIVE_INT, "max_completion_length": POSITIVE_INT, "max_prompt_length": POSITIVE_INT,
-    "max_response_length": POSITIVE_INT, "save_steps": POSITIVE_INT, "eval_steps": POSITIVE_INT,
-    "logging_steps": POSITIVE_INT, "save_freq": Rule(low=1, integer=True, allow=(-1,)),
+    "max_response_length": POSITIVE_INT,
+    # transformers: an int number of steps, or a float in (0, 1): a share of the total steps
+    "save_steps": POSITIVE, "eval_steps": POSITIVE, "logging_steps": POSITIVE, "save_freq": Rule(low=1, integer=True, allow=(-1,)),
     "test_freq": Rule(low=1, integer=True, allow=(-1,)), "total_epochs": POSITIVE_INT,
     "max_steps": Rule(low=1, integer=True, allow=(-1,)),
     "learning_rate": POSITIVE, "lr": POSITIVE, "num_train_epochs": POSITIVE,
