@@ -51,7 +51,8 @@ RULES: dict[str, Rule] = {
     "max_length": POSITIVE_INT, "max_completion_length": POSITIVE_INT, "max_prompt_length": POSITIVE_INT,
     "max_response_length": POSITIVE_INT,
     # transformers: an int number of steps, or a float in (0, 1): a share of the total steps
-    "save_steps": POSITIVE, "eval_steps": POSITIVE, "logging_steps": POSITIVE, "save_freq": Rule(low=1, integer=True, allow=(-1,)),
+    "save_steps": POSITIVE, "eval_steps": POSITIVE, "logging_steps": POSITIVE,
+    "save_freq": Rule(low=1, integer=True, allow=(-1,)),
     "test_freq": Rule(low=1, integer=True, allow=(-1,)), "total_epochs": POSITIVE_INT,
     "max_steps": Rule(low=1, integer=True, allow=(-1,)),
     "learning_rate": POSITIVE, "lr": POSITIVE, "num_train_epochs": POSITIVE,
