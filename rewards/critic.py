@@ -25,6 +25,7 @@ import asyncio
 import atexit
 import base64
 import hashlib
+import json
 import logging
 import os
 import sys
