@@ -15,11 +15,35 @@ with a `JsonlError`; `"collect"` yields a `Row` whose `error` is set, so the cal
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
 BOM = b"\xef\xbb\xbf"
+# No row of ours comes near this; a longer line is not parsed (a 200 MB line could take the JSON parser down with
+# the process under a memory limit) and is reported instead. Its bytes are skipped in chunks, never held whole.
+MAX_LINE_BYTES = 32 * 2**20
+_TOO_LONG = b"\0too long\0"  # a marker no real line can equal (a raw NUL is never valid JSON)
+
+
+def _lines(handle: Any, cap: int) -> Iterator[bytes]:
+    """The file's lines, each at most `cap` bytes; a longer one is yielded as _TOO_LONG (plus its newline if it
+    had one, so a torn last line is still told apart)."""
+    while True:
+        raw = handle.readline(cap + 1)
+        if not raw:
+            return
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            ended = False
+            while True:
+                rest = handle.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    ended = bool(rest)
+                    break
+            yield _TOO_LONG + (b"\n" if ended else b"")
+            continue
+        yield raw
 
 
 class JsonlError(ValueError):
@@ -55,8 +79,63 @@ except ImportError:  # pragma: no cover - orjson is in the `train` extra
     _fast_loads = None
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether decoded JSON holds a lone surrogate ("\\udcff" written as an escape): valid JSON text, but no UTF-8
+    file (a manifest, metrics, an export) can hold it, so the row is refused here, where the line is known."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return False
+        except UnicodeEncodeError:
+            return True
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
+
+
+def _checked(raw: bytes, value: Any, objects: bool) -> tuple[Any, Optional[str]]:
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(value):
+        return None, "holds a lone surrogate escape (\\udXXX): text that is not Unicode; fix the writer"
+    if objects and not isinstance(value, dict):
+        return None, f"expected a JSON object, got {type(value).__name__}"
+    return value, None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _decode_unique(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
+    """As _decode, and a key written twice in one object is an error (JSON parsers keep the last silently, so
+    `{"label": "real", "label": "fake"}` would import as fake with no word; YAML recipes refuse the same)."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return None, f"the key {exc.args[0]!r} appears twice in one object: which value is meant? keep one"
+    except (ValueError, RecursionError):
+        return _decode(raw, objects)  # the plain path explains what is wrong
+    return _checked(raw, value, objects)
+
+
 def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
     value: Any = None
+    if raw.startswith(_TOO_LONG):
+        return None, f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB: not read (no row is that long)"
     if _fast_loads is not None:
         try:
             value = _fast_loads(raw)
@@ -76,38 +155,39 @@ def _decode(raw: bytes, objects: bool) -> tuple[Any, Optional[str]]:
         return None, f"not JSON ({exc.msg} at column {exc.colno})"
     except RecursionError:
         return None, "not JSON (nested too deeply)"
-    if objects and not isinstance(value, dict):
-        return None, f"expected a JSON object, got {type(value).__name__}"
-    return value, None
+    return _checked(raw, value, objects)
 
 
 def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["raise", "collect"] = "raise",
-               tail: Literal["error", "skip"] = "error", limit: Optional[int] = None) -> Iterator[Row]:
+               tail: Literal["error", "skip"] = "error", limit: Optional[int] = None,
+               unique_keys: bool = False) -> Iterator[Row]:
     """Rows of a jsonl file, in order, with their 1-based line numbers.
 
     `tail="skip"`: a bad last line without its newline (a torn write) is left out silently — only for files whose
     writer repairs and rewrites that row (the predictions file on resume). Otherwise it is reported with a note
-    that the file looks cut off. `limit` stops after that many good rows."""
+    that the file looks cut off. `limit` stops after that many good rows. `unique_keys`: a key written twice in an
+    object is an error for its line (for files people write: sources, eval sets, responses; our own manifests are
+    read the fast way)."""
+    decode = _decode_unique if unique_keys else _decode
     path = Path(path)
     name = str(path)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise JsonlError([f"{name}: file not found"]) from None
-    except IsADirectoryError:
-        raise JsonlError([f"{name}: is a folder, not a jsonl file"]) from None
-    except OSError as exc:
-        raise JsonlError([f"{name}: cannot read ({exc.strerror})"]) from None
+    from .data.image_file import ImageFileError, open_image_file
+
+    try:  # regular files only, opened without blocking: a FIFO would hang here, /dev/zero never end
+        handle, _ = open_image_file(name, None)
+    except ImageFileError as exc:
+        reason = exc.reason.replace("is a directory", "is a folder, not a jsonl file")
+        raise JsonlError([f"{name}: {reason}"]) from None
     good = 0
     with handle:
         pending: Optional[tuple[int, bytes]] = None
         number = 0
-        for raw in handle:
+        for raw in _lines(handle, MAX_LINE_BYTES):
             number += 1
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             if pending is not None:
-                yield from _emit(name, *pending, objects, on_error, last=False)
+                yield from _emit(name, *pending, objects, on_error, decode)
                 good += 1
                 if limit is not None and good >= limit:
                     return
@@ -115,7 +195,7 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
         if pending is not None:
             line, raw = pending
             torn = not raw.endswith(b"\n")
-            value, error = _decode(raw, objects)
+            value, error = decode(raw, objects)
             if error is None:
                 yield Row(name, line, value)
             elif not (torn and tail == "skip"):
@@ -127,8 +207,8 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
                 yield row
 
 
-def _emit(name: str, line: int, raw: bytes, objects: bool, on_error: str, last: bool) -> Iterator[Row]:
-    value, error = _decode(raw, objects)
+def _emit(name: str, line: int, raw: bytes, objects: bool, on_error: str, decode: Any) -> Iterator[Row]:
+    value, error = decode(raw, objects)
     if error is not None and on_error == "raise":
         raise JsonlError([f"{name}:{line}: {error}"])
     yield Row(name, line, value, error)

@@ -51,6 +51,8 @@ def shipped_file(relpath: str) -> Path:
         raise ShippedFileError(f"{relpath!r} is not a shipped file: it must start with one of "
                                f"{', '.join(f + '/' for f in FOLDERS)}")
     path = shipped_dir(folder) / rest
+    if not path.resolve().is_relative_to(shipped_dir(folder).resolve()):
+        raise ShippedFileError(f"{relpath!r} leaves the shipped {folder}/ folder (no '..' or links out of it)")
     if not path.is_file():
         present = sorted(p.relative_to(shipped_dir(folder)).as_posix() for p in shipped_dir(folder).rglob("*")
                          if p.is_file() and "__pycache__" not in p.parts and p.name != "__init__.py")

@@ -4,7 +4,10 @@
   identifier, `[A-Za-z_][A-Za-z0-9_]*`; anything else breaks a pasted command, or runs one (`X$(touch /tmp/x)`).
 - `looks_like_secret`: a value put where a variable name belongs (`api_key_env: sk-...`) is refused *without being
   echoed*: the message says what it looks like, never what it is.
-- `redact_url`: `https://user:pass@host/v1` -> `https://***@host/v1` for anything printed or logged.
+- URLs carry no credentials: `url_credential_problems` finds every `scheme://user:pw@host` in a recipe (it would be
+  copied into plans, argv, scripts and logs), and `redact_url` hides them in anything printed or logged. Both read
+  the userinfo up to the *last* `@` of the URL word (a password may hold `@`, `/` or `:`); an `@` that belongs to a
+  path or query is read as credentials too, which errs on the safe side (write it %40).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Optional
+from typing import Any, Optional
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_PREFIXES = ("sk-", "sk_", "pk-", "rk-", "ghp_", "gho_", "github_pat_", "hf_", "xox", "AKIA", "eyJ", "Bearer ")
-_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+# scheme://, then everything up to the last @ of the URL (whitespace and quotes end it)
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s\"'<>]*@")
 
 
 def is_env_name(name: object) -> bool:
@@ -57,5 +61,24 @@ def env_name_problem(name: object, what: str = "an environment variable name") -
 
 
 def redact_url(url: object) -> str:
-    """The URL with any user:password@ credentials replaced by ***@ (for messages and logs)."""
+    """The text with the user:password@ of every URL in it replaced by ***@ (for messages and logs)."""
     return _CREDENTIALS.sub(r"\1***@", str(url))
+
+
+def has_url_credentials(text: object) -> bool:
+    return isinstance(text, str) and bool(_CREDENTIALS.search(text))
+
+
+def url_credential_problems(data: Any, key: str = "") -> list[tuple[str, str]]:
+    """(key, message) for every string in a recipe's data that holds a URL with credentials; the message shows the
+    URL redacted, never the secret."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in url_credential_problems(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in url_credential_problems(v, f"{key}[{i}]")]
+    if has_url_credentials(data):
+        return [(key, f"{redact_url(data)!r} carries credentials (user:password@) in the URL: they would be copied "
+                      "into commands, scripts and logs. Put the key in an environment variable and name it in "
+                      "critic.api_key_env (sent as a bearer token); rotate the password if this file was shared "
+                      "(an @ that is part of a path or query: write it %40)")]
+    return []

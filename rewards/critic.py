@@ -25,6 +25,7 @@ import asyncio
 import atexit
 import base64
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakehr_orchestra.critic import templates as _templates
-from fakehr_orchestra.secrets import env_name_problem, redact_url
+from fakehr_orchestra.secrets import env_name_problem, has_url_credentials, redact_url
 
 log = logging.getLogger("fakehr.critic")
 
@@ -63,6 +64,9 @@ class CriticConfig:
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"critic_base_url must start with http:// or https://, got {redact_url(self.base_url)!r}")
+        if has_url_credentials(self.base_url):
+            raise ValueError(f"critic_base_url {redact_url(self.base_url)!r} carries credentials (user:password@): "
+                             "pass the key through the variable named by critic_api_key_env instead")
         if self.api_key_env is not None:
             problem = env_name_problem(self.api_key_env, "critic_api_key_env")
             if problem:
@@ -128,15 +132,38 @@ def image_ref(image: Any) -> tuple[str, str | None]:
     if isinstance(image, (bytes, bytearray)):
         data = bytes(image)
     elif isinstance(image, str) and image:
-        try:
-            with open(image, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return "", None
+        data = read_image(image)
     if not data:
         return "", None
     digest = hashlib.sha1(data).hexdigest()
     return digest, "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+MAX_IMAGE_BYTES = 64 * 2**20  # as data.max_image_mb's default: a bigger "image" is not one the critic should get
+MAX_REPLY_BYTES = 4 * 2**20  # a chat completion holding {"score": x}; far more is not an answer
+
+
+def read_image(path: str) -> bytes | None:
+    """The bytes of an image file, or None when it cannot be read as one: through the one bounded reader (regular
+    files only, never more than MAX_IMAGE_BYTES; /dev/zero or a FIFO is refused at once, not read or waited for)."""
+    from fakehr_orchestra.bounded import BoundedReadError, read_file
+
+    try:
+        return read_file(path, MAX_IMAGE_BYTES)
+    except (BoundedReadError, OSError):
+        return None
+
+
+async def read_reply(response: Any) -> Any:
+    """The JSON of a reply, read through the one bounded reader (at most MAX_REPLY_BYTES; the session's timeout
+    bounds the time); ValueError for a body that is too big or not JSON."""
+    from fakehr_orchestra.bounded import BoundedReadError, read_aiohttp_body
+
+    try:
+        raw = await read_aiohttp_body(response, MAX_REPLY_BYTES)
+    except BoundedReadError as exc:
+        raise ValueError(str(exc)) from None
+    return json.loads(raw.decode("utf-8", errors="replace"))
 
 
 class CriticClient:
@@ -316,7 +343,7 @@ class CriticClient:
                         return f"http_{response.status}", None, True
                     if response.status >= 400:
                         return f"http_{response.status}", None, False
-                    reply = await response.json(content_type=None)
+                    reply = await read_reply(response)
         except asyncio.TimeoutError:
             return "timeout", None, True
         except (aiohttp.ClientError, OSError, ValueError) as exc:

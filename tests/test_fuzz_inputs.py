@@ -132,3 +132,96 @@ def test_jsonl_reader(data: bytes) -> None:
             assert code in codes, (args[:2], code, output[-400:])
             assert code == 0 or "error" in output.lower()
             assert took < SECONDS
+
+
+# --- the fault catalogue's input classes: script text, URL credentials, hostile numbers, duplicate keys -----------
+
+hostile_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ["r\ntouch PWNED\n.yaml", "$(id)`id`\"'\\", "a\r\nb\x00c\u2028d", "x\x1b[2Jy", "\udcff"[:0] + "é/ü"])
+
+
+@FUZZ
+@given(hostile_text)
+def test_script_text_and_shell_quote(text: str) -> None:
+    import subprocess
+
+    from fakehr_orchestra.script_text import script_text, shell_quote
+
+    shown = script_text(text)
+    assert shown.isprintable() and not set(shown) & set("$`\"\n\r")
+    assert all(part[:1] in ("x", "u", "U") for part in shown.split("\\")[1:])  # a backslash only starts an escape
+    word = shell_quote(text)
+    assert "\n" not in word and "\r" not in word
+    if "\x00" not in text:  # a shell word cannot hold NUL at all
+        out = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, timeout=30).stdout
+        assert out == text.encode("utf-8", "surrogateescape")
+
+
+url_parts = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc"), blacklist_characters="\"'<>"),
+                    min_size=1, max_size=12)
+
+
+@FUZZ
+@given(url_parts, url_parts, st.sampled_from(["http", "https"]))
+def test_redact_url_hides_every_credential(user: str, password: str, scheme: str) -> None:
+    from fakehr_orchestra.secrets import has_url_credentials, redact_url
+
+    url = f"{scheme}://{user}:{password}@critic.example:8000/v1"
+    shown = redact_url(f"calling {url} now")
+    assert shown == f"calling {scheme}://***@critic.example:8000/v1 now"
+    assert has_url_credentials(url)
+
+
+hostile_numbers = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(),
+                            st.text(max_size=6), st.sampled_from(["Infinity", "NaN", "-0", "1e309"]))
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["real", "fake"]), hostile_numbers, hostile_numbers), min_size=1,
+                max_size=6))
+def test_eval_score_hostile_numbers(rows: list) -> None:
+    import json
+    import math
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.jsonl"
+        lines = [json.dumps({"key": f"k{i}", "label": label, "pred": label, "prob_fake": p, "response_tokens": t})
+                 for i, (label, p, t) in enumerate(rows)]
+        path.write_text("\n".join(lines) + "\n")
+        code, output, _ = _invoke(["eval", "score", str(path), "--out", f"{tmp}/m.json", "--bootstrap", "0"])
+        assert code in (0, 2), output[-400:]
+        clean = all((p is None or (not isinstance(p, (bool, str)) and math.isfinite(p) and 0 <= p <= 1))
+                    and (t is None or (not isinstance(t, (bool, str, float)) and t >= 0)
+                         or (isinstance(t, float) and math.isfinite(t) and t >= 0 and t == int(t)))
+                    for _, p, t in rows)
+        assert (code == 0) == clean, (rows, output[-300:])
+
+
+@FUZZ
+@given(hostile_numbers, st.booleans())
+def test_reward_score_hostile_results(value: object, as_dict: bool) -> None:
+    import json
+    import math
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plugin = Path(tmp) / "p.py"
+        result = {"score": value} if as_dict else value
+        plugin.write_text("import json\ndef compute_score(data_source, solution_str, ground_truth, extra_info=None):\n"
+                          f"    return json.loads({json.dumps(result)!r})\n")
+        responses = Path(tmp) / "r.jsonl"
+        responses.write_text(json.dumps({"response": "x", "ground_truth": "fake"}) + "\n")
+        code, output, _ = _invoke(["reward", "score", str(plugin), str(responses), "--out", f"{tmp}/o.jsonl"])
+        usable = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        assert code == (0 if usable else 1), (value, output[-300:])
+        if Path(f"{tmp}/o.jsonl").exists():
+            assert "NaN" not in Path(f"{tmp}/o.jsonl").read_text()
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["label", "file_path", "split"]), min_size=1, max_size=5))
+def test_duplicate_keys_are_a_row_problem(keys: list) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.jsonl"
+        path.write_text("{" + ", ".join(f'"{k}": "{i}"' for i, k in enumerate(keys)) + "}\n")
+        rows = list(read_jsonl(path, on_error="collect", unique_keys=True))
+        assert (rows[0].error is not None and "appears twice" in rows[0].error) == (len(set(keys)) < len(keys))

@@ -32,13 +32,14 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ..engines import RenderError
         from ..engines.plan import MissingEnvError
+        from ..outputs import OutputPathError
         from ..pipeline.rundir import RunDirError
         from ..recipe import RecipeError
         try:
             return func(*args, **kwargs)
         except RecipeError as exc:
             fail(f"error: {exc}")
-        except (RenderError, MissingEnvError) as exc:
+        except (RenderError, MissingEnvError, OutputPathError) as exc:
             fail(f"error: {exc}")
         except RunDirError as exc:  # a damaged manifest (2), a run dir another run holds (2), a full disk (1)
             fail(f"error: {exc}", code=exc.code)

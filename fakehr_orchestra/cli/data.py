@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import click
 
+from ..numbers import FRACTION, Rule, click_number
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -36,6 +37,17 @@ def data() -> None:
     """Import, validate, split and export data sets (FakeClue, GenImage, jsonl) for ms-swift and verl."""
 
 
+def _outputs_apart(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
+    """Exit 2 when an output path is an input (it would be replaced while, or before, it is read)."""
+    from ..outputs import OutputPathError, refuse_input_as_output
+    try:
+        refuse_input_as_output(outputs, inputs)
+        if len({str(v) for v in outputs.values()}) < len(outputs):
+            raise OutputPathError(f"two outputs are the same file: {', '.join(map(str, outputs.values()))}")
+    except OutputPathError as exc:
+        fail(f"error: {exc}")
+
+
 @data.command("import")
 @click.option("--kind", type=click.Choice(["fakeclue", "genimage", "jsonl"]), required=True)
 @click.option("--path", "path", required=True, help="FakeClue json / GenImage root / jsonl file.")
@@ -45,7 +57,7 @@ def data() -> None:
 @click.option("--name", default=None, help="Source name recorded in the manifest (default: the kind).")
 @click.option("--image-root", default=None, help="Where relative image paths resolve (default: as released: "
               "FakeClue data_json/<split>.json -> FakeClue/<split>/; otherwise the file's folder).")
-@click.option("--max-loss", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+@click.option("--max-loss", type=click_number(FRACTION), default=0.01, show_default=True,
               help="Fail when more than this share of the records has a missing or corrupt image.")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default=None, help="Force a split.")
 @click.option("--check", type=click.Choice(["header", "full"]), default="header", show_default=True)
@@ -59,6 +71,7 @@ def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str],
     """Import one source into a canonical manifest, checking every image."""
     from ..data.importer import import_sources
     from ..recipe.schema.data import SourceSection
+    _outputs_apart({"--out": out}, {"--path": path})
 
     src = SourceSection(name=name or kind, kind=kind, path=path, image_root=image_root,
                         label_convention=label_convention, split=split)  # type: ignore[arg-type]
@@ -69,12 +82,13 @@ def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str],
 
 @data.command("split")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-@click.option("--test-fraction", type=float, required=True)
+@click.option("--test-fraction", type=click_number(Rule(low=0, high=1, high_open=True)), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 def split_cmd(manifest: str, test_fraction: float, seed: int, out: str) -> None:
     """Assign train/test to records without a split, stratified by (source, label), deterministic."""
     from ..data.split import split_manifest
+    _outputs_apart({"--out": out}, {"MANIFEST": manifest})
     counts = split_manifest(manifest, out, test_fraction, seed)
     _echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
@@ -88,6 +102,7 @@ def split_cmd(manifest: str, test_fraction: float, seed: int, out: str) -> None:
 def validate_cmd(manifest: str, out: str, report: str, strict: bool, as_json: bool) -> None:
     """Duplicates, train/test leakage, label balance, plus the missing/corrupt images import found."""
     from ..data.checks import summary_table, validate_manifest
+    _outputs_apart({"--out": out, "--report": report}, {"MANIFEST": manifest})
     result = validate_manifest(manifest, out, report)
     click.echo(json.dumps(result, indent=2) if as_json else summary_table(result))
     if strict and result["problems"]:
@@ -105,6 +120,8 @@ def export_cmd(recipe: str, overrides: tuple[str, ...], profile: Optional[str], 
                only: Optional[str]) -> None:
     """Write the ms-swift / verl / eval files of a validated manifest with the recipe's prompts and method."""
     from ..data.export import export_manifest, settings_from_recipe
+    from ..data.export.writer import FILES
+    _outputs_apart({f"--out/{name}": f"{out}/{name}" for name in FILES.values()}, {"--manifest": manifest})
     settings = settings_from_recipe(load(recipe, overrides, profile).model)
     names = [n.strip() for n in only.split(",")] if only else None
     try:

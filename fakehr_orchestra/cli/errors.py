@@ -27,7 +27,12 @@ KNOWN: tuple[tuple[str, str, int], ...] = (
     ("fakehr_orchestra.pipeline.sweep", "SweepError", 2),
     ("fakehr_orchestra.estimate.models", "ModelError", 2),
     ("fakehr_orchestra.labels", "LabelError", 2),
+    ("fakehr_orchestra.outputs", "OutputPathError", 2),
+    ("fakehr_orchestra.bounded", "BoundedReadError", 2),
 )
+# The environment refused a write or a read (a read-only file system, a full disk, no permission): exit 1, the
+# file named; not a bug, not the input's fault.
+ENVIRONMENT_ERRNOS = {"EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "ENAMETOOLONG", "ELOOP", "EISDIR", "ENOTDIR"}
 
 
 def known_exit(exc: BaseException) -> Optional[tuple[int, str]]:
@@ -41,6 +46,12 @@ def known_exit(exc: BaseException) -> Optional[tuple[int, str]]:
         return 2, (f"error: a file is not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8")
     if isinstance(exc, RecursionError):
         return 2, "error: the input is nested too deeply to read"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        import errno
+
+        if errno.errorcode.get(exc.errno) in ENVIRONMENT_ERRNOS:
+            where = f" {exc.filename}" if exc.filename else ""
+            return 1, f"error: cannot use{where}: {exc.strerror or exc}"
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ..numbers import Rule, click_number
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -15,7 +16,7 @@ from .common import fail, friendly_errors, load, recipe_arguments
 @recipe_arguments
 @click.option("--gpu", "gpu_name", default=None, help="GPU model (e.g. h100-80gb, a100-40gb, h200-141gb; NNgib for "
               "any size). Default: the recipe's cluster.gpu.")
-@click.option("--gpu-memory-gb", type=click.FloatRange(min=1), default=None,
+@click.option("--gpu-memory-gb", type=click_number(Rule(low=1)), default=None,
               help="Usable GPU memory in GiB, instead of --gpu.")
 @click.option("--stage", "-s", type=click.Choice(["sft", "grpo", "all"]), default="all", show_default=True)
 @click.option("--nodes", type=click.IntRange(min=1), default=None, help="Node count, when cluster.nodes is set at "
@@ -28,7 +29,7 @@ from .common import fail, friendly_errors, load, recipe_arguments
 @click.option("--sft-rows", type=click.IntRange(min=0), default=None, help="SFT dataset rows, when the files are "
               "not here to count.")
 @click.option("--grpo-rows", type=click.IntRange(min=0), default=None, help="GRPO dataset rows, likewise.")
-@click.option("--mfu", type=click.FloatRange(min=0.01, max=1.0), default=0.4, show_default=True,
+@click.option("--mfu", type=click_number(Rule(low=0.01, high=1.0)), default=0.4, show_default=True,
               help="Model-FLOPs utilisation assumed for the time figures.")
 @click.option("--verbose", "-v", is_flag=True, help="Show every phase, not only each stage's peak.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable estimate.")

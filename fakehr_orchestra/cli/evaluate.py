@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from ..numbers import Rule, click_number
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -21,9 +22,10 @@ def eval_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ..evaluation.infer import ResumeError, SettingsError
         from ..evaluation.reader import EvalDataError
+        from ..outputs import OutputPathError
         try:
             return func(*args, **kwargs)
-        except (EvalDataError, SettingsError, ResumeError) as exc:
+        except (EvalDataError, SettingsError, ResumeError, OutputPathError) as exc:
             fail(f"error: {exc}")
     return wrapper
 
@@ -60,6 +62,8 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
     if not data:
         fail("error: no eval set: pass --data EVAL.jsonl or set eval.dataset in the recipe")
     out_path = Path(out) if out else Path(ev.output_dir) / "predictions.jsonl"
+    from ..outputs import refuse_input_as_output
+    refuse_input_as_output({"--out": out_path}, {"--data": data})
     settings = from_recipe(rec, str(Path(model_dir).resolve()), backend, batch_size, device)
     for note in drift_notes(rec):
         click.echo(f"note: {note}", err=True)
@@ -122,7 +126,7 @@ def consistency(recipe: str, overrides: tuple[str, ...], profile: Optional[str],
 @click.option("--bootstrap", "samples", type=click.IntRange(min=0), default=None,
               help="Bootstrap resamples for accuracy confidence intervals (0: none); default: the recipe's "
               "eval.bootstrap_samples as recorded by `eval infer`, else 1000.")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--confidence", type=click_number(Rule(low=0, low_open=True, high=1, high_open=True)), default=None,
               help="Default: eval.confidence as recorded, else 0.95.")
 @click.option("--seed", type=int, default=None, help="Default: eval.seed as recorded, else 0.")
 @click.option("--allow-incomplete", is_flag=True, help="Score a predictions file inference has not finished "
@@ -147,7 +151,9 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
+    from ..outputs import refuse_input_as_output
 
+    refuse_input_as_output({"--out": out}, {"PREDICTIONS": predictions, **({"--data": data} if data else {})})
     prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
     metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
                          response_prefix=prefix, data=data, convention=label_convention,
@@ -180,7 +186,15 @@ def report(metrics: tuple[str, ...], names: Optional[str], out: str, allow_diffe
            curve_files: tuple[str, ...]) -> None:
     """JSON + Markdown + PNG report of one or more METRICS files (side by side)."""
     from ..evaluation.report import build_report, eval_set_mismatch
+    from ..outputs import OutputPathError, refuse_input_as_output
 
+    inputs = {f"METRICS {m}": m for m in metrics}
+    inputs.update({f"--curves {c}": c.partition("=")[2] for c in curve_files if "=" in c})
+    written = {f"--out/{n}": Path(out) / n for n in ("report.json", "report.md")}
+    try:  # the report's own files never replace what it reads (a metrics file kept as OUT/report.json)
+        refuse_input_as_output(written, inputs)
+    except OutputPathError as exc:
+        fail(f"error: {exc}")
     try:
         written = build_report(list(metrics), names.split(",") if names else None, out, list(curve_files),
                                allow_different_eval_sets=allow_different_eval_sets)

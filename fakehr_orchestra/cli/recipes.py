@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
+from ..script_text import script_text
 from .common import fail, friendly_errors, load, recipe_arguments
 
 
@@ -45,8 +46,8 @@ def show(recipe: str, overrides: tuple[str, ...], profile: str | None, explain: 
             click.echo(line)
         return
     data = resolved.model.model_dump(mode="json")
-    click.echo(f"# resolved from {resolved.path}" + (f" with profile {profile}" if profile else "")
-               + (f" and overrides {' '.join(overrides)}" if overrides else ""))
+    click.echo("# " + script_text(f"resolved from {resolved.path}" + (f" with profile {profile}" if profile else "")
+                                  + (f" and overrides {' '.join(overrides)}" if overrides else "")))
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), nl=False)
 
 

@@ -27,9 +27,11 @@ def render(recipe: str, overrides: tuple[str, ...], profile: str | None, stage: 
         click.echo(plan.to_json())
         return
     target = ", ".join(f"{k} {v}" for k, v in plan.versions.items())
-    click.echo(f"# stage {plan.stage}, rendered for {target}")
+    from ..script_text import script_text
+
+    click.echo(f"# stage {plan.stage}, rendered for {script_text(target)}")
     for note in plan.translations:
-        click.echo(f"# translated: {note}")
+        click.echo(f"# translated: {script_text(note)}")
     if plan.env_refs:
         click.echo(f"# from the environment at launch: {', '.join(plan.env_refs)}")
     click.echo(plan.to_shell())

@@ -8,15 +8,17 @@ one JSON line per record with every component (written atomically).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
+from ..numbers import Rule, click_number
 from .common import fail
 
 
@@ -82,7 +84,7 @@ def read_records(path: str) -> list[dict[str, Any]]:
 
     records, problems = [], []
     try:
-        for line in read_jsonl(path, on_error="collect"):
+        for line in read_jsonl(path, on_error="collect", unique_keys=True):
             record = line.value
             if line.error is not None:
                 problems.append(f"{line.where}: {line.error}")
@@ -99,9 +101,69 @@ def read_records(path: str) -> list[dict[str, Any]]:
     return records
 
 
+class PluginTimeout(BaseException):
+    """A plugin call ran past its time limit (raised in the main thread by SIGALRM; BaseException so that a
+    plugin's own `except Exception` does not swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise PluginTimeout in the main thread after `seconds`: a plugin stuck in a loop cannot be cancelled
+    otherwise (no thread can be, and a blocking coroutine never yields to asyncio's timeouts)."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise PluginTimeout(f"{what} ran past its time limit of {seconds:g} s (--timeout)")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def checked_result(value: Any) -> dict[str, Any]:
+    """The plugin's result as verl takes it: a number, or a dict whose 'score' is one; a finite real number (not a
+    bool, not text, not None: verl would fail on it or train on a wrong reward). ValueError says what is wrong."""
+    from ..numbers import as_number
+
+    result = value if isinstance(value, dict) else {"score": value}
+    if "score" not in result:
+        raise ValueError(f"the plugin returned a dict without 'score' ({', '.join(map(str, result)) or 'empty'}): "
+                         "verl reads the reward from 'score'")
+    number = as_number(result["score"])
+    if number is None:
+        raise ValueError(f"the plugin's score {result['score']!r} is a {type(result['score']).__name__}, not a "
+                         "number: verl needs a float")
+    if not math.isfinite(number):
+        raise ValueError(f"the plugin's score is {number} (not finite): it would poison the advantages")
+    return {**result, "score": number}
+
+
+def json_safe(value: Any) -> Any:
+    """The value with non-finite floats as null: strict JSON (a bare NaN is not JSON, and jq / pandas reject it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
-              concurrency: int = 256) -> list[dict[str, Any] | str]:
-    """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message."""
+              concurrency: int = 256, timeout_s: float | None = None,
+              close: Callable[[], Any] | None = None) -> list[dict[str, Any] | str]:
+    """One result per record: the plugin's dict (a float becomes {'score': x}) or an error message. A call that
+    runs past `timeout_s` is an error for its record; with an async plugin, the whole run also stops after
+    `timeout_s` times the number of rounds of `concurrency` calls (a coroutine that blocks never times out alone)."""
     import asyncio
     import inspect
 
@@ -110,7 +172,7 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
                     ground_truth=record["ground_truth"], extra_info=record.get("extra_info") or {}, **kwargs)
 
     def as_dict(value: Any) -> dict[str, Any]:
-        return value if isinstance(value, dict) else {"score": float(value)}
+        return checked_result(value)
 
     def failed(record: dict[str, Any], exc: BaseException) -> str:
         if isinstance(exc, (ValueError, TypeError)):
@@ -121,8 +183,9 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
         results: list[dict[str, Any] | str] = []
         for record in records:
             try:
-                results.append(as_dict(fn(**call(record))))
-            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding per record
+                with time_limit(timeout_s, f"the plugin's call for line {record['_line']}"):
+                    results.append(as_dict(fn(**call(record))))
+            except (Exception, SystemExit, PluginTimeout) as exc:  # noqa: BLE001 - a failure is a finding per record
                 results.append(failed(record, exc))
         return results
 
@@ -132,13 +195,25 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
         async def one(record: dict[str, Any]) -> dict[str, Any] | str:
             async with gate:
                 try:
-                    return as_dict(await fn(**call(record)))
+                    return as_dict(await asyncio.wait_for(fn(**call(record)), timeout_s))
+                except asyncio.TimeoutError:
+                    return f"line {record['_line']}: the plugin ran past its time limit of {timeout_s:g} s (--timeout)"
                 except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
                     return failed(record, exc)
 
-        return list(await asyncio.gather(*(one(r) for r in records)))
+        try:
+            return list(await asyncio.gather(*(one(r) for r in records)))
+        finally:  # the plugin's HTTP sessions end with this loop (else: "Unclosed client session" at exit)
+            if close is not None and inspect.iscoroutinefunction(close):
+                with contextlib.suppress(Exception):
+                    await close()
 
-    return asyncio.run(run())
+    rounds = -(-len(records) // concurrency) + 1
+    try:
+        with time_limit(timeout_s * rounds if timeout_s else None, "the plugin's calls"):
+            return asyncio.run(run())
+    except PluginTimeout as exc:
+        return [f"line {r['_line']}: {exc} (a coroutine that blocks the event loop)" for r in records]
 
 
 def distribution(values: list[float]) -> str:
@@ -206,12 +281,27 @@ def reward() -> None:
               help="Reward kwargs as verl passes them (repeatable), e.g. --kwargs w_format=0.5")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write one JSON line per record with every component.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool) -> None:
+@click.option("--timeout", "timeout_s", type=click_number(Rule(low=0, low_open=True, high=86400 * 365)),
+              default=120.0, show_default=True,
+              help="Seconds one plugin call may take; a longer call is an error for its record.")
+def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None, as_json: bool,
+          timeout_s: float) -> None:
     """Score RESPONSES.jsonl with PLUGIN[:FUNC] (default function compute_score)."""
+    from ..outputs import OutputPathError, refuse_input_as_output
+
     kwargs = parse_kwargs(kwargs_)
-    fn, plugin_file, module = load_plugin_module(plugin)
+    try:  # a plugin's print() must not land in --json output; an import that never ends is ended
+        with contextlib.redirect_stdout(sys.stderr), time_limit(timeout_s, f"importing {plugin}"):
+            fn, plugin_file, module = load_plugin_module(plugin)
+    except PluginTimeout as exc:
+        fail(f"error: {exc}")
+    try:
+        refuse_input_as_output({"--out": out} if out else {}, {"RESPONSES": responses, "PLUGIN": plugin_file})
+    except OutputPathError as exc:
+        fail(f"error: {exc}")
     records = read_records(responses)
-    results = score_all(fn, records, kwargs)
+    with contextlib.redirect_stdout(sys.stderr):
+        results = score_all(fn, records, kwargs, timeout_s=timeout_s, close=getattr(module, "aclose", None))
     errors = [r for r in results if isinstance(r, str)]
     if records and len(errors) == len(records) and len({e.split(": ", 1)[1] for e in errors}) == 1:
         # the same error for every record (a bad kwarg, a plugin bug): one message, not N
@@ -222,13 +312,13 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
         with atomic_open(out) as handle:
             for record, result in zip(records, results):
                 row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
-                handle.write(json.dumps(row) + "\n")
+                handle.write(json.dumps(json_safe(row), allow_nan=False, default=str) + "\n")
     summary = summarise(results)
     critics = critic_summary(module)
     if critics:
         summary["critic"] = critics
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(json_safe(summary), indent=2, allow_nan=False, default=str))
     else:
         print_summary(summary, plugin_file)
         for c in critics:

@@ -166,19 +166,21 @@ def _run_sweep(recipe: str, overrides: tuple[str, ...], profile: str | None, loa
 
 
 def _print_stage(sp) -> None:  # type: ignore[no-untyped-def]
-    click.echo(f"## stage {sp.stage}" + (f"  [skipped: {sp.skip_reason}]" if sp.skip_reason else ""))
+    from ..script_text import script_text as t  # every comment line stays one inert line, whatever a value holds
+
+    click.echo(f"## stage {sp.stage}" + (f"  [skipped: {t(sp.skip_reason)}]" if sp.skip_reason else ""))
     for key, value in sp.inputs.items():
-        click.echo(f"#   {key} <- {value}")
+        click.echo(f"#   {t(key)} <- {t(value)}")
     for svc in sp.services:
-        click.echo(f"# service {svc.name}: started before the stage's steps, stopped (its whole process tree) when "
+        click.echo(f"# service {t(svc.name)}: started before the stage's steps, stopped (its whole process tree) when "
                    f"they end, fail or are interrupted")
-        click.echo(f"#   runs {svc.where}")
-        click.echo(f"#   serves {svc.model!r} at {svc.url}; ready when /v1/models lists it and a judged request with "
-                   f"an image is answered (within {svc.ready_timeout_s:g} s)")
+        click.echo(f"#   runs {t(svc.where)}")
+        click.echo(f"#   serves {t(repr(svc.model))} at {t(svc.url)}; ready when /v1/models lists it and a judged "
+                   f"request with an image is answered (within {svc.ready_timeout_s:g} s)")
         if svc.blocked:
-            click.echo(f"#   cannot start here: {svc.blocked}")
+            click.echo(f"#   cannot start here: {t(svc.blocked)}")
         click.echo(svc.plan.to_shell())
     for step in sp.steps:
-        click.echo(f"# step {step.name}")
+        click.echo(f"# step {t(step.name)}")
         click.echo(step.plan.to_shell())
     click.echo()

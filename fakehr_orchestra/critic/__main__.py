@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..numbers import POSITIVE, argparse_number
+
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fakehr_orchestra.critic")
@@ -25,8 +27,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     wait = sub.add_parser("wait", help="wait until a critic endpoint serves the model and answers a judged request")
     wait.add_argument("--url", required=True, help="the OpenAI-compatible base URL, e.g. http://host:8000/v1")
     wait.add_argument("--model", required=True, help="the served model name requests ask for")
-    wait.add_argument("--timeout", type=float, default=900.0, help="seconds before giving up (default 900)")
-    wait.add_argument("--poll", type=float, default=2.0, help="seconds between attempts (default 2)")
+    wait.add_argument("--timeout", type=argparse_number(POSITIVE), default=900.0, help="seconds before giving up (default 900)")
+    wait.add_argument("--poll", type=argparse_number(POSITIVE), default=2.0, help="seconds between attempts (default 2)")
     wait.add_argument("--api-key-env", default=None, help="env var holding the API key, if the server wants one")
     wait.add_argument("--template", default="json_score", choices=("json_score", "sophiavl_r1"),
                       help="how the judged request is asked (the recipe's critic.template; default json_score)")

@@ -20,6 +20,9 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
+from ..bounded import read_urllib_body
+from ..secrets import redact_url
+
 REASONING = ("[Why fake] the window frames bend where straight lines are expected\n"
              "[If real] a wide-angle lens bends straight lines near the edges of the frame in the same way")
 ANSWER = "Real"
@@ -68,11 +71,35 @@ def _headers(api_key_env: Optional[str]) -> dict[str, str]:
     return headers
 
 
+MAX_REPLY_BYTES = 8 * 2**20  # a models list or a short judged reply; anything near this is not a critic's answer
+
+
 def _get_json(url: str, headers: dict[str, str], timeout: float, body: Optional[dict[str, Any]] = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked
-        return json.loads(response.read().decode("utf-8", errors="replace") or "null")
+    """One request, done within `timeout` seconds in all (urllib's own timeout is per socket read: a server that
+    drips bytes, in its headers or its body, would keep it going forever), its body at most MAX_REPLY_BYTES."""
+    import threading
+
+    deadline = time.monotonic() + timeout
+    outcome: dict[str, Any] = {}
+
+    def fetch() -> None:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+                raw = read_urllib_body(response, MAX_REPLY_BYTES, deadline, f"the reply of {url}")
+            outcome["value"] = json.loads(raw.decode("utf-8", errors="replace") or "null")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=fetch, name="critic-probe", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()) + 0.5)
+    if worker.is_alive():  # the daemon thread ends with its socket's next timeout, or with the process
+        raise TimeoutError(f"no complete reply within {timeout:g} s (the server is too slow, or drips its reply)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def list_models(url: str, api_key_env: Optional[str] = None, timeout_s: float = 10.0) -> list[str]:
@@ -107,7 +134,10 @@ def judged_request(url: str, model: str, api_key_env: Optional[str] = None, time
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
-        body = exc.read().decode("utf-8", errors="replace")[:300] if exc.fp else ""
+        try:
+            body = exc.read(300).decode("utf-8", errors="replace") if exc.fp else ""
+        except OSError:
+            body = ""
         return f"HTTP {exc.code}: {body}".strip()
     if isinstance(exc, urllib.error.URLError):
         return f"cannot connect ({exc.reason})"
@@ -172,4 +202,5 @@ def wait_ready(url: str, model: str, timeout_s: float, api_key_env: Optional[str
             break
         time.sleep(poll_s)
     result.seconds = round(time.monotonic() - started, 1)
+    result.url, result.message = redact_url(result.url), redact_url(result.message)  # printed and logged
     return result

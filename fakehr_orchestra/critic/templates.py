@@ -61,6 +61,8 @@ def parse_json_score(text: Any) -> Optional[float]:
             obj = json.loads(blob)
         except ValueError:
             continue
+        if isinstance(obj, dict) and isinstance(obj.get("score"), bool):
+            return None  # {"score": true} is not a score (bool is an int in Python: it read as 1.0)
         if isinstance(obj, dict) and isinstance(obj.get("score"), (int, float, str)):
             try:
                 value = float(obj["score"])

@@ -27,6 +27,7 @@ def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
         path = _abs(src.path, base)
         root = _abs(src.image_root, base) if src.image_root else None
         for raw in itertools.islice(read_source(src.kind, path, root), limit):
+            raw = _utf8_only(raw)
             rec = Record(id=next_id, path=raw.get("path") or "", label=None, label_raw=raw.get("label_raw"),
                          label_convention=src.label_convention, source=raw.get("source") or src.name,
                          category=raw.get("category"), split=raw.get("split"),
@@ -51,6 +52,38 @@ def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
                                   f"{src.label_convention!r}, but the explanation says {verdict!r}: is the "
                                   f"convention right?")
             yield rec
+
+
+def _utf8_text(value: Any) -> tuple[Any, bool]:
+    """(value with every string made UTF-8-encodable, whether anything had to change). A file name with bytes
+    that are not UTF-8 arrives as lone surrogates (os.fsdecode), so does a JSON "\\ud800": no manifest or export
+    could write either."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value, False
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape" if _escaped(value) else "surrogatepass").decode(
+                "utf-8", "replace"), True
+    if isinstance(value, list):
+        items = [_utf8_text(v) for v in value]
+        return [v for v, _ in items], any(bad for _, bad in items)
+    if isinstance(value, dict):
+        pairs = {k: _utf8_text(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(bad for _, bad in pairs.values())
+    return value, False
+
+
+def _escaped(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def _utf8_only(raw: dict[str, Any]) -> dict[str, Any]:
+    cleaned, bad = _utf8_text(raw)
+    if bad and not cleaned.get("problem"):
+        cleaned["problem"] = ("holds text that is not UTF-8 (a file name with non-UTF-8 bytes, or a lone surrogate "
+                              "escape in the JSON); rename the file / fix the text (shown with \ufffd)")
+    return cleaned
 
 
 def _abs(path: str, base: Path) -> Path:

@@ -12,7 +12,9 @@ ties by id. Keying on the content hash means reordering sources does not move re
 sort together instead of landing on both sides.
 
 Duplicate policy: of byte-identical copies the first test copy is kept, and every train copy of an image that is
-also in test is `leaked`; otherwise the first copy (lowest id) is kept and the others are `duplicate`.
+also in test is `leaked`; otherwise the first copy (lowest id) is kept and the others are `duplicate`. Copies that
+disagree on the label (the same bytes called real and fake) are all `bad_label`: one of them is mislabelled, and
+keeping either would train on a guess.
 """
 
 from __future__ import annotations
@@ -30,14 +32,19 @@ _OFFSET = 2**63  # blake2b-64 keys are unsigned; SQLite integers are signed: shi
 _FLAGS = """
 CREATE TABLE flags AS
 WITH copied AS (SELECT hash FROM recs WHERE hash IS NOT NULL GROUP BY hash HAVING COUNT(*) > 1),
+conflicted AS (SELECT hash FROM recs WHERE hash IN copied GROUP BY hash HAVING COUNT(DISTINCT label) > 1),
 t AS (
-  SELECT id, split,
+  SELECT id, split, hash, label,
          MAX(split = 'test') OVER w AS has_test,
          ROW_NUMBER() OVER (w ORDER BY split != 'test', id) AS rn,
          FIRST_VALUE(id) OVER (w ORDER BY split != 'test', id) AS keep
   FROM recs WHERE hash IN copied WINDOW w AS (PARTITION BY hash))
+SELECT id, 'bad_label' AS status,
+       (SELECT MIN(r.id) FROM recs r WHERE r.hash = t.hash AND r.label IS NOT t.label) AS keep
+FROM t WHERE hash IN conflicted
+UNION ALL
 SELECT id, CASE WHEN split != 'test' AND has_test THEN 'leaked' ELSE 'duplicate' END AS status, keep
-FROM t WHERE rn > 1
+FROM t WHERE rn > 1 AND hash NOT IN conflicted
 """
 
 INDEX_FILE = "index.sqlite"
@@ -143,5 +150,7 @@ def apply_decisions(records: Iterator[Record], decisions: Iterator[Decision]) ->
             if pending[2] is not None:
                 rec.status = pending[2]
                 rec.reason = (f"same image bytes as record {pending[3]} in test" if pending[2] == "leaked"
+                              else f"same image bytes as record {pending[3]}, which is labelled otherwise: one of "
+                                   "them is mislabelled (both are left out)" if pending[2] == "bad_label"
                               else f"same image bytes as record {pending[3]}")
         yield rec

@@ -89,15 +89,16 @@ def iter_manifest(path: str | Path) -> Iterator[Record]:
     The stage reads its manifest in its hot loop, so good lines take a direct path (orjson, no per-row wrapper);
     the first line that is not a record is handed to the one jsonl reader (`jsonl.py`), whose message (file:line,
     not UTF-8 / not JSON / a torn last line) is the error raised."""
-    from ..jsonl import BOM
+    from ..jsonl import BOM, MAX_LINE_BYTES, _lines
+    from .image_file import ImageFileError, open_image_file
 
-    try:
-        handle = open(path, "rb")
-    except OSError:
+    try:  # regular files only (a FIFO would hang, /dev/zero never end), lines of bounded length
+        handle, _ = open_image_file(str(path), None)
+    except ImageFileError:
         _raise_first_problem(path, None)
         raise
     with handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(_lines(handle, MAX_LINE_BYTES), 1):
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             if raw.isspace():

@@ -25,16 +25,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from ..io import atomic_open, write_json_atomic
+from ..outputs import OutputPathError, is_our_temp, owns_folder, refuse_input_as_output
 from . import DataError
 from .checks import Validation, summary_table
 from .export import ExportSettings, settings_from_recipe
-from .export.writer import Exporter, log_result
+from .export.writer import FILES, Exporter, log_result
 from .images import default_workers
-from .importer import import_sources
+from .importer import _abs, import_sources
 from .index import RecordIndex, apply_decisions, read_decisions
 from .manifest import chunked, iter_manifest, line_bytes
 
 ARTIFACTS = "artifacts.json"
+DATA_LOCK = "data.lock"  # one data stage per workdir at a time (pipeline/lock.py's flock)
 STAGE_PREFIX = ".data-stage-"
 OWNER = "owner"
 
@@ -48,17 +50,22 @@ def _owner_alive(folder: Path) -> bool:
         os.kill(int(pid), 0)
     except PermissionError:  # someone else's live process
         return True
-    except (OSError, ValueError):  # no owner file (killed before writing it, or an older version), bad, or dead
+    except (OSError, ValueError):  # an unreadable or bad owner file, or a dead owner
         return False
     return True
 
 
+OUTPUT_NAMES = ("manifest.jsonl", "validation.json", ARTIFACTS, *FILES.values())
+
+
 def clean_leftovers(out: Path) -> int:
-    """Remove what killed data stages left in `out`; returns how many entries were removed."""
+    """Remove what killed data stages left in `out`; returns how many entries were removed. Only what a data stage
+    made: a `.data-stage-*` folder with its owner file, and the temp files of our own outputs' atomic writes (a
+    user's `notes.tmp` or `.data-stage-x/` of their own stays)."""
     removed = 0
     live = False
     for folder in out.glob(STAGE_PREFIX + "*"):
-        if not folder.is_dir():
+        if not owns_folder(folder, OWNER):
             continue
         if _owner_alive(folder):
             live = True
@@ -67,7 +74,7 @@ def clean_leftovers(out: Path) -> int:
         removed += 1
     if not live:  # no data stage is writing here: every atomic-write temp file is a leftover
         for tmp in out.glob(".*.tmp"):
-            if tmp.is_file() and not tmp.is_symlink():
+            if is_our_temp(tmp, OUTPUT_NAMES):
                 tmp.unlink(missing_ok=True)
                 removed += 1
     return removed
@@ -89,9 +96,27 @@ def prepare(model: Any, out_dir: str | Path, *, strict: Optional[bool] = None, w
     strict = data.strict if strict is None else strict
     settings = settings_from_recipe(model)  # fail on prompt problems before any heavy work
     out = Path(out_dir).absolute()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ARTIFACTS).unlink(missing_ok=True)
     base = Path(model.workdir).absolute()
+    try:
+        refuse_input_as_output({name: out / name for name in OUTPUT_NAMES},
+                               {f"data.sources[{i}] ({src.name})": _abs(src.path, base)
+                                for i, src in enumerate(data.sources)})
+    except OutputPathError as exc:
+        raise DataError(f"{exc} (the data stage writes {', '.join(OUTPUT_NAMES)} into {out})") from None
+    from ..pipeline.lock import locked
+    from ..pipeline.rundir import RunDirError
+
+    try:
+        with locked(out, DATA_LOCK):
+            return _prepare_locked(model, data, strict, settings, out, base, workers, show_progress, log, limit)
+    except RunDirError as exc:  # another data stage writes this folder (or it cannot be written at all)
+        raise DataError(str(exc).replace("run dir", "data workdir")) from None
+
+
+def _prepare_locked(model: Any, data: Any, strict: bool, settings: ExportSettings, out: Path, base: Path,
+                    workers: Optional[int], show_progress: bool, log: Callable[[str], None],
+                    limit: Optional[int]) -> dict[str, str]:
+    (out / ARTIFACTS).unlink(missing_ok=True)
     removed = clean_leftovers(out)
     if removed:
         log(f"removed {removed} leftover temp file(s)/folder(s) of an interrupted data stage in {out}")

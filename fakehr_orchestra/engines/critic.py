@@ -183,4 +183,4 @@ def placement(model: Any) -> str:
         gpus = "the GPUs it inherits (critic.server.cuda_visible_devices is null)"
     else:
         gpus = "the devices it inherits (CPU when there is no GPU)"
-    return f"on this node (the one running `fakehr-orchestra run`), {gpus}"
+    return f"on this node (the one running 'fakehr-orchestra run'), {gpus}"

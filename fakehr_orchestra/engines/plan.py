@@ -2,17 +2,17 @@
 
 Values the node supplies at launch time (`${env:WORLD_SIZE}` in a recipe) appear in a plan as `${WORLD_SIZE}` and
 are listed in `env_refs`; `resolve()` fills them from the launching environment. Quoting happens only here, at the
-shell boundary, with shlex.quote.
+shell boundary, with script_text.shell_quote (shlex.quote, or $'...' for values with control characters).
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional
 
 from ..refs import PLAN_REF, RECIPE_ENV_REF
+from ..script_text import shell_quote
 
 
 class MissingEnvError(RuntimeError):
@@ -99,7 +99,7 @@ class Plan:
             lines.append(" ".join(current))
         command = " \\\n  ".join(lines)
         if self.cwd not in (".", ""):
-            command = f"cd {shlex.quote(self.cwd)} && \\\n" + command
+            command = f"cd {shell_quote(self.cwd)} && \\\n" + command
         return command
 
     def _quote(self, value: str) -> str:
@@ -109,11 +109,11 @@ class Plan:
             if m.group(1) not in refs:
                 continue
             if m.start() > last:
-                pieces.append(shlex.quote(value[last:m.start()]))
+                pieces.append(shell_quote(value[last:m.start()]))
             pieces.append(f'"${{{m.group(1)}}}"')
             last = m.end()
         if last < len(value) or not pieces:
-            pieces.append(shlex.quote(value[last:]))
+            pieces.append(shell_quote(value[last:]))
         return "".join(pieces)
 
     def resolve(self, environ: Mapping[str, str]) -> "Plan":

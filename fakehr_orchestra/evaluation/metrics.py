@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..numbers import PROBABILITY, Rule, number_problem
 from .reader import GROUP_KEYS, EvalDataError, iter_predictions, read_meta
 
 REAL, FAKE, UNPARSEABLE = 0, 1, 2
@@ -76,6 +77,21 @@ def _identity(row: dict[str, Any]) -> tuple[str, str]:
     return "row (it names no image: add key or file_path)", content
 
 
+TOKENS = Rule(low=0, integer=True)
+
+
+def _row_number(row: dict[str, Any], key: str, i: int, rule: Rule, missing: float) -> Any:
+    """A row's number through the one range check (numbers.py); absent or null is `missing`; anything else that
+    is not a number in range (text, a bool, inf, a probability of 7) is an error naming the row."""
+    value = row.get(key)
+    if value is None:
+        return missing
+    problem = number_problem(value, rule) if not isinstance(value, str) else f"{value!r} is text, not a number"
+    if problem:
+        raise EvalDataError([f"row {i + 1}: {key} {problem}"])
+    return int(value) if rule.integer else float(value)
+
+
 def table_from_rows(rows: Any) -> Table:
     """Columns from prediction rows (dicts as `eval infer` writes them)."""
     y_true, y_pred, mode, tokens, prob, wf = [], [], [], [], [], []
@@ -98,9 +114,8 @@ def table_from_rows(rows: Any) -> Table:
         y_true.append(label)
         y_pred.append(UNPARSEABLE if pred is None else pred)  # None / junk: unparseable, counted wrong
         mode.append(MODE_CODE.get(row.get("mode"), 2))
-        tokens.append(int(row.get("response_tokens") or 0))
-        p = row.get("prob_fake")
-        prob.append(float(p) if p is not None else math.nan)
+        tokens.append(_row_number(row, "response_tokens", i, TOKENS, 0.0))
+        prob.append(_row_number(row, "prob_fake", i, PROBABILITY, math.nan))
         wf.append(bool(row.get("well_formed")))
         errors += "error" in row and row["error"] is not None
         truncated += row.get("finish_reason") == "length"
@@ -279,6 +294,8 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
 
     path = Path(path)
     if not path.is_file():
+        if Path(path).exists() and not Path(path).is_dir():
+            raise EvalDataError([f"{path}: not a regular file (a FIFO, socket or device): not read"])
         raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
     meta = read_meta(path)
     labels = eval_labels(data, convention) if data is not None else None

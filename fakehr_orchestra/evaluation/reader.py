@@ -51,7 +51,7 @@ def read_eval_set(path: str | Path, convention: str = "text", check_files: bool 
     problems: list[str] = []
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
-    for line in read_jsonl(path, on_error="collect"):
+    for line in read_jsonl(path, on_error="collect", unique_keys=True):
         number, where, row = line.line, line.where, line.value
         if line.error is not None:
             problems.append(f"{where}: {line.error} (each row is an object with file_path and label)")
@@ -92,7 +92,9 @@ def read_meta(predictions: str | Path) -> Optional[dict[str, Any]]:
     hint = (f"; it is written by `eval infer`: rerun it with the same --out to rewrite it, or delete {meta_file} "
             f"to score the rows as they are")
     try:
-        meta = json.loads(meta_file.read_bytes().decode("utf-8"))
+        from ..bounded import read_file
+
+        meta = json.loads(read_file(str(meta_file), 64 * 2**20).decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise EvalDataError([f"{meta_file}: unreadable ({type(exc).__name__}: {str(exc)[:120]}){hint}"]) from None
     if not isinstance(meta, dict):
@@ -157,7 +159,7 @@ def iter_predictions(path: str | Path, torn_tail: bool = True) -> Iterator[dict[
     cuts and rewrites) is left out: only where something else says whether the file is complete (its .meta.json
     row count, or `eval infer` resuming)."""
     try:
-        for row in read_jsonl(path, tail="skip" if torn_tail else "error"):
+        for row in read_jsonl(path, tail="skip" if torn_tail else "error", unique_keys=True):
             yield row.value
     except JsonlError as exc:
         raise EvalDataError([f"{problem}; the predictions file was edited or corrupted (rerun `eval infer` with "

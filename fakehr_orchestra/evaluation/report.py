@@ -222,6 +222,8 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     eval sets are refused (ValueError) unless allowed, and then the report says so at the top."""
     import json
 
+    from ..bounded import read_file
+
     if names is not None and len(names) != len(metrics_files):
         raise ValueError(f"--names has {len(names)} names for {len(metrics_files)} metrics files")
     names = names or [Path(f).stem for f in metrics_files]
@@ -230,11 +232,15 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     runs = []
     for name, f in zip(names, metrics_files):
         try:
-            data = json.loads(Path(f).read_bytes().decode("utf-8"))
+            data = json.loads(read_file(str(f), MAX_METRICS_BYTES).decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"{f}: cannot read metrics ({exc}); write it with `eval score`") from None
         if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
             raise ValueError(f"{f}: not a metrics file from `eval score` (no 'overall')")
+        missing = missing_parts(data)
+        if missing:
+            raise ValueError(f"{f}: a metrics file without {', '.join(missing)} (from another version of "
+                             "`eval score`, or edited): score the predictions again with this version")
         runs.append((name, data))
     mismatch = eval_set_mismatch(runs)
     if mismatch and not allow_different_eval_sets:
@@ -251,8 +257,8 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
         p = plots.training_curves(training, out / "training_curves.png")
         if p:
             images["training curves"] = p.name
-    for name, m in runs:
-        p = plots.confusion(m, name, out / f"confusion_{_safe(name)}.png")
+    for (name, m), stem in zip(runs, unique_stems(names)):
+        p = plots.confusion(m, name, out / f"confusion_{stem}.png")
         images[f"confusion matrix: {name}"] = p.name
     for key in ("category", "generator", "source"):
         p = plots.group_bars(runs, key, "accuracy", out / f"accuracy_by_{key}.png", f"accuracy by {key}")
@@ -276,5 +282,46 @@ def build_report(metrics_files: list[str | Path], names: Optional[list[str]], ou
     return written
 
 
+MAX_METRICS_BYTES = 256 * 2**20  # a metrics file is kilobytes to a few megabytes
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def unique_stems(names: list[str]) -> list[str]:
+    """A file-name-safe stem per run name, distinct even where two names differ only in unsafe characters
+    ('a/b' and 'a_b': the second gets '_2'), so no run's file overwrites another's."""
+    stems: list[str] = []
+    for name in names:
+        stem, n = _safe(name), 1
+        while stem in stems:
+            n += 1
+            stem = f"{_safe(name)}_{n}"
+        stems.append(stem)
+    return stems
+
+
+# What the report reads from each run's metrics (path -> type): checked up front, so a metrics file of another
+# shape is one message naming what is missing, never a KeyError halfway through the report.
+REQUIRED = {("overall", "confusion", "matrix"): list, ("overall", "confusion", "cols_pred"): list,
+            ("overall", "confusion", "rows_true"): list, ("modes", "think"): dict, ("modes", "no_think"): dict,
+            ("modes", "unknown"): dict, ("response_tokens_histogram", "edges"): list,
+            ("response_tokens_histogram", "counts"): dict}
+
+
+def missing_parts(data: dict[str, Any]) -> list[str]:
+    out = []
+    for path, kind in REQUIRED.items():
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, kind):
+            out.append(".".join(path))
+    matrix = data.get("overall", {}).get("confusion", {}).get("matrix") if not out else None
+    if matrix is not None and not (matrix and all(isinstance(r, list) and r and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in r) for r in matrix)):
+        out.append("overall.confusion.matrix as rows of counts")
+    if "groups" in data and not isinstance(data["groups"], dict):
+        out.append("groups as an object")
+    return out

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..engines.plan import Plan
+from ..numbers import NON_NEGATIVE, POSITIVE, argparse_number
 from .local import child_environ, run_plan, venv_bin, without_torchrun_env
 
 
@@ -244,10 +245,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     wait = sub.add_parser("wait", help="poll a Ray cluster until the expected nodes/resources have joined")
     wait.add_argument("--address", required=True)
     wait.add_argument("--nodes", type=int, required=True)
-    wait.add_argument("--cpus", type=float, default=None)
-    wait.add_argument("--gpus", type=float, default=None)
-    wait.add_argument("--timeout", type=float, default=600)
-    wait.add_argument("--poll", type=float, default=1.0)
+    wait.add_argument("--cpus", type=argparse_number(NON_NEGATIVE), default=None)
+    wait.add_argument("--gpus", type=argparse_number(NON_NEGATIVE), default=None)
+    wait.add_argument("--timeout", type=argparse_number(POSITIVE), default=600)
+    wait.add_argument("--poll", type=argparse_number(POSITIVE), default=1.0)
     args = parser.parse_args(argv)
     return _poll(args.address, args.nodes, args.cpus, args.gpus, args.timeout, args.poll)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -34,6 +33,7 @@ from typing import Any, Optional
 from ..engines.plan import Plan
 from ..io import write_json_atomic, write_text_atomic
 from ..resources import shipped_dir
+from ..script_text import script_text, shell_quote
 from .local import with_nodes, without_torchrun_env
 
 TEMPLATE_FILES = {"torchrun": "sbatch_torchrun.sh.tmpl", "ray": "sbatch_ray.sh.tmpl"}
@@ -259,8 +259,8 @@ def common_values(opts: SbatchOptions) -> dict[str, str]:
     values = {
         "RECIPE": opts.recipe or "a recipe",
         "SBATCH": "\n".join(sbatch_lines(opts)),
-        "VENV_BIN": shlex.quote(opts.venv_bin),
-        "CHDIR": shlex.quote(opts.chdir),
+        "VENV_BIN": shell_quote(opts.venv_bin),
+        "CHDIR": shell_quote(opts.chdir),
         "SRUN_CPUS": SRUN_CPUS,
         "JOB_STEPS": JOB_STEPS,
         "REQUEUE_TRAP": REQUEUE_TRAP.format(s=int(opts.signal_before_end_s)) if opts.requeue else "",
@@ -273,13 +273,19 @@ def common_values(opts: SbatchOptions) -> dict[str, str]:
     return values
 
 
+# Placeholders that hold plain text (a recipe path, a title, a job's name), not shell code: they land in comments
+# and inside double-quoted strings, so every one goes through script_text() (see there). Every other placeholder is
+# shell text built by this module (shlex-quoted values, fixed snippets).
+TEXT_PLACEHOLDERS = frozenset({"RECIPE", "TITLE", "LINK"})
 def fill_template(name: str, values: dict[str, str]) -> str:
+    """The template with its @@NAME@@ placeholders filled; text placeholders pass through script_text()."""
     template = (shipped_dir("launch") / name).read_text()
 
     def fill(match: re.Match[str]) -> str:
         if match.group(1) not in values:
             raise SlurmError(f"template {name}: no value for @@{match.group(1)}@@")
-        return values[match.group(1)]
+        value = values[match.group(1)]
+        return script_text(value) if match.group(1) in TEXT_PLACEHOLDERS else value
     return _PLACEHOLDER.sub(fill, template)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..engines.plan import Plan
 from ..io import write_json_atomic, write_text_atomic
+from ..script_text import script_text
 from .slurm import (
     JOB_FILE,
     SCRIPT_SET,
@@ -208,8 +209,8 @@ def dry_run_text(links: list[Link]) -> str:
     for i, link in enumerate(links, 1):
         deps = ":".join(f"<job {k}>" for k in link.after)
         how = f"sbatch --dependency=afterok:{deps} --kill-on-invalid-dep=yes" if deps else "sbatch"
-        out.append(f"# ==== job {i} of {len(links)}: {link.key} (stages {', '.join(link.stages)})\n"
-                   f"# {how} {script_path(link)}\n")
+        out.append(f"# ==== job {i} of {len(links)}: {script_text(link.key)} "
+                   f"(stages {script_text(', '.join(link.stages))})\n# {script_text(how)} {script_text(script_path(link))}\n")
         out.append(render_link(link))
         out.append("\n")
     return "".join(out)

@@ -69,16 +69,15 @@ def _row(step: int) -> dict[str, Any]:
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if line:
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn last line of a killed run
-                if isinstance(data, dict):
-                    yield data
+    """The object rows of a log or curves file through the one jsonl reader (regular files only, bounded lines); a
+    line that is not an object (a torn last line of a killed run, a framework's stray print) is passed over."""
+    from ..jsonl import read_jsonl
+
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    for row in read_jsonl(path, on_error="collect", tail="skip"):
+        if row.error is None and isinstance(row.value, dict):
+            yield row.value
 
 
 # ------------------------------------------------------------------------------------------------ ms-swift

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .rundir import RunDirError
+from .rundir import ManifestWriteError, RunDirError
 
 LOCK = "run.lock"
 
@@ -98,12 +98,17 @@ def _read_now(fd: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def locked(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Hold RUN_DIR's lock for the block; RunDirBusy (naming the holder) if a live process holds it."""
+def locked(run_dir: Path, name: str = LOCK) -> Iterator[dict[str, Any]]:
+    """Hold RUN_DIR's lock for the block; RunDirBusy (naming the holder) if a live process holds it. `name`: the
+    lock file (the data stage locks its workdir with its own, data.lock)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    path = run_dir / name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:  # a read-only file system (EROFS), no permission, a file where the folder should be
+        raise ManifestWriteError(f"cannot use {run_dir} as a run dir: {exc.strerror or exc} ({path}); use a "
+                                 "folder on a writable file system") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -75,10 +75,15 @@ def manifest_problems(data: Any) -> list[str]:
     return problems
 
 
+MAX_MANIFEST_BYTES = 256 * 2**20  # a run's manifest is kilobytes; the bounded reader refuses a FIFO or a device
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest at `path`, validated; ManifestError (with what is wrong) otherwise."""
+    from ..bounded import read_file
+
     try:
-        raw = path.read_bytes()
+        raw = read_file(str(path), MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not raw.strip():

@@ -23,6 +23,7 @@ import yaml
 from ..engines.versions import installed_version
 from ..prompts import effective
 from ..resources import checkout_root
+from ..script_text import script_text
 from . import artifacts as art
 from . import curves, lock, services
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
@@ -60,8 +61,9 @@ class Options:
 
 def resolved_recipe_text(recipe: Any) -> str:
     data = recipe.model.model_dump(mode="json")
-    header = (f"# Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
-              + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else "") + "\n")
+    header = script_text(f"Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
+                         + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else ""))
+    header = f"# {header}\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
@@ -156,7 +158,7 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
     for stage in opts.stages:
         record = manifest["stages"].setdefault(stage, {"status": "pending"})
         plan_digest = _stage_digest(recipe, run, opts, manifest, stage, artifacts)
-        if opts.resume and _finished(record, plan_digest):
+        if opts.resume and _finished(record, plan_digest, recipe):
             artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
             _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
             continue
@@ -251,6 +253,9 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             return 1
         record.update(status="done", exit_code=0, ended=now(), seconds=round(time.monotonic() - started, 1),
                       artifacts=_fingerprint(found))
+        if stage == "data" and "manifest" in found:  # what it read, so a resume notices a replaced image
+            from ..data.fingerprint import stage_sources_fingerprint
+            record["sources"] = stage_sources_fingerprint(recipe.model, Path(found["manifest"]).parent)
         artifacts[stage] = found
         run.save(manifest)
         _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
@@ -294,10 +299,23 @@ def _stage_digest(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, A
     return _plan_digest(build(stage, unchanged, opts.stages), upstream)
 
 
-def _finished(record: dict[str, Any], plan_digest: str) -> bool:
-    """What `--resume` skips: done (or skipped), outputs still as recorded, and the same plan on the same inputs."""
+def _finished(record: dict[str, Any], plan_digest: str, recipe: Any = None) -> bool:
+    """What `--resume` skips: done (or skipped), outputs still as recorded, and the same plan on the same inputs
+    (for the data stage: the same sources and images, data/fingerprint.py)."""
     return record.get("status") in ("done", "skipped") and _verified(record) \
-        and record.get("plan_digest") == plan_digest
+        and record.get("plan_digest") == plan_digest and _sources_unchanged(record, recipe)
+
+
+def _sources_unchanged(record: dict[str, Any], recipe: Any) -> bool:
+    recorded = record.get("sources")
+    manifest = record.get("artifacts", {}).get("manifest", {}).get("path")
+    if recorded is None or recipe is None or manifest is None:
+        return True
+    from ..data.fingerprint import stage_sources_fingerprint
+    try:
+        return stage_sources_fingerprint(recipe.model, Path(manifest).parent) == recorded
+    except (OSError, ValueError):
+        return False
 
 
 def finished_stages(recipe: Any, run: RunDir, opts: Options) -> list[str]:
@@ -312,7 +330,7 @@ def finished_stages(recipe: Any, run: RunDir, opts: Options) -> list[str]:
     done = []
     for stage in opts.stages:
         record = manifest["stages"].get(stage, {"status": "pending"})
-        if not _finished(record, _stage_digest(recipe, run, opts, manifest, stage, artifacts)):
+        if not _finished(record, _stage_digest(recipe, run, opts, manifest, stage, artifacts), recipe):
             break
         artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
         done.append(stage)

@@ -57,7 +57,7 @@ def jsonl_rows(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
         return
     from ..jsonl import read_jsonl
 
-    for row in read_jsonl(path, objects=False, limit=limit):  # a bad row raises JsonlError (a ValueError)
+    for row in read_jsonl(path, objects=False, limit=limit, unique_keys=True):  # a bad row raises JsonlError (a ValueError)
         yield row.line, row.value
 
 

@@ -254,6 +254,10 @@ def check_swift_plan(ctx: Context, plan: Any, records: list[dict[str, Any]] | No
             ctx.warning("swift", f"{section}.env.{name}", f"ms-swift {version} never reads ${name}: {entry.why}; "
                         "the default applies instead", f"set {entry.new} (render without --no-translate does this)",
                         stage)
+    from ..numbers import option_problems
+
+    for flag, problem in option_problems([(f, v[0]) for f, v in groups(plan.options) if len(v) == 1]):
+        ctx.error("swift", plan.origin(flag, f"{section}.args.{flag[2:]}"), f"{flag}: {problem}", None, stage)
     if records is None:
         records = analyse(command, version, plan.options)
     stop = f"swift {command} would stop with ValueError: remaining_argv"

@@ -145,6 +145,11 @@ def literal(value: Any) -> str:
 def check_verl_plan(ctx: Context, plan: Any) -> Any:
     """Compose the plan's overrides; report unknown, mistyped and ignored keys, and paths left at verl's examples.
     Returns the composed config or None."""
+    from ..numbers import option_problems
+
+    pairs = [split_override(arg)[1:] for arg in plan.options]
+    for key, problem in option_problems([(k, v) for k, v in pairs if not k.startswith(HYDRA)]):
+        ctx.error("verl", plan.origin(key, f"grpo.overrides.{key}"), f"{key}: {problem}", None, STAGE)
     config = _compose_plan(ctx, plan)
     if config is not None:
         check_example_paths(ctx, plan, config)

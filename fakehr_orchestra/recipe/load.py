@@ -347,15 +347,48 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), profile: str | 
         data, positions = deep_merge(data, overlay, positions, overlay_pos)
     overrides = tuple(overrides)
     problems = apply_overrides(data, positions, overrides)
+    non_finite: list[Problem] = []
     try:
         data = resolve_refs(data, positions, str(path))
+        problems += _credential_problems(data, positions, str(path))
+        non_finite = _non_finite_problems(data, positions, str(path))
+        problems += non_finite
         model = validate_model(data, positions, str(path))
-    except RecipeError as exc:
-        raise RecipeError(problems + exc.problems) from None
+    except RecipeError as exc:  # a key already reported as not finite is not reported twice
+        said = {p.key for p in non_finite}
+        raise RecipeError(problems + [p for p in exc.problems if p.key not in said]) from None
     if problems:
         raise RecipeError(problems)
     model = _with_family(model, positions, str(path))
     return Recipe(path=path, model=model, data=data, positions=positions, profile=profile, overrides=overrides)
+
+
+def _credential_problems(data: Any, positions: Positions, file: str) -> list[Problem]:
+    """A URL with user:password@ anywhere in the recipe is refused (secrets.url_credential_problems)."""
+    from ..secrets import url_credential_problems
+
+    out = []
+    for key, message in url_credential_problems(data):
+        where, line = locate(positions, key, file)
+        out.append(Problem(key, message, file=where, line=line))
+    return out
+
+
+def _non_finite_problems(data: Any, positions: Positions, file: str, key: str = "") -> list[Problem]:
+    """A .inf or .nan anywhere in a recipe, free-form sections included (ms-swift args, verl overrides, reward
+    kwargs): no training value means it, and it fails late, in arithmetic, or trains on nonsense."""
+    import math
+
+    if isinstance(data, dict):
+        return [p for k, v in data.items()
+                for p in _non_finite_problems(v, positions, file, f"{key}.{k}" if key else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _non_finite_problems(v, positions, file, f"{key}[{i}]")]
+    if isinstance(data, float) and not math.isfinite(data):
+        where, line = locate(positions, key, file)
+        return [Problem(key, f"{data} is not a finite number", file=where, line=line,
+                        hint="write the number itself (.inf and .nan are YAML for infinity and not-a-number)")]
+    return []
 
 
 def _with_family(model: Any, positions: Positions, file: str) -> Any:

@@ -53,14 +53,14 @@ def damaged_fakeclue(tmp_path: Path) -> dict[str, Any]:
     blob = noise_png()
     write(root / "train/truncated.png", blob[: len(blob) // 2])
     write(root / "train/empty.png", b"")
-    write(root / "train/dup.png", png_bytes(3))  # same bytes as ok3
+    write(root / "train/dup.png", png_bytes(3))  # same bytes (and label) as ok3
     leaked = png_bytes(200)
     write(root / "train/leak.png", leaked)
     write(root / "test/leak_copy.png", leaked)
     test_imgs = [write(root / f"test/t{i}.png", png_bytes(300 + i)) for i in range(4)]
     train = [fc_record(f"train/ok{i}.png", i % 2) for i in range(8)]
     train += [fc_record("train/corrupt.png", 0), fc_record("train/truncated.png", 0), fc_record("train/empty.png", 1),
-              fc_record("train/missing.png", 0), fc_record("train/dup.png", 0), fc_record("train/leak.png", 0),
+              fc_record("train/missing.png", 0), fc_record("train/dup.png", 1), fc_record("train/leak.png", 0),
               fc_record("train/ok0.png", "fake"),  # a text label under the 0/1 convention
               fc_record("train/ok1.png", 1, verdict="fake"),  # label says real, explanation says fake
               {"label": 0, "cate": "animal"}, "not a record"]

@@ -4,6 +4,7 @@ those of a data stage still running (issue 19 item 15)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def plant(out: Path, owner: str | None) -> tuple[Path, Path]:
     (stage / "imported.jsonl").write_text("{}\n" * 100)
     if owner is not None:
         (stage / "owner").write_text(owner)
-    tmp = out / ".manifest.jsonl.k2j3h4.tmp"
+    tmp = out / ".manifest.jsonl.k2j3h4ab.tmp"
     tmp.write_text("partial")
     return stage, tmp
 
@@ -36,10 +37,15 @@ def dead_pid() -> int:
 
 
 def test_leftovers_of_dead_runs_are_removed(tmp_path: Path) -> None:
-    for owner in (None, f"{socket.gethostname()} {dead_pid()}"):
-        stage, tmp = plant(tmp_path / "o", owner)
-        assert clean_leftovers(tmp_path / "o") == 2
-        assert not stage.exists() and not tmp.exists()
+    stage, tmp = plant(tmp_path / "o", f"{socket.gethostname()} {dead_pid()}")
+    assert clean_leftovers(tmp_path / "o") == 2
+    assert not stage.exists() and not tmp.exists()
+
+
+def test_a_stage_folder_without_an_owner_file_is_not_ours_and_stays(tmp_path: Path) -> None:
+    stage, tmp = plant(tmp_path / "o", None)
+    assert clean_leftovers(tmp_path / "o") == 1  # our temp file goes; the folder may be the user's
+    assert stage.exists() and not tmp.exists()
 
 
 def test_a_live_stage_and_its_temp_files_are_kept(tmp_path: Path) -> None:
@@ -47,13 +53,12 @@ def test_a_live_stage_and_its_temp_files_are_kept(tmp_path: Path) -> None:
         stage, tmp = plant(tmp_path / "o", owner)
         assert clean_leftovers(tmp_path / "o") == 0
         assert stage.exists() and tmp.exists()
-        stage.joinpath("owner").unlink()
-        clean_leftovers(tmp_path / "o")
+        shutil.rmtree(tmp_path / "o")
 
 
 def test_prepare_removes_leftovers(tmp_path: Path, tiny: dict[str, str]) -> None:
     out = tmp_path / "d"
-    stage, tmp = plant(out, None)
+    stage, tmp = plant(out, f"{socket.gethostname()} {dead_pid()}")
     res = CliRunner().invoke(cli, ["data", "prepare", str(RECIPES / "fake_hr1.yaml"), "-p", "smoke", "--out", str(out),
                                    "--workers", "2", "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -99,7 +99,7 @@ def test_dry_run_shows_the_critic_command_and_where_it_runs(tmp_path: Path) -> N
     assert out.returncode == 0, out.stderr
     grpo = out.stdout[out.stdout.index("## stage grpo"):out.stdout.index("## stage merge")]
     assert "# service critic: started before the stage's steps, stopped (its whole process tree)" in grpo
-    assert "#   runs on this node (the one running `fakehr-orchestra run`), GPUs CUDA_VISIBLE_DEVICES=6,7" in grpo
+    assert "#   runs on this node (the one running 'fakehr-orchestra run'), GPUs CUDA_VISIBLE_DEVICES=6,7" in grpo
     assert "#   serves 'thinking-reward-model' at http://127.0.0.1:8000/v1" in grpo
     assert "CUDA_VISIBLE_DEVICES=6,7 \\\n  swift deploy \\\n  --model ./SophiaVL-R1" in grpo
     assert grpo.index("swift deploy") < grpo.index("# step grpo")

@@ -58,10 +58,13 @@ def test_critic_client_refuses_secret_and_redacts_credentials(caplog: pytest.Log
     with pytest.raises(ValueError) as err:
         CriticConfig(base_url="http://127.0.0.1:1/v1", api_key_env=SECRET)
     assert SECRET not in str(err.value)
-    client = CriticClient(CriticConfig(base_url="https://user:hunter2@critic.example/v1", breaker_threshold=1))
+    with pytest.raises(ValueError) as err:  # credentials in the URL: refused, and the message redacts them
+        CriticConfig(base_url="https://user:hunter2@critic.example/v1", breaker_threshold=1)
+    assert "hunter2" not in str(err.value) and "https://***@critic.example/v1" in str(err.value)
+    client = CriticClient(CriticConfig(base_url="https://critic.example/v1", breaker_threshold=1))
     with caplog.at_level(logging.WARNING, logger="fakehr.critic"):
         client._fail("ClientConnectorError")
     client.stats.calls = 1
     client.report()
     logged = caplog.text + capsys.readouterr().err + repr(client)
-    assert "hunter2" not in logged and "https://***@critic.example/v1" in logged
+    assert "https://critic.example/v1" in logged

@@ -48,14 +48,21 @@ def schema(images: str, pixels: tuple[str, ...] = ()) -> Any:
     ])
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+def _read(path: str, nbytes: int | None) -> bytes:
+    """The image's bytes through the one bounded reader: a regular file, no bigger than the import found it (a file
+    swapped for a FIFO or grown since is an error, not a hang or a different image)."""
+    from ...bounded import BoundedReadError, read_file
+    from .. import DataError
+
+    try:
+        return read_file(path, nbytes if nbytes is not None else 2**31)
+    except BoundedReadError as exc:
+        raise DataError(f"cannot embed the image: {exc}; run the import again") from None
 
 
 def row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
     if settings.images == "bytes":
-        image: dict[str, Any] = {"bytes": _read(rec.path)}
+        image: dict[str, Any] = {"bytes": _read(rec.path, rec.nbytes)}
     else:
         image = {"image": rec.path}
     image.update(budget(settings, rec))
@@ -117,7 +124,7 @@ class ParquetSink:
         fields = {f.name: f.type for f in self.schema}
         image_type = fields["images"].value_type
         if self.settings.images == "bytes":
-            image_parts = [pa.array([_read(rec.path) for rec in recs], pa.binary())]
+            image_parts = [pa.array([_read(rec.path, rec.nbytes) for rec in recs], pa.binary())]
         else:
             image_parts = [pa.array([rec.path for rec in recs], pa.string())]
         if self.sized:

@@ -185,8 +185,12 @@ def export_manifest(manifest: str | Path, out_dir: str | Path, settings: ExportS
     """Write the exports named in `only` (default all of FILES) into out_dir.
 
     Returns {"paths": {name: abs path}, "counts": {...}, "samples": {name: first row}}.
-    Train records feed sft / grpo / parquet; test records feed eval. Records that are not ok are skipped.
+    Train records feed sft / grpo / parquet; test records feed eval. Records that are not ok are skipped. An image
+    whose size changed since the import (data/fingerprint.py) stops the export: its checks no longer hold.
     """
+    from ..fingerprint import refuse_changed
+
+    refuse_changed(manifest)
     with Exporter(out_dir, settings, only) as exporter:
         for records in chunked(iter_manifest(manifest), settings.chunk_size):
             exporter.add(records)

@@ -33,14 +33,34 @@ def split_explanation(text: Any) -> tuple[str | None, str | None]:
     return verdict, rest or None
 
 
+MAX_JSON_BYTES = 4 * 2**30  # FakeClue's json is tens of MB; a file past this is not one
+DUPLICATE = "\0duplicate keys"  # set on an object that wrote a key twice (no JSON key can hold a NUL from a file)
+
+
+def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out.setdefault(DUPLICATE, []).append(key)
+        out[key] = value
+    return out
+
+
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
     if path.suffix == ".jsonl":
-        for row in read_jsonl(path, objects=False, on_error="collect"):
+        for row in read_jsonl(path, objects=False, on_error="collect", unique_keys=True):
             yield row.line - 1, row.value if row.error is None else f"line {row.line}: {row.error}"
         return
-    # FakeClue ships one json list (~100k entries, a few tens of MB): it is loaded once, records are then streamed.
+    # FakeClue ships one json list (~100k entries, a few tens of MB): it is loaded once (through the bounded
+    # reader: a regular file, at most MAX_JSON_BYTES), records are then streamed.
+    from ...bounded import BoundedReadError, read_file
     try:
-        data = json.loads(path.read_bytes().removeprefix(BOM).decode("utf-8"))
+        blob = read_file(str(path), MAX_JSON_BYTES)
+    except BoundedReadError as exc:
+        from .. import DataError
+        raise DataError(f"cannot read the FakeClue file: {exc}") from None
+    try:
+        data = json.loads(blob.removeprefix(BOM).decode("utf-8"), object_pairs_hook=_mark_duplicates)
     except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8
         from .. import DataError
         raise DataError(f"{path}: not valid UTF-8 json ({str(exc)[:200]})") from None
@@ -58,6 +78,11 @@ def read_fakeclue(path: Path, image_root: str | Path | None) -> Iterator[Raw]:
         where = f"{path}:{i}"
         if not isinstance(rec, dict):
             yield {"where": where, "problem": f"not a record: {str(rec)[:80]}", "path": None, "label_raw": None}
+            continue
+        if DUPLICATE in rec or any(isinstance(t, dict) and DUPLICATE in t for t in rec.get("conversations") or []):
+            keys = rec.get(DUPLICATE) or ["(in conversations)"]
+            yield {"where": where, "problem": f"the key {keys[0]!r} appears twice in one object: which value is "
+                                              "meant? keep one", "path": None, "label_raw": None}
             continue
         image = resolve_image(rec.get("image"), root)
         gpt = next((t.get("value") for t in rec.get("conversations") or [] if isinstance(t, dict)

@@ -17,9 +17,23 @@ from . import Raw
 SPLITS = {"train": "train", "val": "test"}
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether an entry is a folder; a symlink that cannot be followed (a loop: ELOOP, no permission) is not one
+    (it is then listed as a file, and the image check reports it as unreadable)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _dirs(path: Path) -> list[os.DirEntry]:
-    with os.scandir(path) as it:
-        return sorted((e for e in it if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
+    """The visible sub-folders; none when `path` cannot be listed (gone meanwhile, no permission: its files, if
+    any, are then simply not found, and the loss guard counts what is missing)."""
+    try:
+        with os.scandir(path) as it:
+            return sorted((e for e in it if _is_dir(e) and not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return []
 
 
 def _split_dirs(gen: Path) -> list[tuple[str, Path]]:
@@ -36,8 +50,13 @@ def read_genimage(root: Path) -> Iterator[Raw]:
     for gen in _dirs(root):
         for split_name, split_dir in _split_dirs(Path(gen.path)):
             for cls in _dirs(split_dir):
-                with os.scandir(cls.path) as it:
-                    names = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
+                try:
+                    with os.scandir(cls.path) as it:
+                        names = sorted(e.name for e in it if not e.name.startswith(".") and not _is_dir(e))
+                except OSError as exc:
+                    yield {"where": cls.path, "path": None, "label_raw": cls.name, "category": gen.name,
+                           "problem": f"cannot list the folder {cls.path}: {exc.strerror or exc}"}
+                    continue
                 folder = os.path.abspath(cls.path) + os.sep
                 for name in names:
                     path = folder + name

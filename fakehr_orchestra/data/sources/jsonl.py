@@ -19,7 +19,7 @@ _SPLITS = {"train": "train", "test": "test", "val": "test"}
 
 def read_jsonl(path: Path, image_root: str | Path | None) -> Iterator[Raw]:
     root = Path(image_root) if image_root else path.parent
-    for line in read_lines(path, on_error="collect"):
+    for line in read_lines(path, on_error="collect", unique_keys=True):
         where, row = line.where, line.value
         if line.error is not None:
             yield {"where": where, "path": None, "label_raw": None, "problem": line.error}

@@ -10,9 +10,10 @@ from ...refs import is_recipe_env_ref
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors (did-you-mean is added when errors are reported)."""
+    """Unknown keys are errors (did-you-mean is added when errors are reported); a float is finite (.inf and .nan
+    are refused: no recipe number means them, and `data.max_image_mb: .inf` failed only later, in arithmetic)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 def _env_ref(value: str) -> str:

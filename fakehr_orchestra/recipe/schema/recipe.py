@@ -24,7 +24,9 @@ class WrittenFor(Strict):
 
 
 class RecipeModel(Strict):
-    name: str = Field(description="the recipe's name (run manifests and reports show it)")
+    name: str = Field(description="the recipe's name (run manifests and reports show it; default run dirs are "
+                                  "named after it, so it is one file-name word: letters, digits, . _ -)",
+                      pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$", max_length=100)
     method: Literal["fake_hr1", "fakevlm_r1"] = Field(description="which paper's answer format and reward")
     description: Optional[str] = Field(None, description="one line for `recipes ls` and reports")
     workdir: str = Field(".", description="the folder every stage runs in; relative paths are taken from it")
