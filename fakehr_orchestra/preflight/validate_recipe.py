@@ -126,7 +126,9 @@ def _other_checks(ctx: Context, stages: tuple[str, ...], cfg: Any, swift_plans: 
         for plan, records in zip(swift_plans, results):
             check_swift_plan(ctx, plan, records)
             report.checked.append(f"{plan.stage}: {plan.entrypoint} flags against ms-swift {installed.get('swift')}")
-    from . import critic_checks, crosschecks, data_checks, family_checks, reward_checks
+    from . import critic_checks, crosschecks, data_checks, family_checks, kernel_checks, reward_checks
+    kernel_checks.check_kernels(ctx, swift_plans)
+    report.checked.append("attention kernel and DeepSpeed importable where the job runs")
     family_checks.check_family(ctx, swift_plans, installed.get("swift"))
     report.checked.append("model family: declared vs the models on disk; --model_type/--template against "
                           f"ms-swift {installed.get('swift')}'s model registry")

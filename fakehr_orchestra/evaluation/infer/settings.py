@@ -47,6 +47,8 @@ class InferSettings:
     tensor_parallel_size: int
     gpu_memory_utilization: float
     answer_scores: bool
+    max_model_len: Optional[int] = None  # vLLM only, like the two below: none of them changes an answer
+    enforce_eager: bool = False
     bootstrap_samples: int = 1000  # not for inference: recorded so `eval score` uses the recipe's values
     confidence: float = 0.95
     recipe_name: str = ""
@@ -56,7 +58,7 @@ class InferSettings:
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change answers: a resumed run must match them (batch size and device may differ)."""
         skip = {"batch_size", "device", "gpu_memory_utilization", "tensor_parallel_size", "recipe_digest",
-                "bootstrap_samples", "confidence"}
+                "bootstrap_samples", "confidence", "max_model_len", "enforce_eager"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:
@@ -92,6 +94,8 @@ def from_recipe(recipe: Any, model: str, backend: Optional[str] = None, batch_si
         tensor_parallel_size=ev.tensor_parallel_size,
         gpu_memory_utilization=ev.gpu_memory_utilization,
         answer_scores=ev.answer_scores,
+        max_model_len=ev.max_model_len,
+        enforce_eager=ev.enforce_eager,
         bootstrap_samples=ev.bootstrap_samples,
         confidence=ev.confidence,
         recipe_name=rm.name,

@@ -1,9 +1,13 @@
-"""vLLM offline batched inference (GPUs, tensor parallel). vLLM is imported only here, only when this backend runs.
+"""vLLM offline batched inference (GPUs, tensor parallel; or vLLM's CPU build). vLLM is imported only here, only when
+this backend runs.
 
 The image is resized by us exactly as ms-swift does (see prompting.py) and handed to vLLM with `do_resize=False`,
 as ms-swift's own vLLM path does (ms-swift issue 8445), so vLLM's processor does not resize it a second time.
 P(fake) is scored like the transformers backend: both verdicts teacher-forced after the model's reasoning, read from
 vLLM's prompt log-probs.
+
+The model's generation config `suppress_tokens` (the tokens transformers' generate never emits) reach vLLM as a
+-100 logit bias (vLLM's bound), so both backends answer from the same distribution.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ from ..reader import EvalItem
 from .base import Generation, verdict_pairs
 from .prompting import load_image, prompt_text
 from .settings import InferSettings
+
+
+def _suppressed(model: str) -> list[int]:
+    from transformers import GenerationConfig
+
+    try:
+        config = GenerationConfig.from_pretrained(model)
+    except OSError:  # no generation_config.json: nothing suppressed
+        return []
+    return [int(t) for t in (getattr(config, "suppress_tokens", None) or [])]
 
 
 class VllmBackend:
@@ -30,10 +44,13 @@ class VllmBackend:
         self.llm = LLM(model=settings.model, tensor_parallel_size=settings.tensor_parallel_size,
                        dtype=settings.dtype, seed=settings.seed, limit_mm_per_prompt={"image": 1},
                        gpu_memory_utilization=settings.gpu_memory_utilization,
+                       max_model_len=settings.max_model_len, enforce_eager=settings.enforce_eager,
                        mm_processor_kwargs={"do_resize": False})
+        suppressed = _suppressed(settings.model)
         self.sampling = SamplingParams(temperature=settings.temperature, top_p=settings.top_p,
                                        max_tokens=settings.max_new_tokens, seed=settings.seed,
-                                       skip_special_tokens=True)
+                                       skip_special_tokens=True,
+                                       logit_bias={t: -100.0 for t in suppressed} if suppressed else None)
         self.scoring = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
 
     def _request(self, text: str, image: Any) -> dict[str, Any]:

@@ -27,7 +27,12 @@ class EvalSection(Strict):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = Field(0, description="sampling seed (temperature > 0) and bootstrap seed")
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM")
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="vLLM")
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0,
+                                          description="vLLM: share of each GPU (on vLLM's CPU build: of RAM) it takes")
+    max_model_len: Optional[int] = Field(None, ge=1, description="vLLM: context it reserves KV cache for; null: the "
+                                                                 "model's own maximum")
+    enforce_eager: bool = Field(False, description="vLLM: no CUDA graphs / compilation (start-up in seconds; CPU "
+                                                   "smoke runs)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Optional[str] = Field(None, description="transformers backend: cpu / cuda / cuda:1; null: cluster.device")
     answer_scores: bool = Field(True, description="record P(fake) vs P(real) at the answer position (for AUC)")
