@@ -140,10 +140,14 @@ def consistency(recipe: str, overrides: tuple[str, ...], profile: Optional[str],
 @click.option("--consistency", "consistency_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="The critic's scores of these predictions (`eval consistency`): mean logical consistency with a "
               "bootstrap CI, overall and per group.")
+@click.option("--protocol", type=click.Choice(["fakevlm"]), default=None,
+              help="Also score the raw responses as a published eval script parses them (fakevlm: FakeVLM's "
+              "first-sentence substring test with a seeded coin flip; --seed seeds it), reported beside the strict "
+              "figures under its name, for comparison with that paper's tables.")
 @eval_errors
 def score(predictions: str, out: str, samples: Optional[int], confidence: Optional[float], seed: Optional[int],
           allow_incomplete: bool, answer_format: Optional[str], response_prefix: Optional[str], data: Optional[str],
-          label_convention: str, consistency_file: Optional[str]) -> None:
+          label_convention: str, consistency_file: Optional[str], protocol: Optional[str]) -> None:
     """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
@@ -151,7 +155,7 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
     metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
                          response_prefix=prefix, data=data, convention=label_convention,
-                         consistency=consistency_file)
+                         consistency=consistency_file, protocol=protocol)
     write_json_atomic(out, metrics)
     o, s = metrics["overall"], metrics["overall"]["strict"]
 
@@ -163,6 +167,11 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     click.echo(f"  lenient (unparseable = third class): F1 {pct(o['f1'])}, precision {pct(o['precision'])}; "
                f"strict (unparseable = wrong class): accuracy {pct(s['accuracy'])}, F1 {pct(s['f1'])}, "
                f"precision {pct(s['precision'])}")
+    if protocol:
+        p = o[protocol]
+        click.echo(f"  {protocol} parsing (paper-comparable): accuracy {pct(p['accuracy'])}, real recall "
+                   f"{pct(p['real_recall'])}, fake recall {pct(p['fake_recall'])}; {p['guessed']} answers decided "
+                   f"by a coin flip (seed {p['seed']})")
     if o["n"] and o["unparseable"] == o["n"]:
         click.echo(f"WARNING: every answer in {predictions} is unparseable (accuracy 0 says nothing about the "
                    f"model's judgement): check the prompt, the answer format and max_new_tokens", err=True)

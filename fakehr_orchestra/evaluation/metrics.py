@@ -12,7 +12,11 @@ Counting rules (the ones public eval scripts get wrong):
 - positive class = fake: fake recall = TPR, real recall = TNR, precision/F1 are for fake, macro-F1 over both labels;
   false-positive rate = real images called fake / real images (with unparseable answers this is not 1 - TNR);
 - a metric with an empty denominator is null (undefined), not 0;
-- AUC uses the rows that have P(fake) (answers that parse); how many is reported next to it;
+- AUC and AP (average precision, fake = positive) use the rows that have P(fake) (answers that parse); how many is
+  reported next to them;
+- with a published protocol (`protocols.py`, e.g. FakeVLM's parsing) the same classification metrics are computed
+  a second time from the raw responses parsed as that paper's script parses them, under the protocol's name (never
+  in place of the strict figures);
 - per-group tables (source / category / generator) and their unweighted mean, as papers report them;
 - accuracy confidence intervals: percentile bootstrap. Resampling n Bernoulli outcomes with replacement gives a
   correct-count distributed Binomial(n, k/n), so the bootstrap is drawn from that exactly (O(B), not O(B*n));
@@ -53,6 +57,9 @@ class Table:
     keys_sha1: str = ""  # which images were scored (sha1 of the sorted row identities): `eval report` compares it
     truncated: int = 0
     groups: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # codes (-1: absent), names
+    protocol: Optional[str] = None  # a published parsing protocol also applied (protocols.PROTOCOLS)
+    protocol_pred: Optional[np.ndarray] = None  # REAL / FAKE as that protocol parses each response
+    protocol_guessed: int = 0  # rows the protocol decided by a coin flip
 
     def __len__(self) -> int:
         return len(self.y_true)
@@ -76,8 +83,15 @@ def _identity(row: dict[str, Any]) -> tuple[str, str]:
     return "row (it names no image: add key or file_path)", content
 
 
-def table_from_rows(rows: Any) -> Table:
-    """Columns from prediction rows (dicts as `eval infer` writes them)."""
+def table_from_rows(rows: Any, protocol: Optional[str] = None, protocol_seed: int = 0) -> Table:
+    """Columns from prediction rows (dicts as `eval infer` writes them). With `protocol` (protocols.PROTOCOLS)
+    every row's raw `response` is also parsed that way (its coin flips seeded with `protocol_seed`)."""
+    from .protocols import PROTOCOLS, FakeVLMParser
+
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise EvalDataError([f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}"])
+    paper = FakeVLMParser(protocol_seed) if protocol == "fakevlm" else None
+    paper_pred: list[int] = []
     y_true, y_pred, mode, tokens, prob, wf = [], [], [], [], [], []
     group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
     group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
@@ -94,6 +108,12 @@ def table_from_rows(rows: Any) -> Table:
                                  f"predictions file has one row per image"])
         seen[key] = i + 1
         pred = label_code(row.get("pred"))
+        if paper is not None:
+            response = row.get("response")
+            if not isinstance(response, str) and not row.get("error"):
+                raise EvalDataError([f"row {i + 1}: no raw 'response' text, which --protocol {protocol} parses "
+                                     f"(score a file written by `eval infer`, or rows with a 'response')"])
+            paper_pred.append(LABEL_CODE[paper(response)])
         parsed_here += "parsed_by" in row
         y_true.append(label)
         y_pred.append(UNPARSEABLE if pred is None else pred)  # None / junk: unparseable, counted wrong
@@ -116,7 +136,9 @@ def table_from_rows(rows: Any) -> Table:
     return Table(np.asarray(y_true, np.int8), np.asarray(y_pred, np.int8), np.asarray(mode, np.int8),
                  np.asarray(tokens, np.int64), np.asarray(prob, np.float64), np.asarray(wf, bool),
                  errors=errors, truncated=truncated, parsed_here=parsed_here,
-                 keys_sha1=_sha1_lines(sorted(seen)), groups=groups)
+                 keys_sha1=_sha1_lines(sorted(seen)), groups=groups, protocol=protocol,
+                 protocol_pred=np.asarray(paper_pred, np.int8) if paper is not None else None,
+                 protocol_guessed=paper.guessed if paper is not None else 0)
 
 
 def _sha1_lines(keys: list[str]) -> str:
@@ -164,13 +186,16 @@ def classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
 
 
 def auc(y_true: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC and average precision (fake = positive) from P(fake), over the rows that have it; both are
+    undefined (null) unless those rows hold both labels."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     has = ~np.isnan(prob)
     n = int(has.sum())
     if n == 0 or len(np.unique(y_true[has])) < 2:
-        return {"auc": None, "auc_n": n}
-    return {"auc": _f(roc_auc_score(y_true[has], prob[has])), "auc_n": n}
+        return {"auc": None, "ap": None, "auc_n": n}
+    return {"auc": _f(roc_auc_score(y_true[has], prob[has])),
+            "ap": _f(average_precision_score(y_true[has], prob[has], pos_label=FAKE)), "auc_n": n}
 
 
 def bootstrap_accuracy(correct_by_group: list[tuple[int, int]], samples: int, confidence: float,
@@ -218,6 +243,9 @@ def group_breakdown(table: Table, key: str, samples: int, confidence: float, see
         stats.pop("confusion")
         modes = mode_stats(table, sel)
         stats.update(think_rate=modes["think_rate"], mean_response_tokens=modes["mean_response_tokens"])
+        if table.protocol_pred is not None:
+            paper = classification(table.y_true[sel], table.protocol_pred[sel])
+            stats.update({f"{table.protocol}_{m}": paper.get(m) for m in ("accuracy", "real_recall", "fake_recall")})
         values[name] = stats
         counts.append((int(correct[sel].sum()), int(sel.sum())))
     missing = int((codes < 0).sum())
@@ -226,8 +254,11 @@ def group_breakdown(table: Table, key: str, samples: int, confidence: float, see
         vals = [v[metric] for v in values.values() if v.get(metric) is not None]
         return _f(np.mean(vals)) if vals else None
 
+    means = ["accuracy", "real_recall", "fake_recall", "macro_f1", "think_rate"]
+    if table.protocol_pred is not None:
+        means += [f"{table.protocol}_{m}" for m in ("accuracy", "real_recall", "fake_recall")]
     return {"values": values, "rows_without_value": missing,
-            "mean": {m: mean_of(m) for m in ("accuracy", "real_recall", "fake_recall", "macro_f1", "think_rate")},
+            "mean": {m: mean_of(m) for m in means},
             "mean_accuracy_ci": bootstrap_accuracy(counts, samples, confidence, seed)}
 
 
@@ -242,6 +273,13 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
     strict["counting"] = "strict: an unparseable answer counts as the wrong class (fake called real, real called fake)"
     overall["counting"] = "lenient: an unparseable answer is a third class (wrong, but never a false positive)"
     overall["strict"] = strict
+    if table.protocol_pred is not None:
+        from .protocols import FAKEVLM_COUNTING
+
+        paper = classification(table.y_true, table.protocol_pred)
+        paper.update(protocol=table.protocol, guessed=table.protocol_guessed, counting=FAKEVLM_COUNTING,
+                     seed=seed)
+        overall[table.protocol] = paper
     correct = int((table.y_true == table.y_pred).sum())
     overall["accuracy_ci"] = bootstrap_accuracy([(correct, len(table))], samples, confidence, seed)
     overall.update(errors=table.errors, truncated=table.truncated,
@@ -264,7 +302,8 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
 def score_file(path: str | Path, samples: Optional[int] = None, confidence: Optional[float] = None,
                seed: Optional[int] = None, allow_incomplete: bool = False, answer_format: Optional[str] = None,
                response_prefix: Optional[str] = None, data: Optional[str | Path] = None,
-               convention: str = "text", consistency: Optional[str | Path] = None) -> dict[str, Any]:
+               convention: str = "text", consistency: Optional[str | Path] = None,
+               protocol: Optional[str] = None) -> dict[str, Any]:
     """Score a predictions file; refuse one that inference has not finished (unless allowed, and then say so).
 
     Complete means: as many rows as `eval infer` recorded in the `.meta.json` beside the file, or as the eval set
@@ -274,7 +313,9 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
 
     Bootstrap settings left as None come from the recipe's eval section as `eval infer` recorded it beside the
     predictions, else 1000 resamples, 95%, seed 0. `consistency`: an `eval consistency` file for these predictions
-    (the critic's scores; evaluation/consistency.py), folded in as `consistency` (overall and per group)."""
+    (the critic's scores; evaluation/consistency.py), folded in as `consistency` (overall and per group).
+    `protocol`: also score the raw responses as a published script parses them (protocols.py), under its name;
+    its coin flips use the same seed as the bootstrap."""
     from .responses import eval_labels, prepare_rows
 
     path = Path(path)
@@ -282,6 +323,10 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
         raise EvalDataError([f"{path}: predictions file not found (write it with `eval infer`)"])
     meta = read_meta(path)
     labels = eval_labels(data, convention) if data is not None else None
+    recorded = (meta or {}).get("settings") or {}
+    samples = samples if samples is not None else recorded.get("bootstrap_samples", 1000)
+    confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
+    seed = seed if seed is not None else recorded.get("seed", 0)
     rows = iter_predictions(path, torn_tail=meta is not None)
     keys: set[str] = set()
 
@@ -289,7 +334,8 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
         for row in prepared:
             keys.add(_identity(row)[1])
             yield row
-    table = table_from_rows(noted(prepare_rows(rows, answer_format, response_prefix, labels, data)))
+    table = table_from_rows(noted(prepare_rows(rows, answer_format, response_prefix, labels, data)), protocol,
+                            seed)
     if table.parsed_here and table.parsed_here == len(table) and not (table.y_pred != UNPARSEABLE).any():
         raise EvalDataError([f"{path}: none of the {len(table)} responses parses as {answer_format} (every answer "
                              f"would count wrong); check --answer-format (fake_hr1: '<think>...</think>' then "
@@ -302,10 +348,6 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
                f"answer every image of {data}")
         raise EvalDataError([f"{path}: {len(table)} of {expected} images answered; {fix}, or pass "
                              f"--allow-incomplete"])
-    recorded = (meta or {}).get("settings") or {}
-    samples = samples if samples is not None else recorded.get("bootstrap_samples", 1000)
-    confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
-    seed = seed if seed is not None else recorded.get("seed", 0)
     result = score_table(table, samples, confidence, seed)
     if consistency is not None:
         from . import consistency as cons
@@ -314,5 +356,5 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
                      "complete": complete, "settings": meta.get("settings") if meta else None,
                      "eval_set": str(data) if data is not None else ((meta or {}).get("data") or None),
                      "answer_format": answer_format if table.parsed_here else None,
-                     "parsed_here": table.parsed_here, "keys_sha1": table.keys_sha1}
+                     "parsed_here": table.parsed_here, "keys_sha1": table.keys_sha1, "protocol": protocol}
     return result
