@@ -108,7 +108,8 @@ def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backe
         loaded.clear()
     sets = list(items_of)
     metric_names = [key for _, key, _ in MATRIX_METRICS] + ([f"{protocol}_accuracy"] if protocol else [])
-    result = {"set_order": sets, "model_order": list(models), "sets": {n: {"eval_set": str(set_files[n]), "images": len(items_of[n])} for n in sets},
+    result = {"set_order": sets, "model_order": list(models),
+              "sets": {n: {"eval_set": str(set_files[n]), "images": len(items_of[n])} for n in sets},
               "models": {m: str(Path(d).resolve()) for m, d in models.items()}, "protocol": protocol,
               "cells": cells, "matrix": matrix(cells, sets, metric_names),
               "groups": {m: {s: scored[m][s].get("groups", {}) for s in sets} for m in models}}
