@@ -28,7 +28,7 @@ def suite_overrides(tiny: dict[str, str], holmes: str) -> list[str]:
         {"name": "holmes", "kind": "folders", "path": holmes, "label_convention": "folders",
          "label_folders": {"0_real": "real", "1_fake": "fake"}},
     ]
-    return [f"eval.sets={json.dumps(sets)}", "eval.batch_size=8", "data.workers=1"]
+    return [f"eval.sets={json.dumps(sets)}", "eval.batch_size=8", "eval.max_new_tokens=16", "data.workers=1"]
 
 
 def rows(path: Path) -> list[dict]:
@@ -129,3 +129,28 @@ def test_a_set_that_loses_images_is_an_error(tmp_path):
     with pytest.raises(EvalDataError, match="eval.sets 'holmes': .*lost 1 of 4"):
         prepare_set(recipe.model.eval.sets[0], recipe.model.data, tmp_path, tmp_path / "sets", workers=1)
     assert not (tmp_path / "sets" / "holmes.jsonl").exists()
+
+
+def test_cross_generator_profile_on_the_tiny_world(tiny, tmp_path, monkeypatch):
+    """The shipped profile: the data stage's sources keep the training generator only (train and its val), and the
+    suite answers every generator's held-out images, reported per generator under the set."""
+    require_module("torch")
+    from fakehr_orchestra.data.importer import import_sources
+    from fakehr_orchestra.evaluation.suite import run_suite
+    from fakehr_orchestra.recipe import load_recipe
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = load_recipe(RECIPE, [f"vars.genimage={tiny['genimage']}", "vision.max_pixels=50176",
+                                  "eval.max_new_tokens=8", "eval.batch_size=8", "data.workers=1"],
+                         profile="cross_generator")
+    trained = tmp_path / "train.jsonl"
+    counts = import_sources(recipe.model.data.sources, trained, base=tmp_path, workers=1)
+    assert counts == {"ok": 12}  # tiny world: 4 + 4 train, 2 + 2 val of stable_diffusion_v_1_4 only
+    assert {r["category"] for r in rows(trained)} == {"stable_diffusion_v_1_4"}
+    run_suite(recipe, {"tiny": tiny["model"]}, tmp_path / "suite", backend="transformers", device="cpu")
+    result = json.loads((tmp_path / "suite" / "suite.json").read_text())
+    per_gen = result["groups"]["tiny"]["genimage"]["generator"]
+    assert set(per_gen["values"]) == {"stable_diffusion_v_1_4", "BigGAN"}
+    assert all(v["n"] == 4 for v in per_gen["values"].values())
+    md = (tmp_path / "suite" / "suite.md").read_text()
+    assert "## genimage: accuracy per generator" in md and "BigGAN" in md
