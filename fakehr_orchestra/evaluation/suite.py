@@ -3,6 +3,7 @@ sets, with the unweighted mean over sets, as detection papers table them) and ea
 per-category breakdown under it.
 
 Layout under the suite folder: `sets/<set>.jsonl` (prepared once, sets.py), `<model>/<set>/predictions.jsonl`
+(`<model>/<set>@<perturbation>/` for each of `eval.perturbations` other than none, evaluation/perturb.py)
 (+ `.meta.json`, the `eval infer` runner: resumable per set) and `<model>/<set>/metrics.json` (`eval score`), then
 `suite.json` and `suite.md`. A model is loaded once for all its sets, and only if some set still has images to
 answer; a rerun answers only what is missing and rescores.
@@ -10,7 +11,7 @@ answer; a rerun answers only what is missing and rescores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -46,15 +47,35 @@ def _mean(values: list[Optional[float]]) -> Optional[float]:
     return sum(known) / len(known) if len(known) == len(values) and known else None
 
 
-def matrix(cells: dict[str, dict[str, dict[str, Any]]], sets: list[str], metrics: list[str]) -> dict[str, Any]:
-    """{metric: {model: {set: value, ..., "mean": unweighted mean over sets (null if any set's is undefined)}}}."""
+def matrix(cells: dict[str, dict[str, dict[str, Any]]], columns: list[str], metrics: list[str],
+           mean_over: list[str]) -> dict[str, Any]:
+    """{metric: {model: {column: value, ..., "mean": unweighted mean over the `mean_over` columns (the sets under
+    the first perturbation; null if any of them is undefined)}}}."""
     out: dict[str, Any] = {}
     for metric in metrics:
         out[metric] = {}
         for model, row in cells.items():
-            values = [row[s].get(metric) for s in sets]
-            out[metric][model] = {**dict(zip(sets, values)), "mean": _mean(values)}
+            values = {c: row[c].get(metric) for c in columns}
+            out[metric][model] = {**values, "mean": _mean([values[c] for c in mean_over])}
     return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the matrix: a set under one perturbation ("none": the set's own name)."""
+
+    set: str
+    perturbation: str
+
+    @property
+    def name(self) -> str:
+        return self.set if self.perturbation == "none" else f"{self.set} [{self.perturbation}]"
+
+    @property
+    def folder(self) -> str:
+        from .perturb import slug
+
+        return self.set if self.perturbation == "none" else f"{self.set}@{slug(self.perturbation)}"
 
 
 def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backend: Optional[str] = None,
@@ -81,6 +102,8 @@ def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backe
         set_files[section.name] = path
         items_of[section.name] = read_eval_set(path, "text")
         say(f"set {section.name}: {len(items_of[section.name])} images ({'read' if fresh else 'reused'})")
+    perturbations = list(rm.eval.perturbations) or ["none"]
+    columns = [Column(name, pert) for pert in perturbations for name in items_of]
     factory = backend_factory or make_backend
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     scored: dict[str, dict[str, dict[str, Any]]] = {}
@@ -88,31 +111,41 @@ def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backe
         settings = from_recipe(recipe, str(Path(model_dir).resolve()), backend, batch_size, device)
         loaded: list[Any] = []
 
-        def shared(s: Any, _loaded: list[Any] = loaded) -> Any:  # one model load for all the sets
+        def shared(s: Any, _loaded: list[Any] = loaded) -> Any:
+            """One model load for all the sets and perturbations: the runs differ only in the perturbation,
+            which the backend reads from its settings when it loads each image."""
             if not _loaded:
                 _loaded.append(factory(s))
+            elif hasattr(_loaded[0], "settings"):
+                _loaded[0].settings = s
             return _loaded[0]
         cells[model_name], scored[model_name] = {}, {}
-        for name, items in items_of.items():
-            pred = out / model_name / name / "predictions.jsonl"
-            summary = run_inference(settings, items, pred, data=str(set_files[name].resolve()),
+        for col in columns:
+            folder = out / model_name / col.folder
+            summary = run_inference(replace(settings, perturbation=col.perturbation), items_of[col.set],
+                                    folder / "predictions.jsonl", data=str(set_files[col.set].resolve()),
                                     backend_factory=shared)
-            run.answered[(model_name, name)] = summary.written
-            metrics = score_file(pred, protocol=protocol)
-            write_json_atomic(out / model_name / name / "metrics.json", metrics)
-            cells[model_name][name] = cell(metrics, protocol)
-            scored[model_name][name] = metrics
-            say(f"{model_name} on {name}: {summary.written} answered now, {summary.already_done} before; "
+            run.answered[(model_name, col.name)] = summary.written
+            metrics = score_file(folder / "predictions.jsonl", protocol=protocol)
+            write_json_atomic(folder / "metrics.json", metrics)
+            cells[model_name][col.name] = cell(metrics, protocol)
+            scored[model_name][col.name] = metrics
+            say(f"{model_name} on {col.name}: {summary.written} answered now, {summary.already_done} before; "
                 f"accuracy {fmt(metrics['overall']['accuracy'], 'pct')}")
         run.loads[model_name] = len(loaded)
         loaded.clear()
-    sets = list(items_of)
+    names = [c.name for c in columns]
     metric_names = [key for _, key, _ in MATRIX_METRICS] + ([f"{protocol}_accuracy"] if protocol else [])
-    result = {"set_order": sets, "model_order": list(models),
-              "sets": {n: {"eval_set": str(set_files[n]), "images": len(items_of[n])} for n in sets},
+    first = [c.name for c in columns if c.perturbation == perturbations[0]]
+    result = {"set_order": names, "model_order": list(models), "perturbations": perturbations,
+              "sets": {c.name: {"set": c.set, "perturbation": c.perturbation, "eval_set": str(set_files[c.set]),
+                                "images": len(items_of[c.set])} for c in columns},
               "models": {m: str(Path(d).resolve()) for m, d in models.items()}, "protocol": protocol,
-              "cells": cells, "matrix": matrix(cells, sets, metric_names),
-              "groups": {m: {s: scored[m][s].get("groups", {}) for s in sets} for m in models}}
+              "cells": cells, "matrix": matrix(cells, names, metric_names, first),
+              "by_perturbation": {m: {p: _mean([cells[m][c.name]["accuracy"] for c in columns
+                                                 if c.perturbation == p]) for p in perturbations}
+                                  for m in models},
+              "groups": {m: {n: scored[m][n].get("groups", {}) for n in names} for m in models}}
     run.files["json"] = write_json_atomic(out / "suite.json", result)
     run.files["markdown"] = write_text_atomic(out / "suite.md", suite_markdown(result))
     return run
@@ -132,9 +165,17 @@ def suite_markdown(result: dict[str, Any]) -> str:
             row = result["matrix"][key][m]
             lines.append(f"| {m} | " + " | ".join(fmt(row[s], kind) for s in sets) + f" | {fmt(row['mean'], kind)} |")
         lines.append("")
-    lines += ["The mean is unweighted over sets (each set counts once, as papers table it); n/a where a set's value "
-              "is undefined. Accuracy counts an unparseable answer as wrong; strict accuracy also counts it as the "
-              "wrong class.", ""]
+    perts = result.get("perturbations") or ["none"]
+    lines += [f"The mean is unweighted over the sets (each set counts once, as papers table it), under "
+              f"{perts[0]}; n/a where a set's value is undefined. Accuracy counts an unparseable answer as wrong; "
+              f"strict accuracy also counts it as the wrong class.", ""]
+    if len(perts) > 1:
+        lines += ["## Accuracy per perturbation (mean over sets)", "", "| model | " + " | ".join(perts) + " |",
+                  "|" + "---|" * (len(perts) + 1)]
+        for m in models:
+            lines.append(f"| {m} | " + " | ".join(fmt(result["by_perturbation"][m][p], "pct") for p in perts) + " |")
+        lines += ["", "Perturbations are applied to each image in memory before the model's own resize "
+                  "(none: the image as it is).", ""]
     for s in sets:
         for key in ("generator", "category"):
             groups = {m: result["groups"][m][s].get(key) for m in models if result["groups"][m][s].get(key)}

@@ -49,6 +49,23 @@ class EvalSection(Strict):
         description="a suite of test sets (`eval suite`): every model is answered and scored on each, and the report "
                     "is the matrix models x sets with the mean; names must differ")
 
+    perturbations: list[str] = Field(
+        default_factory=list,
+        description="`eval suite` robustness columns: each set is answered once per perturbation, applied to the "
+                    "image before the model's resize (none | jpeg:QUALITY | downscale:FACTOR | blur:SIGMA); empty: "
+                    "the images as they are")
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, specs: list[str]) -> list[str]:
+        from ...evaluation.perturb import parse
+
+        for spec in specs:
+            parse(spec)
+        if len(set(specs)) != len(specs):
+            raise ValueError("eval.perturbations lists one twice")
+        return specs
+
     @field_validator("sets")
     @classmethod
     def _distinct_names(cls, sets: list[EvalSetSection]) -> list[EvalSetSection]:
