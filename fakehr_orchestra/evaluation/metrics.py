@@ -1,4 +1,5 @@
-"""Metrics from a predictions file. The maths is scikit-learn's; this module only decides what is counted.
+"""Metrics from a predictions file. The definitions are scikit-learn's (computed here from the confusion counts,
+checked against scikit-learn in the tests; AUC and AP by scikit-learn); this module decides what is counted.
 
 Counting rules (the ones public eval scripts get wrong):
 - every image counts: an unparseable or empty answer, or an image that failed to load, is a third prediction class
@@ -35,6 +36,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .reader import GROUP_KEYS, EvalDataError, iter_predictions, read_meta
+from .responses import row_key
 
 REAL, FAKE, UNPARSEABLE = 0, 1, 2
 LABEL_CODE = {"real": REAL, "fake": FAKE}
@@ -57,6 +59,7 @@ class Table:
     keys_sha1: str = ""  # which images were scored (sha1 of the sorted row identities): `eval report` compares it
     truncated: int = 0
     groups: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # codes (-1: absent), names
+    keys: dict[str, int] = field(default_factory=dict, repr=False)  # row identity -> line (which images were scored)
     protocol: Optional[str] = None  # a published parsing protocol also applied (protocols.PROTOCOLS)
     protocol_pred: Optional[np.ndarray] = None  # REAL / FAKE as that protocol parses each response
     protocol_guessed: int = 0  # rows the protocol decided by a coin flip
@@ -67,6 +70,9 @@ class Table:
 
 def label_code(value: Any) -> Optional[int]:
     """REAL / FAKE for 'real' / 'fake' in any ASCII case (surrounding spaces allowed); None for anything else."""
+    code = LABEL_CODE.get(value) if isinstance(value, str) else None  # the written form, looked up once per row
+    if code is not None:
+        return code
     if not isinstance(value, str) or not value.isascii():
         return None
     return LABEL_CODE.get(value.strip().lower())
@@ -74,8 +80,6 @@ def label_code(value: Any) -> Optional[int]:
 
 def _identity(row: dict[str, Any]) -> tuple[str, str]:
     """(what, value) naming the image a row is about; a row naming none is identified by its content."""
-    from .responses import row_key
-
     key = row_key(row)
     if key is not None:
         return "image", key
@@ -83,62 +87,133 @@ def _identity(row: dict[str, Any]) -> tuple[str, str]:
     return "row (it names no image: add key or file_path)", content
 
 
+CHUNK = 1 << 16  # rows turned into columns at a time: list comprehensions per field, memory bounded
+
+
 def table_from_rows(rows: Any, protocol: Optional[str] = None, protocol_seed: int = 0) -> Table:
     """Columns from prediction rows (dicts as `eval infer` writes them). With `protocol` (protocols.PROTOCOLS)
-    every row's raw `response` is also parsed that way (its coin flips seeded with `protocol_seed`)."""
+    every row's raw `response` is also parsed that way (its coin flips seeded with `protocol_seed`).
+
+    Rows are taken CHUNK at a time and each field is read with one comprehension over the chunk (the per-row
+    Python loop was most of `eval score`'s time); the slow, careful path runs only for rows that need it (a label
+    in another case, a row naming no image by `key`, a repeated image)."""
+    import itertools
+
     from .protocols import PROTOCOLS, FakeVLMParser
 
     if protocol is not None and protocol not in PROTOCOLS:
         raise EvalDataError([f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}"])
     paper = FakeVLMParser(protocol_seed) if protocol == "fakevlm" else None
-    paper_pred: list[int] = []
-    y_true, y_pred, mode, tokens, prob, wf = [], [], [], [], [], []
+    cols: dict[str, list[Any]] = {name: [] for name in ("y_true", "y_pred", "mode", "tokens", "prob", "wf", "paper")}
     group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
     group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
     seen: dict[str, int] = {}
-    errors = truncated = parsed_here = 0
-    for i, row in enumerate(rows):
-        label = label_code(row.get("label"))
-        if label is None:
-            raise EvalDataError([f"row {i + 1}: label {row.get('label')!r} is not real/fake"])
-        what, key = _identity(row)
-        if key in seen:
-            shown = key if len(key) <= 80 else key[:77] + "..."
-            raise EvalDataError([f"row {i + 1}: {what} {shown} appears twice (first as row {seen[key]}); a "
-                                 f"predictions file has one row per image"])
-        seen[key] = i + 1
-        pred = label_code(row.get("pred"))
-        if paper is not None:
-            response = row.get("response")
-            if not isinstance(response, str) and not row.get("error"):
-                raise EvalDataError([f"row {i + 1}: no raw 'response' text, which --protocol {protocol} parses "
-                                     f"(score a file written by `eval infer`, or rows with a 'response')"])
-            paper_pred.append(LABEL_CODE[paper(response)])
-        parsed_here += "parsed_by" in row
-        y_true.append(label)
-        y_pred.append(UNPARSEABLE if pred is None else pred)  # None / junk: unparseable, counted wrong
-        mode.append(MODE_CODE.get(row.get("mode"), 2))
-        tokens.append(int(row.get("response_tokens") or 0))
-        p = row.get("prob_fake")
-        prob.append(float(p) if p is not None else math.nan)
-        wf.append(bool(row.get("well_formed")))
-        errors += "error" in row and row["error"] is not None
-        truncated += row.get("finish_reason") == "length"
-        for k in GROUP_KEYS:
-            value = row.get(k)
-            if value is None or value == "":
-                group_codes[k].append(-1)
-            else:
-                names = group_names[k]
-                group_codes[k].append(names.setdefault(str(value), len(names)))
+    counts = {"errors": 0, "truncated": 0, "parsed_here": 0}
+    rows = iter(rows)
+    offset = 0
+    while True:
+        chunk = DictChunk(list(itertools.islice(rows, CHUNK)))
+        if not len(chunk):
+            break
+        _add_chunk(chunk, offset, cols, group_codes, group_names, seen, counts, paper, protocol)
+        offset += len(chunk)
     groups = {k: (np.asarray(group_codes[k], dtype=np.int32), list(group_names[k]))
               for k in GROUP_KEYS if group_names[k]}
-    return Table(np.asarray(y_true, np.int8), np.asarray(y_pred, np.int8), np.asarray(mode, np.int8),
-                 np.asarray(tokens, np.int64), np.asarray(prob, np.float64), np.asarray(wf, bool),
-                 errors=errors, truncated=truncated, parsed_here=parsed_here,
-                 keys_sha1=_sha1_lines(sorted(seen)), groups=groups, protocol=protocol,
-                 protocol_pred=np.asarray(paper_pred, np.int8) if paper is not None else None,
+    return Table(np.asarray(cols["y_true"], np.int8), np.asarray(cols["y_pred"], np.int8),
+                 np.asarray(cols["mode"], np.int8), np.asarray(cols["tokens"], np.int64),
+                 np.asarray(cols["prob"], np.float64), np.asarray(cols["wf"], bool),
+                 errors=counts["errors"], truncated=counts["truncated"], parsed_here=counts["parsed_here"],
+                 keys_sha1=_sha1_lines(sorted(seen)), groups=groups, keys=seen, protocol=protocol,
+                 protocol_pred=np.asarray(cols["paper"], np.int8) if paper is not None else None,
                  protocol_guessed=paper.guessed if paper is not None else 0)
+
+
+def _codes(values: list[Any], first_row: int, what: str) -> list[int]:
+    """REAL / FAKE per value; the written forms by one lookup, the others through `label_code`. For `what` =
+    "label" anything else is an error naming the row; for "pred" it is UNPARSEABLE."""
+    codes = [LABEL_CODE.get(v, -1) if v.__class__ is str else -1 for v in values]
+    for i, code in enumerate(codes):
+        if code == -1:
+            slow = label_code(values[i])
+            if slow is None and what == "label":
+                raise EvalDataError([f"row {first_row + i}: label {values[i]!r} is not real/fake"])
+            codes[i] = UNPARSEABLE if slow is None else slow  # None / junk: unparseable, counted wrong
+    return codes
+
+
+def _group_codes(values: list[Any], names: dict[str, int]) -> list[int]:
+    """Codes of a group's values (-1: absent), new names numbered in order of first appearance: one dict lookup
+    per row, the names settled once per distinct value."""
+    try:
+        distinct = dict.fromkeys(values)
+    except TypeError:  # an unhashable value (a list as category): each one by its text
+        return [-1 if v is None or v == "" else names.setdefault(str(v), len(names)) for v in values]
+    lookup: dict[Any, int] = {}
+    for v in distinct:
+        lookup[v] = -1 if v is None or v == "" else names.setdefault(v if v.__class__ is str else str(v), len(names))
+    return [lookup[v] for v in values]
+
+
+ABSENT = object()  # a field the row does not have (told apart from null where that matters)
+
+
+class DictChunk:
+    """Rows as dicts (what `eval infer` writes, decoded): a field's values across the chunk, and one row."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def values(self, name: str, default: Any = None) -> list[Any]:
+        return [r.get(name, default) for r in self.rows]
+
+    def row(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+def _add_chunk(chunk: Any, offset: int, cols: dict[str, list[Any]],
+               group_codes: dict[str, list[int]], group_names: dict[str, dict[str, int]], seen: dict[str, int],
+               counts: dict[str, int], paper: Any, protocol: Optional[str]) -> None:
+    """Append a chunk's columns (`chunk`: a DictChunk, or fastread.StructChunk with the same two methods)."""
+    first = offset + 1  # 1-based row number of chunk[0]
+    y_true = _codes(chunk.values("label"), first, "label")
+    keys: list[Any] = chunk.values("key")
+    for i, key in enumerate(keys):
+        if key.__class__ is not str or not key:
+            keys[i] = _identity(chunk.row(i))[1]
+    before = len(seen)
+    seen.update(zip(keys, range(first, first + len(chunk))))
+    if len(seen) != before + len(chunk):  # a repeated image: find the first, name both rows
+        for key in keys:
+            seen.pop(key, None)
+        for i in range(len(chunk)):
+            what, key = _identity(chunk.row(i))
+            if key in seen:
+                shown = key if len(key) <= 80 else key[:77] + "..."
+                raise EvalDataError([f"row {first + i}: {what} {shown} appears twice (first as row {seen[key]}); "
+                                     f"a predictions file has one row per image"])
+            seen[key] = first + i
+    if paper is not None:
+        errors = chunk.values("error")
+        for i, response in enumerate(chunk.values("response")):
+            if not isinstance(response, str) and not errors[i]:
+                raise EvalDataError([f"row {first + i}: no raw 'response' text, which --protocol {protocol} parses "
+                                     f"(score a file written by `eval infer`, or rows with a 'response')"])
+            cols["paper"].append(LABEL_CODE[paper(response)])
+    cols["y_true"] += y_true
+    cols["y_pred"] += _codes(chunk.values("pred"), first, "pred")
+    mode_get = MODE_CODE.get
+    cols["mode"] += [mode_get(m, 2) for m in chunk.values("mode")]
+    cols["tokens"] += [int(t or 0) for t in chunk.values("response_tokens")]
+    cols["prob"] += [math.nan if p is None else float(p) for p in chunk.values("prob_fake")]
+    cols["wf"] += [bool(w) for w in chunk.values("well_formed")]
+    counts["errors"] += sum(1 for e in chunk.values("error") if e is not None)
+    counts["truncated"] += sum(1 for f in chunk.values("finish_reason") if f == "length")
+    counts["parsed_here"] += sum(1 for p in chunk.values("parsed_by", ABSENT) if p is not ABSENT)
+    for k in GROUP_KEYS:
+        group_codes[k] += _group_codes(chunk.values(k), group_names[k])
 
 
 def _sha1_lines(keys: list[str]) -> str:
@@ -155,31 +230,44 @@ def _f(x: Any) -> Optional[float]:
     return None if math.isnan(x) else x
 
 
-def classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Accuracy, recalls, precision, F1, macro-F1, FPR and the confusion matrix, via scikit-learn."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """The 2 x 3 counts (rows: true real / fake; columns: predicted real / fake / unparseable), by one bincount."""
+    flat = y_true.astype(np.int64) * 3 + y_pred.astype(np.int64)
+    return np.bincount(flat, minlength=9)[:9].reshape(3, 3)[:2]
 
+
+def classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Accuracy, recalls, precision, F1, macro-F1, FPR and the confusion matrix, from the confusion counts.
+
+    The definitions are scikit-learn's with `zero_division=nan` (recall = TP / support, precision = TP /
+    predicted, F1 = 2TP / (2TP + FP + FN), macro-F1 the mean over real and fake of the defined ones); computed
+    from one bincount rather than seven scikit-learn calls per group, because `eval score` runs them for every
+    group of a million rows. tests/evaluation/test_metrics.py checks them against scikit-learn."""
     n = len(y_true)
     if n == 0:
         return {"n": 0}
-    nan = float("nan")
-    cm = confusion_matrix(y_true, y_pred, labels=[REAL, FAKE, UNPARSEABLE])[:2]
+    cm = confusion(y_true, y_pred)
     n_real, n_fake = int(cm[0].sum()), int(cm[1].sum())
 
-    def per_label(fn: Any, label: int) -> float:
-        return fn(y_true, y_pred, labels=[label], average="micro", zero_division=nan)
+    def ratio(num: float, den: float) -> Optional[float]:
+        return float(num) / float(den) if den else None
 
+    def f1_of(label: int) -> Optional[float]:
+        tp = cm[label, label]
+        return ratio(2 * tp, cm[:, label].sum() + cm[label].sum())  # 2TP / (predicted + support)
+
+    f1s = [f for f in (f1_of(REAL), f1_of(FAKE)) if f is not None]
     return {
         "n": n, "n_real": n_real, "n_fake": n_fake,
-        "accuracy": _f(accuracy_score(y_true, y_pred)),
-        "real_recall": _f(per_label(recall_score, REAL)),  # TNR
-        "fake_recall": _f(per_label(recall_score, FAKE)),  # TPR
-        "precision": _f(per_label(precision_score, FAKE)),
-        "f1": _f(per_label(f1_score, FAKE)),
-        "macro_f1": _f(f1_score(y_true, y_pred, labels=[REAL, FAKE], average="macro", zero_division=nan)),
-        "fpr_real": _f(cm[0, FAKE] / n_real if n_real else nan),
+        "accuracy": ratio(cm[0, REAL] + cm[1, FAKE], n),
+        "real_recall": ratio(cm[0, REAL], n_real),  # TNR
+        "fake_recall": ratio(cm[1, FAKE], n_fake),  # TPR
+        "precision": ratio(cm[1, FAKE], cm[:, FAKE].sum()),
+        "f1": f1_of(FAKE),
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "fpr_real": ratio(cm[0, FAKE], n_real),
         "unparseable": int(cm[:, UNPARSEABLE].sum()),
-        "unparseable_rate": _f(cm[:, UNPARSEABLE].sum() / n),
+        "unparseable_rate": ratio(cm[:, UNPARSEABLE].sum(), n),
         "confusion": {"rows_true": ["real", "fake"], "cols_pred": ["real", "fake", "unparseable"],
                       "matrix": cm.tolist()},
     }
@@ -328,14 +416,7 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
     seed = seed if seed is not None else recorded.get("seed", 0)
     rows = iter_predictions(path, torn_tail=meta is not None)
-    keys: set[str] = set()
-
-    def noted(prepared: Any) -> Any:
-        for row in prepared:
-            keys.add(_identity(row)[1])
-            yield row
-    table = table_from_rows(noted(prepare_rows(rows, answer_format, response_prefix, labels, data)), protocol,
-                            seed)
+    table = table_from_rows(prepare_rows(rows, answer_format, response_prefix, labels, data), protocol, seed)
     if table.parsed_here and table.parsed_here == len(table) and not (table.y_pred != UNPARSEABLE).any():
         raise EvalDataError([f"{path}: none of the {len(table)} responses parses as {answer_format} (every answer "
                              f"would count wrong); check --answer-format (fake_hr1: '<think>...</think>' then "
@@ -351,7 +432,7 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     result = score_table(table, samples, confidence, seed)
     if consistency is not None:
         from . import consistency as cons
-        cons.attach(result, cons.summarize(cons.read(consistency), keys, samples, confidence, seed))
+        cons.attach(result, cons.summarize(cons.read(consistency), set(table.keys), samples, confidence, seed))
     result["run"] = {"predictions": str(path), "rows": len(table), "expected_rows": expected,
                      "complete": complete, "settings": meta.get("settings") if meta else None,
                      "eval_set": str(data) if data is not None else ((meta or {}).get("data") or None),

@@ -9,7 +9,17 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.utils import resample
 
-from fakehr_orchestra.evaluation.metrics import bootstrap_accuracy, score_file, score_table, table_from_rows
+from fakehr_orchestra.evaluation.metrics import (
+    FAKE,
+    REAL,
+    UNPARSEABLE,
+    _f,
+    bootstrap_accuracy,
+    classification,
+    score_file,
+    score_table,
+    table_from_rows,
+)
 from fakehr_orchestra.evaluation.reader import EvalDataError
 
 
@@ -147,3 +157,60 @@ def test_score_file_refuses_unfinished_inference(tmp_path):
         score_file(pred)
     m = score_file(pred, samples=10, allow_incomplete=True)
     assert m["run"]["complete"] is False and m["overall"]["n"] == 4  # torn last line not counted
+
+
+def classification_sklearn(y_true, y_pred):
+    """The figures of `classification` by scikit-learn's functions (zero_division=nan), one call each."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    n = len(y_true)
+    if n == 0:
+        return {"n": 0}
+    nan = float("nan")
+    cm = confusion_matrix(y_true, y_pred, labels=[REAL, FAKE, UNPARSEABLE])[:2]
+    n_real, n_fake = int(cm[0].sum()), int(cm[1].sum())
+
+    def per_label(fn, label):
+        return fn(y_true, y_pred, labels=[label], average="micro", zero_division=nan)
+
+    return {
+        "n": n, "n_real": n_real, "n_fake": n_fake,
+        "accuracy": _f(accuracy_score(y_true, y_pred)),
+        "real_recall": _f(per_label(recall_score, REAL)),  # TNR
+        "fake_recall": _f(per_label(recall_score, FAKE)),  # TPR
+        "precision": _f(per_label(precision_score, FAKE)),
+        "f1": _f(per_label(f1_score, FAKE)),
+        "macro_f1": _f(f1_score(y_true, y_pred, labels=[REAL, FAKE], average="macro", zero_division=nan)),
+        "fpr_real": _f(cm[0, FAKE] / n_real if n_real else nan),
+        "unparseable": int(cm[:, UNPARSEABLE].sum()),
+        "unparseable_rate": _f(cm[:, UNPARSEABLE].sum() / n),
+        "confusion": {"rows_true": ["real", "fake"], "cols_pred": ["real", "fake", "unparseable"],
+                      "matrix": cm.tolist()},
+    }
+
+
+def test_classification_equals_scikit_learn_on_every_small_case():
+    """Counts by bincount, definitions by scikit-learn (zero_division=nan): equal on random small cases, with
+    one-label sets, all-unparseable answers and no prediction of a class among them (the undefined metrics)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    for case in range(1500):
+        n = int(rng.integers(1, 12))
+        y_true = rng.integers(0, 2, n).astype(np.int8)
+        y_pred = rng.integers(0, 3, n).astype(np.int8)
+        if case % 5 == 0:
+            y_true[:] = rng.integers(0, 2)
+        if case % 7 == 0:
+            y_pred[:] = rng.integers(0, 3)
+        ours = classification(y_true, y_pred)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = classification_sklearn(y_true, y_pred)
+        assert ours.keys() == theirs.keys()
+        for key, value in ours.items():
+            if isinstance(value, float) or isinstance(theirs[key], float):
+                assert (value is None) == (theirs[key] is None), (key, y_true, y_pred)
+                assert value is None or value == pytest.approx(theirs[key], abs=1e-12), (key, y_true, y_pred)
+            else:
+                assert value == theirs[key], key
