@@ -99,24 +99,59 @@ def table_from_rows(rows: Any, protocol: Optional[str] = None, protocol_seed: in
     in another case, a row naming no image by `key`, a repeated image)."""
     import itertools
 
-    from .protocols import PROTOCOLS, FakeVLMParser
-
-    if protocol is not None and protocol not in PROTOCOLS:
-        raise EvalDataError([f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}"])
-    paper = FakeVLMParser(protocol_seed) if protocol == "fakevlm" else None
-    cols: dict[str, list[Any]] = {name: [] for name in ("y_true", "y_pred", "mode", "tokens", "prob", "wf", "paper")}
-    group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
-    group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
-    seen: dict[str, int] = {}
-    counts = {"errors": 0, "truncated": 0, "parsed_here": 0}
+    builder = _Builder(protocol, protocol_seed)
     rows = iter(rows)
     offset = 0
     while True:
         chunk = DictChunk(list(itertools.islice(rows, CHUNK)))
         if not len(chunk):
             break
-        _add_chunk(chunk, offset, cols, group_codes, group_names, seen, counts, paper, protocol)
+        builder.add(chunk, offset)
         offset += len(chunk)
+    return builder.table()
+
+
+def table_from_file(path: str | Path, protocol: Optional[str] = None, protocol_seed: int = 0) -> Optional[Table]:
+    """The table of a predictions file as `eval infer` writes it, by the fast path (fastread.py); None when the
+    file needs the careful one (`table_from_rows` over `iter_predictions`)."""
+    from .fastread import read_chunks
+
+    builder = _Builder(protocol, protocol_seed)
+    if read_chunks(path, protocol is not None, builder.add) is None:
+        return None
+    return builder.table()
+
+
+class _Builder:
+    """Columns filled a chunk at a time (`add`), then the Table (`table`)."""
+
+    def __init__(self, protocol: Optional[str], protocol_seed: int) -> None:
+        from .protocols import PROTOCOLS, FakeVLMParser
+
+        if protocol is not None and protocol not in PROTOCOLS:
+            raise EvalDataError([f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}"])
+        self.protocol = protocol
+        self.paper = FakeVLMParser(protocol_seed) if protocol == "fakevlm" else None
+        self.cols: dict[str, list[Any]] = {name: [] for name in ("y_true", "y_pred", "mode", "tokens", "prob", "wf",
+                                                                  "paper")}
+        self.group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
+        self.group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
+        self.seen: dict[str, int] = {}
+        self.counts = {"errors": 0, "truncated": 0, "parsed_here": 0}
+
+    def add(self, chunk: Any, offset: int) -> None:
+        _add_chunk(chunk, offset, self.cols, self.group_codes, self.group_names, self.seen, self.counts, self.paper,
+                   self.protocol)
+
+    def table(self) -> Table:
+        cols, counts, seen, paper, protocol = self.cols, self.counts, self.seen, self.paper, self.protocol
+        group_names, group_codes = self.group_names, self.group_codes
+        return _table(cols, counts, seen, paper, protocol, group_names, group_codes)
+
+
+def _table(cols: dict[str, list[Any]], counts: dict[str, int], seen: dict[str, int], paper: Any,
+           protocol: Optional[str], group_names: dict[str, dict[str, int]],
+           group_codes: dict[str, list[int]]) -> Table:
     groups = {k: (np.asarray(group_codes[k], dtype=np.int32), list(group_names[k]))
               for k in GROUP_KEYS if group_names[k]}
     return Table(np.asarray(cols["y_true"], np.int8), np.asarray(cols["y_pred"], np.int8),
@@ -415,8 +450,10 @@ def score_file(path: str | Path, samples: Optional[int] = None, confidence: Opti
     samples = samples if samples is not None else recorded.get("bootstrap_samples", 1000)
     confidence = confidence if confidence is not None else recorded.get("confidence", 0.95)
     seed = seed if seed is not None else recorded.get("seed", 0)
-    rows = iter_predictions(path, torn_tail=meta is not None)
-    table = table_from_rows(prepare_rows(rows, answer_format, response_prefix, labels, data), protocol, seed)
+    table = table_from_file(path, protocol, seed) if answer_format is None and labels is None else None
+    if table is None:  # rows that need care (or a parse, or labels joined): the one jsonl reader, row checks
+        rows = iter_predictions(path, torn_tail=meta is not None)
+        table = table_from_rows(prepare_rows(rows, answer_format, response_prefix, labels, data), protocol, seed)
     if table.parsed_here and table.parsed_here == len(table) and not (table.y_pred != UNPARSEABLE).any():
         raise EvalDataError([f"{path}: none of the {len(table)} responses parses as {answer_format} (every answer "
                              f"would count wrong); check --answer-format (fake_hr1: '<think>...</think>' then "

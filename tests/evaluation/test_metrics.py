@@ -214,3 +214,51 @@ def test_classification_equals_scikit_learn_on_every_small_case():
                 assert value is None or value == pytest.approx(theirs[key], abs=1e-12), (key, y_true, y_pred)
             else:
                 assert value == theirs[key], key
+
+
+def test_fast_path_equals_the_careful_path(tmp_path):
+    """`eval score` reads a file as `eval infer` writes it by msgspec structs (fastread.py); the table must be the
+    careful path's (the one jsonl reader, dict rows) field for field, and a file it does not decide on goes there."""
+    from fakehr_orchestra.evaluation.metrics import table_from_file
+    from fakehr_orchestra.evaluation.reader import iter_predictions
+    from fakehr_orchestra.evaluation.responses import prepare_rows
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(3000):
+        row = {"file_path": f"/d/{i}.png", "label": ["fake", "real", "FAKE", " Real "][i % 4],
+               "pred": [None, "fake", "real", "maybe", "Fake"][int(rng.integers(5))], "response": f"r{i}. fake",
+               "mode": ["think", "no_think", None][i % 3], "response_tokens": int(rng.integers(0, 50)),
+               "well_formed": bool(i % 2), "finish_reason": ["stop", "length"][i % 2 == 0 and i % 7 == 0]}
+        if i % 2:
+            row["key"] = row["file_path"]
+        if i % 3:
+            row["prob_fake"] = float(rng.random())
+        if i % 5 == 0:
+            row["category"] = f"c{i % 4}"
+        if i % 11 == 0:
+            row["error"] = "cannot read"
+            row["generator"] = 7  # not a string: named by its text
+        if i % 13 == 0:
+            row["parsed_by"] = "fake_hr1"
+        rows.append(row)
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")  # a blank line too
+    for protocol in (None, "fakevlm"):
+        fast = table_from_file(path, protocol, 3)
+        careful = table_from_rows(prepare_rows(iter_predictions(path)), protocol, 3)
+        assert fast is not None
+        for name in ("y_true", "y_pred", "mode", "tokens", "prob", "well_formed"):
+            assert np.array_equal(getattr(fast, name), getattr(careful, name), equal_nan=True), name
+        for name in ("errors", "parsed_here", "keys_sha1", "truncated", "keys", "protocol_guessed"):
+            assert getattr(fast, name) == getattr(careful, name), name
+        assert fast.groups.keys() == careful.groups.keys()
+        for k in fast.groups:
+            assert np.array_equal(fast.groups[k][0], careful.groups[k][0]) and fast.groups[k][1] == careful.groups[k][1]
+        if protocol:
+            assert np.array_equal(fast.protocol_pred, careful.protocol_pred)
+    # what the fast path leaves to the careful one: a row naming no image, a row without pred, a torn last line
+    for extra in ('{"label": "fake", "pred": "fake"}\n', '{"key": "x", "label": "fake"}\n', '{"key": "y", "lab'):
+        odd = tmp_path / "odd.jsonl"
+        odd.write_text(path.read_text() + extra)
+        assert table_from_file(odd) is None
