@@ -14,8 +14,9 @@ generated text:
 
 So "unrealistic" reads as real (substring), "real" is tested before "fake" (a sentence holding both is real), tags
 such as `<answer>Fake</answer>` count as text, and an answer naming neither is a coin flip. `scripts/eval.py`
-decodes prompt and answer together and keeps `.split('?')[-1]` to drop the prompt (which ends with '?'); on the
-generated text alone that is `eval_vllm.py`'s parse, which is the one reproduced here. FakeVLM's script draws from
+decodes prompt and answer together and parses the text after the last '?' (to drop the question, which then also
+cuts an answer holding a '?'); `eval_vllm.py` parses the generated text alone, and that is the parse reproduced
+here. FakeVLM's script draws from
 an unseeded global `random`; here the draws come from `random.Random(seed)`, one per guessed row in file order, so
 a score is reproducible.
 """
