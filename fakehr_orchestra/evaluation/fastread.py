@@ -9,14 +9,13 @@ reports the problem as for every other file: a line that is not a JSON object, a
 
 from __future__ import annotations
 
-import itertools
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import msgspec
 
-BLOCK = 1 << 16
+BLOCK_BYTES = 16 << 20  # bytes decoded at a time (a few tens of thousands of rows)
 
 
 class Prediction(msgspec.Struct):
@@ -72,17 +71,28 @@ class StructChunk:
 
 
 def read_chunks(path: str | Path, with_response: bool, add: Callable[[StructChunk, int], None]) -> Optional[int]:
-    """Feed every row of `path` to `add(chunk, offset)` a block at a time; the number of rows, or None as soon as
-    a block needs the careful path (the caller then starts over that way)."""
-    decode = msgspec.json.Decoder(PredictionWithResponse if with_response else Prediction).decode
+    """Feed every row of `path` to `add(chunk, offset)` a block of bytes at a time (msgspec's JSON-lines decoder,
+    blank lines skipped); the number of rows, or None as soon as a block needs the careful path (the caller then
+    starts over that way)."""
+    decode_lines = msgspec.json.Decoder(PredictionWithResponse if with_response else Prediction).decode_lines
     offset = 0
+    rest = b""
     with Path(path).open("rb") as handle:
         while True:
-            lines = list(itertools.islice(handle, BLOCK))
-            if not lines:
-                return offset
+            block = handle.read(BLOCK_BYTES)
+            if not block:
+                if not rest.strip():
+                    return offset
+                block, rest = rest, b""  # the last line, without its newline: decoded as it is (a torn one fails)
+            else:
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:  # no newline yet: a long line, read on
+                    rest = block
+                    continue
+                block, rest = block[:cut], block[cut:]
             try:
-                rows = [decode(line) for line in lines if line.strip()]
+                rows = decode_lines(block)
             except (msgspec.DecodeError, UnicodeDecodeError):
                 return None
             try:

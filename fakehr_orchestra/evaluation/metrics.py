@@ -59,7 +59,7 @@ class Table:
     keys_sha1: str = ""  # which images were scored (sha1 of the sorted row identities): `eval report` compares it
     truncated: int = 0
     groups: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # codes (-1: absent), names
-    keys: dict[str, int] = field(default_factory=dict, repr=False)  # row identity -> line (which images were scored)
+    keys: set[str] = field(default_factory=set, repr=False)  # the rows' identities (which images were scored)
     protocol: Optional[str] = None  # a published parsing protocol also applied (protocols.PROTOCOLS)
     protocol_pred: Optional[np.ndarray] = None  # REAL / FAKE as that protocol parses each response
     protocol_guessed: int = 0  # rows the protocol decided by a coin flip
@@ -136,20 +136,28 @@ class _Builder:
                                                                   "paper")}
         self.group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
         self.group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
-        self.seen: dict[str, int] = {}
+        self.seen: list[str] = []  # row identities in order (checked for repeats once, at the end)
+        self.unnamed: dict[str, str] = {}  # identities of rows that name no image -> how to call them
         self.counts = {"errors": 0, "truncated": 0, "parsed_here": 0}
 
     def add(self, chunk: Any, offset: int) -> None:
-        _add_chunk(chunk, offset, self.cols, self.group_codes, self.group_names, self.seen, self.counts, self.paper,
-                   self.protocol)
+        _add_chunk(chunk, offset, self.cols, self.group_codes, self.group_names, self.seen, self.unnamed,
+                   self.counts, self.paper, self.protocol)
 
     def table(self) -> Table:
-        cols, counts, seen, paper, protocol = self.cols, self.counts, self.seen, self.paper, self.protocol
-        group_names, group_codes = self.group_names, self.group_codes
-        return _table(cols, counts, seen, paper, protocol, group_names, group_codes)
+        unique = set(self.seen)
+        if len(unique) != len(self.seen):  # a repeated image: name the first repeat and where it was first
+            first: dict[str, int] = {}
+            for number, key in enumerate(self.seen, 1):
+                if key in first:
+                    shown = key if len(key) <= 80 else key[:77] + "..."
+                    raise EvalDataError([f"row {number}: {self.unnamed.get(key, 'image')} {shown} appears twice "
+                                         f"(first as row {first[key]}); a predictions file has one row per image"])
+                first[key] = number
+        return _table(self.cols, self.counts, unique, self.paper, self.protocol, self.group_names, self.group_codes)
 
 
-def _table(cols: dict[str, list[Any]], counts: dict[str, int], seen: dict[str, int], paper: Any,
+def _table(cols: dict[str, list[Any]], counts: dict[str, int], seen: set[str], paper: Any,
            protocol: Optional[str], group_names: dict[str, dict[str, int]],
            group_codes: dict[str, list[int]]) -> Table:
     groups = {k: (np.asarray(group_codes[k], dtype=np.int32), list(group_names[k]))
@@ -166,14 +174,18 @@ def _table(cols: dict[str, list[Any]], counts: dict[str, int], seen: dict[str, i
 def _codes(values: list[Any], first_row: int, what: str) -> list[int]:
     """REAL / FAKE per value; the written forms by one lookup, the others through `label_code`. For `what` =
     "label" anything else is an error naming the row; for "pred" it is UNPARSEABLE."""
-    codes = [LABEL_CODE.get(v, -1) if v.__class__ is str else -1 for v in values]
-    for i, code in enumerate(codes):
-        if code == -1:
-            slow = label_code(values[i])
-            if slow is None and what == "label":
-                raise EvalDataError([f"row {first_row + i}: label {values[i]!r} is not real/fake"])
-            codes[i] = UNPARSEABLE if slow is None else slow  # None / junk: unparseable, counted wrong
-    return codes
+    get = LABEL_CODE.get
+    codes = [get(v, -1) if v.__class__ is str else -1 for v in values]
+    i = -1
+    while True:  # visit only the rows left undecided (list.index runs in C)
+        try:
+            i = codes.index(-1, i + 1)
+        except ValueError:
+            return codes
+        slow = label_code(values[i])
+        if slow is None and what == "label":
+            raise EvalDataError([f"row {first_row + i}: label {values[i]!r} is not real/fake"])
+        codes[i] = UNPARSEABLE if slow is None else slow  # None / junk: unparseable, counted wrong
 
 
 def _group_codes(values: list[Any], names: dict[str, int]) -> list[int]:
@@ -209,27 +221,18 @@ class DictChunk:
 
 
 def _add_chunk(chunk: Any, offset: int, cols: dict[str, list[Any]],
-               group_codes: dict[str, list[int]], group_names: dict[str, dict[str, int]], seen: dict[str, int],
-               counts: dict[str, int], paper: Any, protocol: Optional[str]) -> None:
+               group_codes: dict[str, list[int]], group_names: dict[str, dict[str, int]], seen: list[str],
+               unnamed: dict[str, str], counts: dict[str, int], paper: Any, protocol: Optional[str]) -> None:
     """Append a chunk's columns (`chunk`: a DictChunk, or fastread.StructChunk with the same two methods)."""
     first = offset + 1  # 1-based row number of chunk[0]
     y_true = _codes(chunk.values("label"), first, "label")
     keys: list[Any] = chunk.values("key")
     for i, key in enumerate(keys):
         if key.__class__ is not str or not key:
-            keys[i] = _identity(chunk.row(i))[1]
-    before = len(seen)
-    seen.update(zip(keys, range(first, first + len(chunk))))
-    if len(seen) != before + len(chunk):  # a repeated image: find the first, name both rows
-        for key in keys:
-            seen.pop(key, None)
-        for i in range(len(chunk)):
-            what, key = _identity(chunk.row(i))
-            if key in seen:
-                shown = key if len(key) <= 80 else key[:77] + "..."
-                raise EvalDataError([f"row {first + i}: {what} {shown} appears twice (first as row {seen[key]}); "
-                                     f"a predictions file has one row per image"])
-            seen[key] = first + i
+            what, keys[i] = _identity(chunk.row(i))
+            if what != "image":
+                unnamed[keys[i]] = what
+    seen += keys
     if paper is not None:
         errors = chunk.values("error")
         for i, response in enumerate(chunk.values("response")):
