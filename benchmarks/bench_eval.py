@@ -5,9 +5,15 @@
    Each measurement runs in a fresh spawned child so its peak RSS is its own.
 2. transformers backend on the tiny Qwen2.5-VL (CPU): images/s with batching vs one by one (batch size 1 is the
    baseline), same model instance, same images, same settings.
-3. vLLM (its CPU build here) against the transformers backend (the baseline), same images, same settings, batch size
+3. `eval suite` of 3 sets (GenImage tree, FakeClue json, label-named folders) x 3 perturbations on the tiny model
+   (CPU) against the same nine inference runs done separately, each loading the model as an `eval infer` run does
+   (in-process: the nine runs' process start-up and imports are not counted, which favours the baseline). On the
+   tiny model a load costs little and each perturbation reads its images again, so the suite is not faster there
+   (measured 2026-12-06: 7.1 s against 4.9 s); the saving is the model loads of a real model.
+4. vLLM (its CPU build here) against the transformers backend (the baseline), same images, same settings, batch size
    `--batch`, start-up excluded. CPU figures: they say nothing about the ratio on a GPU, where vLLM's paged
-   attention and CUDA graphs are what make it fast.
+   attention and CUDA graphs are what make it fast (measured 2026-12-06, 32 images, batch 8: 12.9 against 1.78
+   images/s, 7.3x; vLLM's start-up 90 s against 5 s).
 
     python benchmarks/bench_eval.py [--rows 1000000] [--images 16] [--batch 8] [--quick] [--no-vllm]
 """
@@ -205,6 +211,49 @@ def bench_transformers(images: int, batch: int) -> None:
         print(f"  batch {batch}: {rates[batch]:.2f} images/s  -> ratio {rates[batch] / rates[1]:.2f}x")
 
 
+def bench_suite() -> None:
+    import json as _json
+
+    from fakehr_orchestra.evaluation.infer import from_recipe, make_backend, run_inference
+    from fakehr_orchestra.evaluation.reader import read_eval_set
+    from fakehr_orchestra.evaluation.suite import run_suite
+    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.fixtures.tiny_images import build_label_folders
+    from fakehr_orchestra.recipe import load_recipe
+
+    tiny = build_tiny(ROOT / ".cache" / "tiny")
+    with tempfile.TemporaryDirectory() as tmp:
+        holmes = build_label_folders(Path(tmp) / "bench", per_class=2)
+        sets = [{"name": "genimage", "kind": "genimage", "path": tiny["genimage"], "label_convention": "genimage",
+                 "split": "test"},
+                {"name": "fakeclue", "kind": "fakeclue", "path": tiny["fakeclue_test"], "label_convention": "fakeclue"},
+                {"name": "holmes", "kind": "folders", "path": holmes, "label_convention": "folders",
+                 "label_folders": {"0_real": "real", "1_fake": "fake"}}]
+        perts = ["none", "jpeg:30", "blur:1"]
+        recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml",
+                             (f"eval.sets={_json.dumps(sets)}", f"eval.perturbations={_json.dumps(perts)}",
+                              "eval.max_new_tokens=32", "eval.batch_size=8", "data.workers=1"), "smoke")
+        out = Path(tmp) / "suite"
+        t0 = time.perf_counter()
+        run = run_suite(recipe, {"tiny": tiny["model"]}, out, backend="transformers", device="cpu")
+        suite_s = time.perf_counter() - t0
+        images = sum(run.answered.values())
+        settings = from_recipe(recipe, tiny["model"], "transformers", device="cpu")
+        t0 = time.perf_counter()
+        for section in recipe.model.eval.sets:
+            items = read_eval_set(out / "sets" / f"{section.name}.jsonl")
+            for pert in perts:
+                s = dataclasses.replace(settings, perturbation=pert)
+                run_inference(s, items, Path(tmp) / "separate" / f"{section.name}_{pert}.jsonl",
+                              backend_factory=make_backend)
+        separate_s = time.perf_counter() - t0
+        print(f"eval suite, 3 sets x 3 perturbations ({images} answers, tiny Qwen2.5-VL on CPU, max_new_tokens 32):")
+        print(f"  nine separate inference runs (baseline, one model load each): {separate_s:.1f} s")
+        print(f"  one suite (one model load; its time also covers reading and checking the sets, scoring the nine "
+              f"cells and the report): {suite_s:.1f} s "
+              f"-> ratio {suite_s / separate_s:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -217,6 +266,7 @@ def main() -> None:
         args.rows, args.images = 100_000, 8
     bench_score(args.rows)
     bench_transformers(args.images, args.batch)
+    bench_suite()
     if not args.no_vllm:
         bench_vllm(args.images, args.batch)
 

@@ -186,8 +186,11 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
             number += 1
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
-            if pending is not None:
-                yield from _emit(name, *pending, objects, on_error, decode)
+            if pending is not None:  # every line but the last (inline: this loop runs once per row of big files)
+                value, error = decode(pending[1], objects)
+                if error is not None and on_error == "raise":
+                    raise JsonlError([f"{name}:{pending[0]}: {error}"])
+                yield Row(name, pending[0], value, error)
                 good += 1
                 if limit is not None and good >= limit:
                     return

@@ -8,6 +8,7 @@ Conventions:
   one_is_fake   1 = fake, 0 = real (e.g. Veritas)
   one_is_real   1 = real, 0 = fake
   bool_is_fake  True = fake, False = real
+  folders       label-named folders: the folder-name -> label map the recipe declares (`label_folders`)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 Label = Literal["real", "fake"]
-CONVENTIONS = ("text", "fakeclue", "genimage", "one_is_fake", "one_is_real", "bool_is_fake")
+CONVENTIONS = ("text", "fakeclue", "genimage", "one_is_fake", "one_is_real", "bool_is_fake", "folders")
 LABELS: tuple[Label, Label] = ("real", "fake")
 
 
@@ -35,8 +36,16 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def normalize_label(value: Any, convention: str = "text") -> Label:
-    """Map a raw label to 'real' / 'fake' under `convention`; raise LabelError otherwise."""
+def normalize_label(value: Any, convention: str = "text", folders: dict[str, str] | None = None) -> Label:
+    """Map a raw label to 'real' / 'fake' under `convention`; raise LabelError otherwise. `folders`: the declared
+    folder-name -> label map of the `folders` convention."""
+    if convention == "folders":
+        if not folders:
+            raise LabelError("convention 'folders' needs the declared label_folders map")
+        if isinstance(value, str) and folders.get(value) in LABELS:
+            return folders[value]  # type: ignore[return-value]
+        raise LabelError(f"folder {value!r} is not a declared label folder (label_folders: "
+                         f"{', '.join(f'{k}: {v}' for k, v in folders.items())})")
     if convention == "text":
         if isinstance(value, str) and value.strip().lower() in LABELS:
             return value.strip().lower()  # type: ignore[return-value]

@@ -49,11 +49,21 @@ def _outputs_apart(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
 
 
 @data.command("import")
-@click.option("--kind", type=click.Choice(["fakeclue", "genimage", "jsonl"]), required=True)
-@click.option("--path", "path", required=True, help="FakeClue json / GenImage root / jsonl file.")
+@click.option("--kind", type=click.Choice(["fakeclue", "genimage", "jsonl", "folders"]), required=True)
+@click.option("--path", "path", required=True, help="FakeClue json / GenImage root / jsonl file / label-named set "
+              "folder (<set>/<generator>/<label folder>/*).")
 @click.option("--label-convention", required=True,
-              type=click.Choice(["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]),
-              help="How the source writes labels (never guessed): fakeclue 0=fake, genimage ai/nature, ...")
+              type=click.Choice(["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake",
+                                 "folders"]),
+              help="How the source writes labels (never guessed): fakeclue 0=fake, genimage ai/nature, folders: "
+              "the --label-folder map, ...")
+@click.option("--label-folder", "label_folders", multiple=True, metavar="NAME=real|fake",
+              help="kind folders: which folder name means which label (repeat: --label-folder 0_real=real "
+              "--label-folder 1_fake=fake).")
+@click.option("--generator", "generators", multiple=True, help="genimage / folders: read only this generator "
+              "(repeat for several).")
+@click.option("--exclude-generator", "exclude_generators", multiple=True,
+              help="genimage / folders: leave this generator out (repeat for several).")
 @click.option("--name", default=None, help="Source name recorded in the manifest (default: the kind).")
 @click.option("--image-root", default=None, help="Where relative image paths resolve (default: as released: "
               "FakeClue data_json/<split>.json -> FakeClue/<split>/; otherwise the file's folder).")
@@ -65,16 +75,30 @@ def _outputs_apart(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
 @click.option("--chunk-size", type=int, default=1024, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Manifest (jsonl) to write.")
 @_data_errors
-def import_cmd(kind: str, path: str, label_convention: str, name: Optional[str], image_root: Optional[str],
-               max_loss: float, split: Optional[str], check: str, workers: Optional[int], chunk_size: int,
-               out: str) -> None:
+def import_cmd(kind: str, path: str, label_convention: str, label_folders: tuple[str, ...],
+               generators: tuple[str, ...], exclude_generators: tuple[str, ...], name: Optional[str],
+               image_root: Optional[str], max_loss: float, split: Optional[str], check: str, workers: Optional[int],
+               chunk_size: int, out: str) -> None:
     """Import one source into a canonical manifest, checking every image."""
+    from pydantic import ValidationError
+
     from ..data.importer import import_sources
     from ..recipe.schema.data import SourceSection
     _outputs_apart({"--out": out}, {"--path": path})
 
-    src = SourceSection(name=name or kind, kind=kind, path=path, image_root=image_root,
-                        label_convention=label_convention, split=split)  # type: ignore[arg-type]
+    folders = {}
+    for spec in label_folders:
+        folder, sep, label = spec.rpartition("=")
+        if not sep or not folder or label not in ("real", "fake"):
+            raise click.BadParameter(f"{spec!r}: write NAME=real or NAME=fake", param_hint="--label-folder")
+        folders[folder] = label
+    try:
+        src = SourceSection(name=name or kind, kind=kind, path=path, image_root=image_root,  # type: ignore[arg-type]
+                            label_convention=label_convention, split=split,  # type: ignore[arg-type]
+                            label_folders=folders or None, generators=list(generators) or None,
+                            exclude_generators=list(exclude_generators) or None)
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
     counts = import_sources([src], out, workers=workers, check=check, chunk_size=chunk_size,
                             show_progress=sys.stderr.isatty(), max_loss=max_loss)
     _echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))

@@ -81,6 +81,47 @@ def infer(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model
 
 @eval_group.command()
 @recipe_arguments
+@click.option("--model", "model_specs", required=True, multiple=True, metavar="[NAME=]DIR",
+              help="A model directory to evaluate, optionally named (sft=runs/x/sft/...); repeat for several.")
+@click.option("--out", default=None, help="Suite folder (resumable); default: <eval.output_dir>/suite.")
+@click.option("--backend", type=click.Choice(["transformers", "vllm"]), default=None,
+              help="Default: eval.backend.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: eval.batch_size.")
+@click.option("--device", default=None, help="transformers backend: cpu / cuda / cuda:N.")
+@click.option("--protocol", type=click.Choice(["fakevlm"]), default=None,
+              help="Also score each cell with a published parsing protocol (see `eval score --protocol`).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Image-check processes when reading the sets (default: data.workers, else every core).")
+@friendly_errors
+@eval_errors
+def suite(recipe: str, overrides: tuple[str, ...], profile: Optional[str], model_specs: tuple[str, ...],
+          out: Optional[str], backend: Optional[str], batch_size: Optional[int], device: Optional[str],
+          protocol: Optional[str], workers: Optional[int]) -> None:
+    """Answer and score every model on every set of RECIPE's eval.sets; write the matrix (suite.md, suite.json)."""
+    from ..evaluation.suite import run_suite
+
+    rec = load(recipe, overrides, profile)
+    models: dict[str, str] = {}
+    for spec in model_specs:
+        name, sep, path = spec.partition("=")
+        name, path = (name, path) if sep and not Path(spec).is_dir() else (Path(spec).name, spec)
+        if not Path(path).is_dir():
+            fail(f"error: --model {spec}: {path} is not a model directory")
+        if name in models:
+            fail(f"error: --model {spec}: two models named {name!r}; name them (NAME=DIR)")
+        models[name] = path
+    out_dir = Path(out) if out else Path(rec.model.eval.output_dir) / "suite"
+    try:
+        run = run_suite(rec, models, out_dir, backend=backend, batch_size=batch_size, device=device,
+                        protocol=protocol, workers=workers, progress=lambda line: click.echo(line, err=True))
+    except ValueError as exc:  # bad sets, settings or a foreign output file (EvalDataError, SettingsError, ...)
+        fail(f"error: {exc}")
+    click.echo(f"{run.files['markdown']}: {len(models)} model(s) x {len(rec.model.eval.sets)} set(s), "
+               f"{sum(run.answered.values())} images answered now")
+
+
+@eval_group.command()
+@recipe_arguments
 @click.option("--predictions", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The predictions jsonl `eval infer` wrote.")
 @click.option("--out", required=True, help="Consistency scores JSON to write (give it to `eval score --consistency`).")
@@ -144,10 +185,14 @@ def consistency(recipe: str, overrides: tuple[str, ...], profile: Optional[str],
 @click.option("--consistency", "consistency_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="The critic's scores of these predictions (`eval consistency`): mean logical consistency with a "
               "bootstrap CI, overall and per group.")
+@click.option("--protocol", type=click.Choice(["fakevlm"]), default=None,
+              help="Also score the raw responses as a published eval script parses them (fakevlm: FakeVLM's "
+              "first-sentence substring test with a seeded coin flip; --seed seeds it), reported beside the strict "
+              "figures under its name, for comparison with that paper's tables.")
 @eval_errors
 def score(predictions: str, out: str, samples: Optional[int], confidence: Optional[float], seed: Optional[int],
           allow_incomplete: bool, answer_format: Optional[str], response_prefix: Optional[str], data: Optional[str],
-          label_convention: str, consistency_file: Optional[str]) -> None:
+          label_convention: str, consistency_file: Optional[str], protocol: Optional[str]) -> None:
     """Compute metrics from PREDICTIONS (written by `eval infer`, or raw responses with --answer-format)."""
     from ..evaluation.metrics import score_file
     from ..io import write_json_atomic
@@ -157,7 +202,7 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     prefix = response_prefix.replace("\\n", "\n") if response_prefix else None
     metrics = score_file(predictions, samples, confidence, seed, allow_incomplete, answer_format=answer_format,
                          response_prefix=prefix, data=data, convention=label_convention,
-                         consistency=consistency_file)
+                         consistency=consistency_file, protocol=protocol)
     write_json_atomic(out, metrics)
     o, s = metrics["overall"], metrics["overall"]["strict"]
 
@@ -169,6 +214,11 @@ def score(predictions: str, out: str, samples: Optional[int], confidence: Option
     click.echo(f"  lenient (unparseable = third class): F1 {pct(o['f1'])}, precision {pct(o['precision'])}; "
                f"strict (unparseable = wrong class): accuracy {pct(s['accuracy'])}, F1 {pct(s['f1'])}, "
                f"precision {pct(s['precision'])}")
+    if protocol:
+        p = o[protocol]
+        click.echo(f"  {protocol} parsing (paper-comparable): accuracy {pct(p['accuracy'])}, real recall "
+                   f"{pct(p['real_recall'])}, fake recall {pct(p['fake_recall'])}; {p['guessed']} answers decided "
+                   f"by a coin flip (seed {p['seed']})")
     if o["n"] and o["unparseable"] == o["n"]:
         click.echo(f"WARNING: every answer in {predictions} is unparseable (accuracy 0 says nothing about the "
                    f"model's judgement): check the prompt, the answer format and max_new_tokens", err=True)

@@ -26,7 +26,9 @@ def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
     for src in sources:
         path = _abs(src.path, base)
         root = _abs(src.image_root, base) if src.image_root else None
-        for raw in itertools.islice(read_source(src.kind, path, root), limit):
+        reader = read_source(src.kind, path, root, getattr(src, "label_folders", None),
+                             getattr(src, "generators", None), getattr(src, "exclude_generators", None))
+        for raw in itertools.islice(reader, limit):
             raw = _utf8_only(raw)
             rec = Record(id=next_id, path=raw.get("path") or "", label=None, label_raw=raw.get("label_raw"),
                          label_convention=src.label_convention, source=raw.get("source") or src.name,
@@ -42,7 +44,8 @@ def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
                 rec.status, rec.reason = "bad_record", raw["problem"]
             else:
                 try:
-                    rec.label = normalize_label(rec.label_raw, src.label_convention)
+                    rec.label = normalize_label(rec.label_raw, src.label_convention,
+                                                getattr(src, "label_folders", None))
                 except LabelError as exc:
                     rec.status, rec.reason = "bad_label", str(exc)
                 verdict = rec.extra.get("explanation_verdict")
@@ -123,7 +126,8 @@ def import_sources(sources: Iterable[Any], out_path: str | Path, *, base: str | 
     for src in sources:
         path = _abs(src.path, Path(base))
         root = _abs(src.image_root, Path(base)) if src.image_root else default_image_root(src.kind, path)
-        tallies[src.name] = loss_guard.SourceTally(src.name, src.kind, path, root if src.kind != "genimage" else None)
+        by_folder = src.kind in ("genimage", "folders")  # images found in folders: no image root to blame
+        tallies[src.name] = loss_guard.SourceTally(src.name, src.kind, path, None if by_folder else root)
     counts: dict[str, int] = {}
     records = source_records(sources, Path(base), limit=limit)
     with ImageChecker(workers, check, max_bytes=max_image_bytes) as checker, atomic_open(out_path) as handle, \

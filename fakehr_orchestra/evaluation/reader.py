@@ -157,10 +157,62 @@ def iter_predictions(path: str | Path, torn_tail: bool = True) -> Iterator[dict[
     """Rows of a predictions file. Any broken line is an error naming it.
     With `torn_tail` a bad last line without its newline (the torn tail of an interrupted write, which a resume
     cuts and rewrites) is left out: only where something else says whether the file is complete (its .meta.json
-    row count, or `eval infer` resuming)."""
+    row count, or `eval infer` resuming).
+
+    A predictions file can hold millions of rows, so they are decoded a block of lines at a time with orjson; the
+    first line that does not decode to an object hands over to the one jsonl reader (`jsonl.read_jsonl`), which
+    reports it (and tolerates a torn tail) exactly as for every other file."""
+    done = [0]  # lines the fast path has yielded the rows of
+    try:
+        yield from _fast_rows(Path(path), done)
+    except _Careful:
+        yield from _careful_rows(path, torn_tail, after=done[0])
+
+
+class _Careful(Exception):
+    """A line the fast path does not decide on; the careful reader takes the file from its start."""
+
+
+BLOCK = 1 << 15  # lines decoded per block
+
+
+def _fast_rows(path: Path, done: list[int]) -> Iterator[dict[str, Any]]:
+    """Rows of a clean file, fast; raises _Careful before yielding anything of a block that needs care, with
+    `done[0]` the number of lines whose rows were yielded (the careful reader goes on after them)."""
+    try:
+        from orjson import loads
+    except ImportError:  # pragma: no cover - orjson is in the `data` extra
+        raise _Careful() from None
+    import itertools
+
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise _Careful() from None
+    with handle:
+        first = True
+        while True:
+            lines = list(itertools.islice(handle, BLOCK))
+            if not lines:
+                return
+            if first and lines[0].startswith(b"\xef\xbb\xbf"):
+                raise _Careful()
+            first = False
+            try:
+                rows = [loads(line) for line in lines if line.strip()]
+            except ValueError:
+                raise _Careful() from None
+            if any(row.__class__ is not dict for row in rows):
+                raise _Careful()
+            yield from rows
+            done[0] += len(lines)
+
+
+def _careful_rows(path: str | Path, torn_tail: bool, after: int = 0) -> Iterator[dict[str, Any]]:
     try:
         for row in read_jsonl(path, tail="skip" if torn_tail else "error", unique_keys=True):
-            yield row.value
+            if row.line > after:
+                yield row.value
     except JsonlError as exc:
         raise EvalDataError([f"{problem}; the predictions file was edited or corrupted (rerun `eval infer` with "
                              f"the same --out to repair and finish it)" for problem in exc.problems]) from None

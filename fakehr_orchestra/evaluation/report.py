@@ -16,7 +16,8 @@ OVERALL_ROWS = [
     ("images", "n", "int"), ("accuracy", "accuracy", "pct"), ("accuracy CI", "accuracy_ci", "ci"),
     ("real recall (TNR)", "real_recall", "pct"), ("fake recall (TPR)", "fake_recall", "pct"),
     ("precision (fake)", "precision", "pct"), ("F1 (fake)", "f1", "pct"), ("macro-F1", "macro_f1", "pct"),
-    ("false-positive rate on real", "fpr_real", "pct"), ("AUC", "auc", "num"), ("AUC rows", "auc_n", "int"),
+    ("false-positive rate on real", "fpr_real", "pct"), ("AUC", "auc", "num"),
+    ("AP (average precision, fake)", "ap", "num"), ("AUC / AP rows", "auc_n", "int"),
     ("unparseable (counted wrong)", "unparseable", "int"), ("image errors (counted wrong)", "errors", "int"),
     ("hit max_new_tokens", "truncated", "int"), ("well-formed answers", "well_formed_rate", "pct"),
     ("logical consistency (critic, mean)", "consistency", "num"), ("consistency CI", "consistency_ci", "numci"),
@@ -88,6 +89,7 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
     lines += [f"Confidence intervals: {b.get('confidence', 0) * 100:g}% percentile bootstrap, "
               f"{b.get('samples')} resamples. Unparseable answers and unreadable images are wrong predictions, "
               f"never dropped. AUC uses the rows with P(fake) (answers that parse).", ""]
+    lines += protocol_lines(runs)
     lines += consistency_lines(runs)
 
     lines += ["## Reasoning mode (think / no-think)", ""]
@@ -133,6 +135,40 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
         lines += [f"![{title}]({file})" for title, file in images.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+PROTOCOL_ROWS = [("accuracy", "accuracy", "pct"), ("real recall (TNR)", "real_recall", "pct"),
+                 ("fake recall (TPR)", "fake_recall", "pct"), ("F1 (fake)", "f1", "pct")]
+
+
+def protocol_lines(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Strict figures beside those of a published parsing protocol (`eval score --protocol`), each named, so a
+    run can be set beside a paper's table without mistaking one counting for the other."""
+    protocols: list[str] = []
+    for _, m in runs:
+        for value in m["overall"].values():
+            p = value.get("protocol") if isinstance(value, dict) else None
+            if p and p not in protocols:
+                protocols.append(p)
+    if not protocols:
+        return []
+    lines = ["## Strict and paper-protocol figures", ""]
+    rows = []
+    for label, key, kind in PROTOCOL_ROWS:
+        rows.append([f"{label}: strict (unparseable = wrong class)"] +
+                    [fmt(m["overall"]["strict"].get(key), kind) for _, m in runs])
+        for p in protocols:
+            rows.append([f"{label}: {p} parsing (paper-comparable)"] +
+                        [fmt((m["overall"].get(p) or {}).get(key), kind) for _, m in runs])
+    for p in protocols:
+        rows.append([f"{p}: answers decided by a coin flip"] +
+                    [fmt((m["overall"].get(p) or {}).get("guessed"), "int") for _, m in runs])
+    lines += _table(["metric"] + [n for n, _ in runs], rows)
+    for p in protocols:
+        counting = next((m["overall"][p]["counting"] for _, m in runs if m["overall"].get(p)), "")
+        lines += [f"{p}: {counting}. Use it only to compare with published tables; the strict figures are this "
+                  f"project's.", ""]
+    return lines
 
 
 def consistency_lines(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:

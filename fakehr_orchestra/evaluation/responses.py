@@ -34,10 +34,23 @@ def eval_labels(data: str | Path, convention: str = "text") -> dict[str, EvalIte
 
 def prepare_rows(rows: Iterable[dict[str, Any]], answer_format: Optional[str] = None,
                  response_prefix: Optional[str] = None, labels: Optional[dict[str, EvalItem]] = None,
-                 data: Optional[str | Path] = None) -> Iterator[dict[str, Any]]:
-    """Rows ready for `table_from_rows` (`labels`: `eval_labels(data)`); see the module docstring."""
+                 data: Optional[str | Path] = None, first: int = 1) -> Iterator[dict[str, Any]]:
+    """Rows ready for `table_from_rows` (`labels`: `eval_labels(data)`); see the module docstring. `first`: the
+    row number of the first row (for messages)."""
+    if answer_format is None and not labels:  # rows as `eval infer` writes them: only checked, row by row
+        for number, row in enumerate(rows, first):
+            if "pred" not in row or "label" not in row:
+                yield from _prepared([row], answer_format, response_prefix, labels, data, number)
+            else:
+                yield row
+        return
+    yield from _prepared(rows, answer_format, response_prefix, labels, data, first)
+
+
+def _prepared(rows: Iterable[dict[str, Any]], answer_format: Optional[str], response_prefix: Optional[str],
+              labels: Optional[dict[str, EvalItem]], data: Optional[str | Path], first: int) -> Iterator[dict[str, Any]]:
     from ..answers import parse_answer
-    for number, row in enumerate(rows, 1):
+    for number, row in enumerate(rows, first):
         where = f"row {number}"
         if "pred" not in row:
             response = row.get("response")

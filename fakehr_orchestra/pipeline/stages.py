@@ -4,7 +4,8 @@
     sft   -> grpo.model (ms-swift's last_model_checkpoint)
     grpo  -> merge (verl: global_step_N/actor) or directly eval (ms-swift GRPO saves HF folders)
     merge -> eval (merged HF model)
-    eval  -> inference + metrics for the SFT and the RL model, and one side-by-side report
+    eval  -> inference + metrics for the SFT and the RL model, and one side-by-side report; with eval.sets, the
+             suite (every model on every set, eval suite) too
 
 Every step is a Plan, built here without running anything; an artifact not produced yet appears as a placeholder
 such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring. A stage may also need services:
@@ -282,6 +283,10 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
             curves += ["--curves", f"{stage}={w.get(stage, 'curves')}"]
     steps.append(Step("eval-report", Plan(stage="eval", cwd=cwd, argv=[
         CLI, "eval", "report", *metrics, "--names", ",".join(models), *curves, "--out", str(out / "report")])))
+    if model.eval.sets:  # the recipe's test suite: every model on every set (and perturbation), one matrix
+        named = [arg for name, path in models.items() for arg in ("--model", f"{name}={path}")]
+        steps.append(Step("eval-suite", Plan(stage="eval", cwd=cwd, argv=[
+            CLI, "eval", "suite", str(w.resolved_recipe), *named, "--out", str(out / "suite")])))
     inputs = {f"model.{name}": path for name, path in models.items()}
     inputs["data"] = data
     reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}

@@ -9,7 +9,17 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.utils import resample
 
-from fakehr_orchestra.evaluation.metrics import bootstrap_accuracy, score_file, score_table, table_from_rows
+from fakehr_orchestra.evaluation.metrics import (
+    FAKE,
+    REAL,
+    UNPARSEABLE,
+    _f,
+    bootstrap_accuracy,
+    classification,
+    score_file,
+    score_table,
+    table_from_rows,
+)
 from fakehr_orchestra.evaluation.reader import EvalDataError
 
 
@@ -147,3 +157,108 @@ def test_score_file_refuses_unfinished_inference(tmp_path):
         score_file(pred)
     m = score_file(pred, samples=10, allow_incomplete=True)
     assert m["run"]["complete"] is False and m["overall"]["n"] == 4  # torn last line not counted
+
+
+def classification_sklearn(y_true, y_pred):
+    """The figures of `classification` by scikit-learn's functions (zero_division=nan), one call each."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    n = len(y_true)
+    if n == 0:
+        return {"n": 0}
+    nan = float("nan")
+    cm = confusion_matrix(y_true, y_pred, labels=[REAL, FAKE, UNPARSEABLE])[:2]
+    n_real, n_fake = int(cm[0].sum()), int(cm[1].sum())
+
+    def per_label(fn, label):
+        return fn(y_true, y_pred, labels=[label], average="micro", zero_division=nan)
+
+    return {
+        "n": n, "n_real": n_real, "n_fake": n_fake,
+        "accuracy": _f(accuracy_score(y_true, y_pred)),
+        "real_recall": _f(per_label(recall_score, REAL)),  # TNR
+        "fake_recall": _f(per_label(recall_score, FAKE)),  # TPR
+        "precision": _f(per_label(precision_score, FAKE)),
+        "f1": _f(per_label(f1_score, FAKE)),
+        "macro_f1": _f(f1_score(y_true, y_pred, labels=[REAL, FAKE], average="macro", zero_division=nan)),
+        "fpr_real": _f(cm[0, FAKE] / n_real if n_real else nan),
+        "unparseable": int(cm[:, UNPARSEABLE].sum()),
+        "unparseable_rate": _f(cm[:, UNPARSEABLE].sum() / n),
+        "confusion": {"rows_true": ["real", "fake"], "cols_pred": ["real", "fake", "unparseable"],
+                      "matrix": cm.tolist()},
+    }
+
+
+def test_classification_equals_scikit_learn_on_every_small_case():
+    """Counts by bincount, definitions by scikit-learn (zero_division=nan): equal on random small cases, with
+    one-label sets, all-unparseable answers and no prediction of a class among them (the undefined metrics)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    for case in range(1500):
+        n = int(rng.integers(1, 12))
+        y_true = rng.integers(0, 2, n).astype(np.int8)
+        y_pred = rng.integers(0, 3, n).astype(np.int8)
+        if case % 5 == 0:
+            y_true[:] = rng.integers(0, 2)
+        if case % 7 == 0:
+            y_pred[:] = rng.integers(0, 3)
+        ours = classification(y_true, y_pred)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = classification_sklearn(y_true, y_pred)
+        assert ours.keys() == theirs.keys()
+        for key, value in ours.items():
+            if isinstance(value, float) or isinstance(theirs[key], float):
+                assert (value is None) == (theirs[key] is None), (key, y_true, y_pred)
+                assert value is None or value == pytest.approx(theirs[key], abs=1e-12), (key, y_true, y_pred)
+            else:
+                assert value == theirs[key], key
+
+
+def test_fast_path_equals_the_careful_path(tmp_path):
+    """`eval score` reads a file as `eval infer` writes it by msgspec structs (fastread.py); the table must be the
+    careful path's (the one jsonl reader, dict rows) field for field, and a file it does not decide on goes there."""
+    from fakehr_orchestra.evaluation.metrics import table_from_file
+    from fakehr_orchestra.evaluation.reader import iter_predictions
+    from fakehr_orchestra.evaluation.responses import prepare_rows
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(3000):
+        row = {"file_path": f"/d/{i}.png", "label": ["fake", "real", "FAKE", " Real "][i % 4],
+               "pred": [None, "fake", "real", "maybe", "Fake"][int(rng.integers(5))], "response": f"r{i}. fake",
+               "mode": ["think", "no_think", None][i % 3], "response_tokens": int(rng.integers(0, 50)),
+               "well_formed": bool(i % 2), "finish_reason": ["stop", "length"][i % 2 == 0 and i % 7 == 0]}
+        if i % 2:
+            row["key"] = row["file_path"]
+        if i % 3:
+            row["prob_fake"] = float(rng.random())
+        if i % 5 == 0:
+            row["category"] = f"c{i % 4}"
+        if i % 11 == 0:
+            row["error"] = "cannot read"
+            row["generator"] = 7  # not a string: named by its text
+        if i % 13 == 0:
+            row["parsed_by"] = "fake_hr1"
+        rows.append(row)
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")  # a blank line too
+    for protocol in (None, "fakevlm"):
+        fast = table_from_file(path, protocol, 3)
+        careful = table_from_rows(prepare_rows(iter_predictions(path)), protocol, 3)
+        assert fast is not None
+        for name in ("y_true", "y_pred", "mode", "tokens", "prob", "well_formed"):
+            assert np.array_equal(getattr(fast, name), getattr(careful, name), equal_nan=True), name
+        for name in ("errors", "parsed_here", "keys_sha1", "truncated", "keys", "protocol_guessed"):
+            assert getattr(fast, name) == getattr(careful, name), name
+        assert fast.groups.keys() == careful.groups.keys()
+        for k in fast.groups:
+            assert np.array_equal(fast.groups[k][0], careful.groups[k][0]) and fast.groups[k][1] == careful.groups[k][1]
+        if protocol:
+            assert np.array_equal(fast.protocol_pred, careful.protocol_pred)
+    # what the fast path leaves to the careful one: a row naming no image, a row without pred, a torn last line
+    for extra in ('{"label": "fake", "pred": "fake"}\n', '{"key": "x", "label": "fake"}\n', '{"key": "y", "lab'):
+        odd = tmp_path / "odd.jsonl"
+        odd.write_text(path.read_text() + extra)
+        assert table_from_file(odd) is None

@@ -77,7 +77,8 @@ def test_core_wheel_from_an_unrelated_folder(wheel: Path, tmp_path: Path) -> Non
     assert ls.returncode == 0, ls.stderr
     names = [line.split()[0] if not line.startswith("profile") else line.split()[1] for line in ls.stdout.splitlines()]
     # shared bases (recipes/_*.yaml) are not listed
-    assert names == ["fake_hr1", "fakevlm_r1", "demo.fakevlm_r1", "demo", "smoke", "smoke_qwen3vl", "smoke_vllm"], \
+    assert names == ["fake_hr1", "fakevlm_r1", "cross_generator", "demo.fakevlm_r1", "demo", "smoke", "smoke_qwen3vl",
+                     "smoke_vllm"], \
         ls.stdout
     assert str(site) in ls.stdout  # read from the installed package, not a checkout
 

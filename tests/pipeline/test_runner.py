@@ -399,3 +399,21 @@ def test_an_external_eval_set_is_part_of_the_eval_plan_digest(tmp_path):
     again = FakeFrameworks(run.path)
     assert run_pipeline(recipe, run, Options(echo=False, stages=("eval",), resume=True), launch=again) == 0
     assert again.calls and all(p.stage == "eval" for p in again.calls)
+
+
+def test_eval_sets_add_the_suite_step_with_every_evaluated_model(tmp_path):
+    sets = '[{"name": "holmes", "kind": "folders", "path": "TestSet", "label_convention": "folders", ' \
+           '"label_folders": {"0_real": "real", "1_fake": "fake"}}]'
+    run = RunDir(tmp_path / "run")
+    fake = FakeFrameworks(run.path)
+    assert run_pipeline(smoke(f"eval.sets={sets}"), run, Options(echo=False), launch=fake) == 0
+    manifest = run.load()
+    suite = [p for p in fake.calls if p.argv[:3] == ["fakehr-orchestra", "eval", "suite"]]
+    assert len(suite) == 1 and suite[0].argv[-2:] == ["--out", str(run.stage_dir("eval") / "suite")]
+    models = [suite[0].argv[i + 1] for i, a in enumerate(suite[0].argv) if a == "--model"]
+    assert models == [f"sft={manifest['stages']['sft']['artifacts']['checkpoint']['path']}",
+                      f"grpo={manifest['stages']['grpo']['artifacts']['checkpoint']['path']}"]
+    # without eval.sets there is no suite step
+    plain = FakeFrameworks(run.path)
+    assert run_pipeline(smoke(), RunDir(tmp_path / "plain"), Options(echo=False), launch=plain) == 0
+    assert not any(p.argv[:3] == ["fakehr-orchestra", "eval", "suite"] for p in plain.calls)

@@ -6,7 +6,7 @@ that cannot be read yields `problem` (a reason) instead of raising, so one bad l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from .. import DataError
 
@@ -29,7 +29,11 @@ def default_image_root(kind: str, path: Path) -> Path:
     return path.parent
 
 
-def read_source(kind: str, path: str | Path, image_root: str | Path | None) -> Iterator[Raw]:
+def read_source(kind: str, path: str | Path, image_root: str | Path | None,
+                label_folders: Optional[dict[str, str]] = None, generators: Optional[list[str]] = None,
+                exclude_generators: Optional[list[str]] = None) -> Iterator[Raw]:
+    """Raw records of one source. `label_folders`: a folders source's declared folder-name -> label map;
+    `generators` / `exclude_generators`: which generators a source laid out by generator keeps (selection.py)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data source {str(path)!r} does not exist (check `data.sources[].path`; relative paths "
@@ -39,11 +43,17 @@ def read_source(kind: str, path: str | Path, image_root: str | Path | None) -> I
         return read_fakeclue(path, image_root)
     if kind == "genimage":
         from .genimage import read_genimage
-        return read_genimage(path)
+        return read_genimage(path, generators, exclude_generators)
+    if kind == "folders":
+        from .folders import read_folders
+        if not label_folders:
+            raise DataError(f"{path}: a folders source needs label_folders (e.g. {{0_real: real, 1_fake: fake}}): "
+                            f"which folder name means which label is declared, never guessed")
+        return read_folders(path, label_folders, generators, exclude_generators)
     if kind == "jsonl":
         from .jsonl import read_jsonl
         return read_jsonl(path, image_root)
-    raise DataError(f"unknown source kind {kind!r}; known: fakeclue, genimage, jsonl")
+    raise DataError(f"unknown source kind {kind!r}; known: fakeclue, genimage, jsonl, folders")
 
 
 def resolve_image(value: Any, root: Path) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from . import Raw
 
@@ -43,11 +43,20 @@ def _split_dirs(gen: Path) -> list[tuple[str, Path]]:
     return [(e.name, Path(e.path)) for sub in _dirs(gen) for e in _dirs(Path(sub.path)) if e.name in SPLITS]
 
 
-def read_genimage(root: Path) -> Iterator[Raw]:
+def read_genimage(root: Path, generators: Optional[list[str]] = None,
+                  exclude_generators: Optional[list[str]] = None) -> Iterator[Raw]:
+    """Records of the generators kept by the selection (selection.py; all of them by default)."""
+    from .selection import check_selection
+
     if not root.is_dir():
         from .. import DataError
         raise DataError(f"{root}: a GenImage source is a folder <Generator>/{{train,val}}/{{ai,nature}}")
-    for gen in _dirs(root):
+    gens = _dirs(root)
+    keep = check_selection(root, [g.name for g in gens], generators, exclude_generators) \
+        if generators is not None or exclude_generators is not None else {g.name for g in gens}
+    for gen in gens:
+        if gen.name not in keep:
+            continue
         for split_name, split_dir in _split_dirs(Path(gen.path)):
             for cls in _dirs(split_dir):
                 try:

@@ -59,6 +59,11 @@ def load_image(path: str, settings: InferSettings, patch_size: int | None = None
     file, _ = open_image_file(path)  # a FIFO or a huge file must not hang or flood the eval
     with file, Image.open(file) as handle:
         image = handle.convert("RGB")
+    perturbation = getattr(settings, "perturbation", "none")
+    if perturbation != "none":  # robustness columns: before the model's own resizes (evaluation/perturb.py)
+        from ..perturb import apply
+
+        image = apply(image, perturbation)
     image = rescale_image(image, settings.max_pixels)
     element: dict[str, Any] = {"image": image}
     if settings.min_image_pixels is not None:

@@ -54,11 +54,14 @@ class InferSettings:
     recipe_name: str = ""
     recipe_digest: str = ""
     family: str = ""  # the evaluated model's family (families.py): its patch size is fetch_image's image_patch_size
+    perturbation: str = "none"  # applied to each image before the resizes (evaluation/perturb.py)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change answers: a resumed run must match them (batch size and device may differ)."""
         skip = {"batch_size", "device", "gpu_memory_utilization", "tensor_parallel_size", "recipe_digest",
                 "bootstrap_samples", "confidence", "max_model_len", "enforce_eager"}
+        if self.perturbation == "none":  # as every run before perturbations existed: such a file resumes
+            skip.add("perturbation")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:

@@ -8,25 +8,52 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import Strict
 
 
 class SourceSection(Strict):
     name: str
-    kind: Literal["fakeclue", "genimage", "jsonl"]
-    path: str = Field(description="FakeClue json / GenImage root / jsonl file")
+    kind: Literal["fakeclue", "genimage", "jsonl", "folders"]
+    path: str = Field(description="FakeClue json / GenImage root / jsonl file / the folder of a label-named set "
+                                  "(<set>/<generator>/<label folder>/*)")
     image_root: Optional[str] = Field(None,
                                       description="where relative image paths resolve; default: as released (FakeClue "
                                                   "data_json/<split>.json -> FakeClue/<split>/, anything else: the "
                                                   "file's own folder)")
     # How labels are written in this source; never guessed. fakeclue: 0=fake,1=real. genimage: ai/nature folders.
-    label_convention: Literal["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake"]
+    label_convention: Literal["fakeclue", "genimage", "text", "one_is_fake", "one_is_real", "bool_is_fake",
+                              "folders"]
+    label_folders: Optional[dict[str, Literal["real", "fake"]]] = Field(
+        None, description="kind folders: which folder name means which label, e.g. {0_real: real, 1_fake: fake} "
+                          "(AIGI-Holmes, CNNDetection: 0 = real, the opposite of FakeClue); with label_convention: "
+                          "folders")
+    generators: Optional[list[str]] = Field(
+        None, description="genimage / folders: read only these generators (folder names); null: all")
+    exclude_generators: Optional[list[str]] = Field(
+        None, description="genimage / folders: leave these generators out (the cross-generator protocol)")
     split: Optional[Literal["train", "test", "val"]] = Field(
         None,
         description="Force a split for every record of this source (\"val\" is kept as the held-out split: it is "
                     "written as \"test\").")
+
+    @model_validator(mode="after")
+    def _folders_declared(self) -> "SourceSection":
+        folders = self.kind == "folders"
+        if folders != (self.label_convention == "folders"):
+            raise ValueError("a folders source is read with label_convention: folders (and only it: the labels "
+                             "are the declared label_folders map)")
+        if folders and not self.label_folders:
+            raise ValueError("a folders source needs label_folders, e.g. {0_real: real, 1_fake: fake}: which "
+                             "folder name means which label is declared, never guessed")
+        if not folders and self.label_folders is not None:
+            raise ValueError(f"label_folders is for kind folders, not {self.kind}")
+        if self.kind not in ("genimage", "folders") and (self.generators is not None or
+                                                         self.exclude_generators is not None):
+            raise ValueError(f"generators / exclude_generators select folders of sources laid out by generator "
+                             f"(genimage, folders), not {self.kind}")
+        return self
 
 
 class SplitSection(Strict):

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Strict
+from .data import SourceSection
+
+
+class EvalSetSection(SourceSection):
+    """One test set of a suite: a source in any layout the data stage reads (FakeClue json, GenImage tree, jsonl,
+    label-named folders) with its label convention, read by the same importers and image checks (data.check,
+    data.max_image_mb; a set losing more than data.max_loss of its images is an error). `split` keeps only the
+    records the source puts in that split (GenImage's val folders are its test split); null: every record."""
+
+    split: Optional[Literal["train", "test"]] = Field(  # type: ignore[assignment]
+        None, description="keep only this split of the source (GenImage val = test); null: all of it")
 
 
 class EvalSection(Strict):
@@ -38,3 +49,36 @@ class EvalSection(Strict):
     answer_scores: bool = Field(True, description="record P(fake) vs P(real) at the answer position (for AUC)")
     bootstrap_samples: int = Field(1000, ge=0, description="resamples for accuracy confidence intervals (0: none)")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    sets: list[EvalSetSection] = Field(
+        default_factory=list,
+        description="a suite of test sets (`eval suite`): every model is answered and scored on each, and the report "
+                    "is the matrix models x sets with the mean; names must differ")
+
+    perturbations: list[str] = Field(
+        default_factory=list,
+        description="`eval suite` robustness columns: each set is answered once per perturbation, applied to the "
+                    "image before the model's resize (none | jpeg:QUALITY | downscale:FACTOR | blur:SIGMA); empty: "
+                    "the images as they are")
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, specs: list[str]) -> list[str]:
+        from ...evaluation.perturb import parse
+
+        for spec in specs:
+            parse(spec)
+        if len(set(specs)) != len(specs):
+            raise ValueError("eval.perturbations lists one twice")
+        return specs
+
+    @field_validator("sets")
+    @classmethod
+    def _distinct_names(cls, sets: list[EvalSetSection]) -> list[EvalSetSection]:
+        names = [s.name for s in sets]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"eval.sets names must differ: {', '.join(twice)} appear more than once")
+        bad = [n for n in names if not n or "/" in n or n.startswith(".")]
+        if bad:
+            raise ValueError(f"eval.sets names become folder names: {bad} cannot be one")
+        return sets
