@@ -50,7 +50,7 @@ def test_config_json_on_disk_is_read_and_counts_match_the_checkpoint(tiny):
     count equals the tensors stored in its safetensors file."""
     spec = resolve(tiny["model"])
     assert spec.source.endswith("config.json") and spec.family == "qwen2_5_vl"
-    assert spec.text.hidden == 32 and spec.text.layers == 2 and spec.vision.depth == 2
+    assert spec.text.hidden == 64 and spec.text.layers == 2 and spec.vision.depth == 2
     assert spec.params().total == _safetensors_numel(Path(tiny["model"]))
 
 
