@@ -178,21 +178,10 @@ def bench_transformers(images: int, batch: int) -> None:
     from fakehr_orchestra.evaluation.infer import from_recipe, run_inference
     from fakehr_orchestra.evaluation.infer.transformers_backend import TransformersBackend
     from fakehr_orchestra.evaluation.reader import read_eval_set
-    from fakehr_orchestra.fixtures import build_tiny
     from fakehr_orchestra.recipe import load_recipe
 
-    tiny = build_tiny(ROOT / ".cache" / "tiny")
     with tempfile.TemporaryDirectory() as tmp:
-        # distinct image files (one row per image), cycled from the fixture's eval set
-        src = [json.loads(line) for line in Path(tiny["eval"]).read_text().splitlines()]
-        data = Path(tmp) / "eval.jsonl"
-        lines = []
-        for i in range(images):
-            row = dict(src[i % len(src)])
-            copy = Path(tmp) / f"{i}{Path(row['file_path']).suffix}"
-            shutil.copy(row["file_path"], copy)
-            lines.append(json.dumps(dict(row, file_path=str(copy))))
-        data.write_text("\n".join(lines) + "\n")
+        tiny, data = _eval_copy(tmp, images)
         items = read_eval_set(data)
         recipe = load_recipe(ROOT / "recipes" / "fake_hr1.yaml", ("eval.max_new_tokens=32",), "smoke")
         settings = from_recipe(recipe, tiny["model"], "transformers", device="cpu")

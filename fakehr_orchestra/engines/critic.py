@@ -25,7 +25,6 @@ vLLM 0.24 facts (`vllm serve`, vllm/entrypoints/openai/cli_args.py, checked by p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .common import RenderContext, stage_env
@@ -120,6 +119,8 @@ def vllm_server_args(model: Any) -> dict[str, tuple[Any, str]]:
 
 
 def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
+    from .swift import option_values
+
     argv: list[str] = []
     for flag, (value, key) in args.items():
         if value is None:
@@ -131,12 +132,7 @@ def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[st
             continue
         ctx.origins["--" + flag] = key
         argv.append("--" + flag)
-        if isinstance(value, (list, tuple)):
-            argv.extend(ctx.value(v) for v in value)
-        elif isinstance(value, dict):
-            argv.append(json.dumps(value, separators=(",", ":")))
-        else:
-            argv.append(ctx.value(value))
+        argv.extend(option_values(ctx, value))
     return argv
 
 

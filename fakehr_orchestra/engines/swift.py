@@ -43,13 +43,17 @@ def flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
         flag = "--" + renamed
         ctx.origins[flag] = key
         argv.append(flag)
-        if isinstance(value, (list, tuple)):
-            argv.extend(ctx.value(v) for v in value)
-        elif isinstance(value, dict):
-            argv.append(json.dumps(value, separators=(",", ":")))
-        else:
-            argv.append(ctx.value(value))
+        argv.extend(option_values(ctx, value))
     return argv
+
+
+def option_values(ctx: RenderContext, value: Any) -> list[str]:
+    """An option's value(s) as argv items: a list gives one item each, a mapping one compact JSON item."""
+    if isinstance(value, (list, tuple)):
+        return [ctx.value(v) for v in value]
+    if isinstance(value, dict):
+        return [json.dumps(value, separators=(",", ":"))]
+    return [ctx.value(value)]
 
 
 def vision_flags(recipe: Any) -> dict[str, tuple[Any, str]]:

@@ -92,17 +92,13 @@ def check_server(ctx: Context) -> None:
 
 
 def _check_flags(ctx: Context) -> None:
-    from ..engines import RenderError, render
-
     version = ctx.report.versions.get("swift")
     if version is None:
         ctx.error("critic", "critic.server.engine", "ms-swift is not installed, so `swift deploy` cannot run and its "
                   "flags cannot be checked", "pip install ms-swift", ST)
         return
-    try:
-        plan = render(ctx.recipe, "critic")
-    except RenderError as exc:
-        ctx.error("critic", "critic.server.args", str(exc), None, ST)
+    plan = _server_plan(ctx)
+    if plan is None:
         return
     from .swift_flags import analyse
 
@@ -122,8 +118,18 @@ def _check_flags(ctx: Context) -> None:
     ctx.report.checked.append(f"critic: swift deploy flags against ms-swift {version}")
 
 
-def _check_vllm_flags(ctx: Context) -> None:
+def _server_plan(ctx: Context) -> Any:
+    """The critic server's rendered plan, or None with the render error reported."""
     from ..engines import RenderError, render
+
+    try:
+        return render(ctx.recipe, "critic")
+    except RenderError as exc:
+        ctx.error("critic", "critic.server.args", str(exc), None, ST)
+        return None
+
+
+def _check_vllm_flags(ctx: Context) -> None:
     from .vllm_flags import check, installed
 
     found = installed()
@@ -132,10 +138,8 @@ def _check_vllm_flags(ctx: Context) -> None:
                   "cannot be checked", "pip install -c constraints.txt \".[gpu]\" (CUDA machines) or make venv "
                   "(vLLM's CPU build)", ST)
         return
-    try:
-        plan = render(ctx.recipe, "critic")
-    except RenderError as exc:
-        ctx.error("critic", "critic.server.args", str(exc), None, ST)
+    plan = _server_plan(ctx)
+    if plan is None:
         return
     ok, message = check(plan.argv[2:])  # the model (positional), then the flags
     if not ok:
