@@ -76,15 +76,20 @@ def _split(text: str) -> tuple[list[str], str]:
     return shlex.split(command), comment
 
 
-def doc_commands() -> tuple[list[DocCommand], list[str]]:
-    """The cheap `fakehr-orchestra` commands of README.md and docs/*.md, and the ones skipped (for the report)."""
+def doc_commands() -> tuple[list[DocCommand], list[str], list[str]]:
+    """The cheap `fakehr-orchestra` commands of README.md and docs/*.md, the ones skipped, the ones shlex refuses."""
     cheap: list[DocCommand] = []
     skipped: list[str] = []
+    unparsable: list[str] = []
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for number, text in _code_lines(path):
             where = f"{path.relative_to(ROOT)}:{number}"
-            argv, comment = _split(text)
-            if not argv or argv[0] != "fakehr-orchestra":
+            if not text.startswith("fakehr-orchestra "):
+                continue
+            try:
+                argv, comment = _split(text)
+            except ValueError as exc:  # unbalanced quotes: the line cannot run as written
+                unparsable.append(f"{where}: {exc}: {text}")
                 continue
             if PLACEHOLDER.search(" ".join(argv[1:])):
                 skipped.append(f"{where}: {text}")
@@ -96,10 +101,10 @@ def doc_commands() -> tuple[list[DocCommand], list[str]]:
                 argv = [*argv, "--fast"]
             match = DOCUMENTED_EXIT.search(comment)
             cheap.append(DocCommand(where, tuple(argv), int(match.group(1)) if match else 0))
-    return cheap, skipped
+    return cheap, skipped, unparsable
 
 
-COMMANDS, SKIPPED = doc_commands()
+COMMANDS, SKIPPED, UNPARSABLE = doc_commands()
 
 
 def test_the_docs_show_each_kind_of_cheap_command() -> None:
@@ -108,6 +113,7 @@ def test_the_docs_show_each_kind_of_cheap_command() -> None:
     assert {"render", "validate", "recipes", "estimate"} <= verbs, verbs
     assert any("--dry-run" in command.argv for command in COMMANDS)
     assert any(command.expected != 0 for command in COMMANDS)
+    assert not UNPARSABLE, UNPARSABLE
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.where for c in COMMANDS])
