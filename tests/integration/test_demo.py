@@ -119,7 +119,7 @@ def test_curves_are_the_frameworks_logged_steps(demo):
 
 def test_the_sft_learns_past_the_floor_on_another_split(tmp_path):
     """Split seed 1: before the demo froze its random-init vision tower, the SFT model answered "fake" to every
-    image on this split (README, "How robust it is"). The floor must not hang on one lucky split."""
+    image on this split (docs/demo.md, "How robust it is"). The floor must not hang on one lucky split."""
     sft = _demo_run("fake_hr1.yaml", tmp_path / "run", "data.split.seed=1", "--stages", "data,sft,eval",
                     models=("sft",))["metrics"]["sft"]
     assert sft["overall"]["accuracy"] >= FLOOR and sft["overall"]["well_formed_rate"] >= WELL_FORMED, sft["overall"]
