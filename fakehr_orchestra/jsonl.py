@@ -209,14 +209,3 @@ def read_jsonl(path: str | Path, *, objects: bool = True, on_error: Literal["rai
                     raise JsonlError([f"{row.where}: {error}"])
                 yield row
 
-
-def _emit(name: str, line: int, raw: bytes, objects: bool, on_error: str, decode: Any) -> Iterator[Row]:
-    value, error = decode(raw, objects)
-    if error is not None and on_error == "raise":
-        raise JsonlError([f"{name}:{line}: {error}"])
-    yield Row(name, line, value, error)
-
-
-def read_objects(path: str | Path, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every row of a small jsonl as a list of objects; the first problem raises `JsonlError`."""
-    return [row.value for row in read_jsonl(path, objects=True, on_error="raise", **kwargs)]

@@ -23,10 +23,6 @@ _SECRET_PREFIXES = ("sk-", "sk_", "pk-", "rk-", "ghp_", "gho_", "github_pat_", "
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s\"'<>]*@")
 
 
-def is_env_name(name: object) -> bool:
-    return isinstance(name, str) and bool(ENV_NAME.match(name))
-
-
 def _entropy(text: str) -> float:
     """Shannon entropy in bits per character."""
     counts = Counter(text)

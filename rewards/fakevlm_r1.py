@@ -35,7 +35,6 @@ or the `images` kwarg (ms-swift); without one the critic judges the text alone.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -251,8 +250,3 @@ async def compute_score_group(calls: Sequence[Mapping[str, Any]], step: float = 
     # SophiaVL-R1's score: acc (0..1) + weight (<= trust_grpo_weight) x consistency (0..1), not clamped to 1
     return [{**parts, **g, "score": _shared.finite(g["trust_score"], 0.0, 1.0 + base)}
             for (_, parts, _), g in zip(members, gated)]
-
-
-def compute_score_sync(*args: Any, **kwargs: Any) -> dict[str, float]:
-    """compute_score for callers without an event loop (one sample; use the CLI/adapter for batches)."""
-    return asyncio.run(compute_score(*args, **kwargs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,3 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     match = closest(word, candidates)
     return f"did you mean '{match}'?" if match else None
-
-
-def raise_if(problems: Sequence[Problem]) -> None:
-    if problems:
-        raise RecipeError(list(problems))

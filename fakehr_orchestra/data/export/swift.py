@@ -35,12 +35,6 @@ def parquet_prompt(settings: ExportSettings) -> list[dict[str, str]]:
     return _prompt(settings, True)
 
 
-def system_note(settings: ExportSettings) -> Optional[str]:
-    if settings.system is None:
-        return None
-    return "rows carry the system turn" if settings.sft_rows_system else "system comes from ms-swift's --system"
-
-
 class RowLines:
     """The ms-swift jsonl lines as bytes, exactly `line_bytes(sft_row(...))` / `line_bytes(grpo_row(...))` (tested),
     built from the row encoded once with placeholder values: per record only the path, target and label are
