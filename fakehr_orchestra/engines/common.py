@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -51,3 +52,26 @@ def stage_env(ctx: RenderContext, framework: Framework, env: dict[str, Any], sec
         out[rendered] = ctx.value(value)
         ctx.origins[f"env:{rendered}"] = f"{section}.env.{name}"
     return out
+
+
+def flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
+    """`--name value` for each flag; `args` maps the flag as the recipe spells it to (value, recipe key)."""
+    argv: list[str] = []
+    for name, (value, key) in args.items():
+        renamed = ctx.rename("swift", "flag", name)
+        if value is None or renamed is None:  # null leaves a flag out; so does a flag the target no longer reads
+            continue
+        flag = "--" + renamed
+        ctx.origins[flag] = key
+        argv.append(flag)
+        argv.extend(option_values(ctx, value))
+    return argv
+
+
+def option_values(ctx: RenderContext, value: Any) -> list[str]:
+    """An option's value(s) as argv items: a list gives one item each, a mapping one compact JSON item."""
+    if isinstance(value, (list, tuple)):
+        return [ctx.value(v) for v in value]
+    if isinstance(value, dict):
+        return [json.dumps(value, separators=(",", ":"))]
+    return [ctx.value(value)]

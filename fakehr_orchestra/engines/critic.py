@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import RenderContext, stage_env
+from .common import RenderContext, flags, option_values, stage_env
 from .plan import Plan
 
 CLIENT_KWARGS = (  # critic section field -> reward kwarg (rewards/fakevlm_r1.py reads these)
@@ -119,8 +119,6 @@ def vllm_server_args(model: Any) -> dict[str, tuple[Any, str]]:
 
 
 def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[str]:
-    from .swift import option_values
-
     argv: list[str] = []
     for flag, (value, key) in args.items():
         if value is None:
@@ -138,8 +136,6 @@ def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[st
 
 def render_server(model: Any, ctx: RenderContext) -> Plan:
     """The critic's server (`swift deploy ...` or `vllm serve ...`), with its GPUs (CUDA_VISIBLE_DEVICES) and env."""
-    from .swift import flags
-
     critic = model.critic
     if critic.mode != "server" or critic.server is None:
         raise ValueError(f"critic.mode is {critic.mode}: there is no critic server to render (set critic.mode: "
