@@ -1,5 +1,4 @@
-"""`estimate` speed (issue 15, item 4: `estimate recipes/fake_hr1.yaml --gpu h100-80gb` prints both stages' verdicts
-in under 2 s without importing torch).
+"""`estimate` speed.
 
 Baseline, measured in the same run: `fakehr-orchestra render` of the same recipe (the CLI's light path). Reported:
 median wall time of both as subprocesses, their ratio, and the in-process time of one estimate (both stages, advice

@@ -3,7 +3,7 @@
 The rehearsal runs the frameworks' start-up code on CPU (verl's datasets for the train and val files with the real
 processor, the reward function and manager loaded as verl loads them, a batch scored; ms-swift's template on the
 first rows), in supervised child processes; `--cfg job` only composes verl's Hydra config. Both are fresh
-processes, paying their imports as a user does. Target (issue 11): the rehearsal of the smoke profile within 60 s
+processes, paying their imports as a user does. Target: the rehearsal of the smoke profile within 60 s
 on 2 cores. Printed as seconds and as a ratio to the --cfg job baseline of the same run.
 
   .venv/bin/python benchmarks/bench_rehearse.py [--recipe recipes/fake_hr1.yaml] [--repeats 2]

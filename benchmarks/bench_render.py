@@ -1,4 +1,4 @@
-"""CLI start-up and render speed (issue 2: `render` well under a second, `--help` light).
+"""CLI start-up and render speed.
 
 Baseline, measured in the same run: a bare `python -c pass` (interpreter start-up). Reported: wall time of
 `fakehr-orchestra --help` and `render` as subprocesses and as ratios against the baseline, plus in-process

@@ -1,7 +1,6 @@
 """Calibrate the SFT memory estimate against a real training step: random-init Qwen2.5-VL at real sizes (no weights
 needed), one sample of a given length with one image, gradient checkpointing on and off; prints, as JSON lines,
-torch.cuda.max_memory_allocated next to the estimate's allocated bytes for the same settings (issue 15, item 3:
-target within 15%).
+torch.cuda.max_memory_allocated next to the estimate's allocated bytes for the same settings.
 
     python benchmarks/calibrate_memory.py --model-size 3b                 # on a CUDA GPU: 2 lengths x GC on/off
     python benchmarks/calibrate_memory.py --model-size 7b --seq 2048 4096

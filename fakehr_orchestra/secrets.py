@@ -1,4 +1,4 @@
-"""Names where a name is expected, and secrets kept out of plans and logs (issue 19 item 6).
+"""Names where a name is expected, and secrets kept out of plans and logs.
 
 - `env_name_problem`: an environment variable *name* (a recipe's `env:` keys, `critic.api_key_env`) must be a shell
   identifier, `[A-Za-z_][A-Za-z0-9_]*`; anything else breaks a pasted command, or runs one (`X$(touch /tmp/x)`).

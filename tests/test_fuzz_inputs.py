@@ -1,4 +1,4 @@
-"""Fuzzing the two readers of user files (issue 19, "What it must show" 2): the recipe loader and the jsonl
+"""Fuzzing the two readers of user files: the recipe loader and the jsonl
 reader, fed random bytes, random nesting, random anchors/aliases. Whatever comes in: no traceback, bounded time
 and memory, and from the CLI an exit code (2 for a recipe, 1/2 for data) with an `error:` message."""
 

@@ -1,4 +1,4 @@
-"""The one JSON-lines reader (issue 19 items 2, 13, 15; issue 14 "one of each"): BOM, non-UTF-8 bytes, torn last
+"""The one JSON-lines reader: BOM, non-UTF-8 bytes, torn last
 line, file:line in every problem; and the readers that use it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one error wrapper every verb runs behind (issue 19 item 13): an error the user can fix is a message and an
+"""The one error wrapper every verb runs behind: an error the user can fix is a message and an
 exit code, never a traceback.
 
 Exit codes: 1 — the data or a validation is wrong (a `DataError`, as a failed `validate` exits 1); 2 — the input

@@ -1,4 +1,4 @@
-"""Scoring responses that `eval infer` did not write (issue 12 item 6): rows from another tool, or the seed's
+"""Scoring responses that `eval infer` did not write: rows from another tool, or the seed's
 inference script, that carry a raw `response` and no parse fields (`pred`, `mode`, `well_formed`).
 
 `prepare_rows` turns such rows into the rows `metrics.table_from_rows` reads: the response is parsed with the one

@@ -1,6 +1,6 @@
 """YAML reading that remembers where every key came from (file and line), so errors can point at them.
 
-Bounded (issue 19 item 8): a recipe is a regular file of at most `MAX_BYTES` (1 MiB), UTF-8; its tree at most `MAX_DEPTH`
+Bounded: a recipe is a regular file of at most `MAX_BYTES` (1 MiB), UTF-8; its tree at most `MAX_DEPTH`
 levels deep and `MAX_NODES` values once aliases are expanded (a "billion laughs" file is a handful of lines that
 expand to billions of values). Each limit is a `RecipeError` naming the file and line, never a MemoryError or a
 RecursionError. The limits are far above any real recipe (the shipped ones: < 300 values, depth < 8).

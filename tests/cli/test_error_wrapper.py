@@ -1,4 +1,4 @@
-"""Every verb behind the same error wrapper (issue 19 item 13): known errors are a message and an exit code
+"""Every verb behind the same error wrapper: known errors are a message and an exit code
 (validation / data 1, unusable input 2), never a traceback."""
 
 from __future__ import annotations
@@ -48,3 +48,16 @@ def test_unknown_errors_keep_their_traceback() -> None:
 
     assert known_exit(KeyError("bug")) is None
     assert known_exit(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))[0] == 2
+
+
+def test_every_known_error_names_a_real_exception_class() -> None:
+    """KNOWN matches classes by module and name (so the wrapper imports nothing): a rename or a move must fail here,
+    not silently turn a user's message into a traceback."""
+    import importlib
+
+    from fakehr_orchestra.cli.errors import KNOWN
+
+    for module_name, class_name, code in KNOWN:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        assert isinstance(cls, type) and issubclass(cls, Exception), (module_name, class_name)
+        assert code in (1, 2)

@@ -1,4 +1,4 @@
-"""Image files that would hang or flood the data stage (issue 19 items 7 and 9): a FIFO among the images (a jsonl
+"""Image files that would hang or flood the data stage: a FIFO among the images (a jsonl
 row, or a name inside a GenImage folder) and a 2 GB file named .png. Each is refused at once, unread, with a
 reason; the rest of the source imports; eval and preflight open images the same way."""
 

@@ -1,5 +1,5 @@
 """Killed `data prepare` runs leave `.data-stage-*` folders and `.*.tmp` files; the next run removes them, but not
-those of a data stage still running (issue 19 item 15)."""
+those of a data stage still running."""
 
 from __future__ import annotations
 

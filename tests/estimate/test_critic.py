@@ -1,4 +1,4 @@
-"""The critic server's GPU share in `estimate` (issue 18: the estimator counts it): its vLLM reservation per GPU,
+"""The critic server's GPU share in `estimate`: its vLLM reservation per GPU,
 whether the judge's weights fit it, and whether training + critic GPUs fit the node they share."""
 
 from __future__ import annotations

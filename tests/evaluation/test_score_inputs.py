@@ -1,5 +1,5 @@
-"""`eval score` / `eval report` on inputs `eval infer` did not write or that were damaged (issue 19 items 2, 3, 4,
-12; issue 12 item 6): nothing dropped or double-counted silently, raw responses scored with the strict parser."""
+"""`eval score` / `eval report` on inputs `eval infer` did not write or that were damaged: nothing dropped or
+double-counted silently, raw responses scored with the strict parser."""
 
 from __future__ import annotations
 

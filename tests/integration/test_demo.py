@@ -1,4 +1,4 @@
-"""The demo learns (issue 13): one real smoke pipeline (data -> swift sft -> swift GRPO -> eval -> report) on the
+"""The demo learns: one real smoke pipeline (data -> swift sft -> swift GRPO -> eval -> report) on the
 tiny world of fixtures/tiny_images.py, on CPU, reused by every test here:
 
 - the accuracy floor: SFT >= 90% accurate and >= 95% well-formed on the held-out split, GRPO within 3 points;

@@ -1,6 +1,6 @@
 """SIGINT to `fakehr-orchestra run` while the SFT stage trains (ms-swift -> torchrun -> 2 ranks) leaves no child
 process alive: checked in the process table (the CLI's descendants and the stage's session). So does `kill -9` of
-the CLI's process group (issue 19 item 11), which never reaches the stage's own session: the watchdog stops it."""
+the CLI's process group, which never reaches the stage's own session: the watchdog stops it."""
 
 from __future__ import annotations
 

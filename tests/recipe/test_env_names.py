@@ -1,5 +1,5 @@
 """Env var names are identifiers, secrets are refused where a name is expected, credentials are redacted
-(issue 19 item 6)."""
+."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bounded recipe reading (issue 19 items 8 and 13): alias bombs, deep nesting, devices, huge and non-UTF-8 files
+"""Bounded recipe reading: alias bombs, deep nesting, devices, huge and non-UTF-8 files
 are a RecipeError naming the file (exit 2 from the CLI), never MemoryError / RecursionError / a traceback."""
 
 from __future__ import annotations

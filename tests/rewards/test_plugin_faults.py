@@ -1,4 +1,4 @@
-"""`reward score` with broken plugins and failing critics (issue 19 items 14, 16): a message naming the plugin and
+"""`reward score` with broken plugins and failing critics: a message naming the plugin and
 a nonzero exit, never a traceback or a silent exit 0; HTTP status codes reported; validate warns about an unset
 critic key variable."""
 
