@@ -1,6 +1,6 @@
 # fakehr-orchestra: every target installs what it needs itself (a venv in .venv).
 #   make demo   - the demo profile of a shipped recipe: the tiny model learns on CPU, real frameworks
-#   make lint   - ruff (also run by make test)
+#   make lint   - ruff, and mypy on engines/ pipeline/ launch/ recipe/ (also run by make test)
 #   make test   - the whole test suite (unit + integration with the real ms-swift, verl, torchrun, Ray, Slurm)
 #   make bench  - benchmarks, printed as ratios against a baseline run in the same process
 SHELL := /bin/bash
@@ -58,6 +58,7 @@ test: venv system-deps lint
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-unit: venv lint
 	$(BIN)/python -m pytest -q tests -m "not integration"

@@ -98,18 +98,18 @@ def render_grpo(recipe: Any, ctx: RenderContext, nodes: int | None = None) -> Pl
     written = [(ctx.rename("verl", "key", k), v, f"grpo.overrides.{k}") for key, val in grpo.overrides.items()
                for k, v in flatten(key, val)]
     if nodes is not None:
-        written = [w for w in written if w[0].lstrip("+") != NNODES] + [(NNODES, nodes, "--nodes")]
+        written = [w for w in written if (w[0] or "").lstrip("+") != NNODES] + [(NNODES, nodes, "--nodes")]
     # the reward block is written in the layout of the verl the recipe is written for, then translated like the rest,
     # so `render` reports the move (e.g. custom_reward_function -> reward.custom_reward_function on verl 0.9)
     as_written = [(translate("verl", "key", k, ctx.written_for["verl"])[0], v, rkey)
                   for k, (v, rkey) in reward_overrides(grpo.reward, reward_kwargs(recipe)).items()]
     layout = [(ctx.rename("verl", "key", k), v, rkey) for k, v, rkey in as_written if k is not None]
-    written = [w for w in written if w[0] is not None]  # a key the target verl no longer reads is left out
-    layout = [w for w in layout if w[0] is not None]
+    # a key the target verl no longer reads is left out
+    kept = [(k, v, r) for k, v, r in written + layout if k is not None]
     seen: dict[str, str] = {}
     values: dict[str, str] = {}
     argv = ["python3", "-m", ENTRYPOINT]
-    for key, value, rkey in pairs + written + layout:
+    for key, value, rkey in pairs + kept:
         bare = key.lstrip("+")
         if bare in seen:
             raise ValueError(f"grpo: verl key {bare} is set twice (by {seen[bare]} and again); keep one")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -90,7 +91,7 @@ def _poll(address: str, nodes: int, cpus: Optional[float], gpus: Optional[float]
     while time.monotonic() < deadline:
         if not connected:
             try:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
                 connected = True
             except Exception as exc:  # the head is not up yet; ask again
                 seen = {"error": f"{type(exc).__name__}: {exc}"}
@@ -160,7 +161,8 @@ class LocalRayCluster:
              timeout_s: float = 600) -> dict[str, Any]:
         for proc in self.procs:
             if proc.poll() is not None:
-                raise RayClusterError(f"`{' '.join(map(str, proc.args))}` exited with {proc.returncode}; "
+                args = proc.args if isinstance(proc.args, (list, tuple)) else [proc.args]
+                raise RayClusterError(f"`{' '.join(map(str, args))}` exited with {proc.returncode}; "
                                       f"see {self.work_dir}/*.log")
         return wait_for_cluster(self.address, nodes, cpus, gpus, timeout_s)
 

@@ -199,10 +199,13 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
             return 2
         started = time.monotonic()
+
+        def say(text: str, stage: str = stage) -> None:
+            _say(opts, f"[{stage}] {text}")
+
         try:
             # services (the critic for GRPO) run around the steps and are stopped however the steps end
-            with services.running(sp.services, run, record, lambda: run.save(manifest),
-                                  lambda text, stage=stage: _say(opts, f"[{stage}] {text}")):
+            with services.running(sp.services, run, record, lambda: run.save(manifest), say):
                 for step in sp.steps:
                     _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
                     runner = launch or _launcher(step, recipe, opts)

@@ -292,10 +292,10 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     reads: dict[str, Any] = {"recipe": recipe_reads("eval", model)}
     if model.eval.dataset:  # an eval set from outside the run dir (the data stage's is an artifact, digested)
         reads["eval_set_sha256"] = file_digest(str(Path(model.workdir) / model.eval.dataset))
-    stage = StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
+    plan = StagePlan("eval", steps, inputs, metrics=dict(zip(models, metrics)), reads=reads)
     if model.critic.mode == "server":  # `eval consistency` asks it, as the GRPO reward did
-        stage.services.append(critic_service(w))
-    return stage
+        plan.services.append(critic_service(w))
+    return plan
 
 
 BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}

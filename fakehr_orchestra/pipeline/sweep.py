@@ -80,7 +80,8 @@ def points(specs: Iterable[str]) -> list[Point]:
     if not axes:
         return []
     names = short_keys([k for k, _ in axes])
-    out, dirs = [], set()
+    out: list[Point] = []
+    dirs: set[str] = set()
     for combo in itertools.product(*[values for _, values in axes]):
         label = "_".join(f"{name}={value}" for name, value in zip(names, combo))
         dirname = _UNSAFE.sub("-", label)

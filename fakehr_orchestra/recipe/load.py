@@ -152,17 +152,18 @@ def split_key(data: Any, key: str) -> list[Any] | None:
                     return [head] + rest
         return None
     if isinstance(data, list):
-        head, _, rest = key.partition(".")
-        if head.isdigit() and int(head) < len(data):
-            tail = split_key(data[int(head)], rest)
-            return None if tail is None else [int(head)] + tail
+        index, _, remainder = key.partition(".")
+        if index.isdigit() and int(index) < len(data):
+            tail = split_key(data[int(index)], remainder)
+            return None if tail is None else [int(index)] + tail
     return None
 
 
 def _nearest(data: Any, key: str) -> tuple[str, list[str]]:
     """The longest existing prefix of key and the sibling names at the point where it stops matching."""
     parts = key.split(".")
-    node, found = data, []
+    node: Any = data
+    found: list[str] = []
     for i, part in enumerate(parts):
         if isinstance(node, dict):
             sub = split_key(node, ".".join(parts[i:]))
