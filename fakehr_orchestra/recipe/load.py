@@ -14,11 +14,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..refs import ENV_PREFIX, RECIPE_REF, SHIPPED_PREFIX
 from .errors import Problem, RecipeError, closest, did_you_mean
 from .yaml_source import KeyPath, Positions, dotted, locate, parse_scalar, read_yaml  # noqa: F401 - locate re-exported
+
+if TYPE_CHECKING:  # pydantic stays off this module's import path; the type checker still sees the schema
+    from .schema.recipe import RecipeModel
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -28,7 +31,7 @@ class Recipe:
     """A resolved recipe: the validated model, the plain data it came from, and where each key was written."""
 
     path: Path
-    model: Any  # schema.RecipeModel; typed loosely to keep pydantic off this module's import path
+    model: RecipeModel
     data: dict[str, Any]
     positions: Positions = field(default_factory=dict)
     profile: str | None = None
