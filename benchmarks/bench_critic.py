@@ -70,7 +70,7 @@ def main() -> int:
 
     overrides = [f"critic.server.port={free_port()}"]
     if args.profile == "smoke":
-        from fakehr_orchestra.fixtures import build_tiny
+        from fakehr_orchestra.tinyworld import build_tiny
 
         build_tiny(Path(args.fixtures))
         overrides.append(f"vars.fixtures={args.fixtures}")

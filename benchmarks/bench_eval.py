@@ -118,7 +118,7 @@ def bench_score(rows: int) -> None:
 
 def _eval_copy(tmp: str, images: int) -> tuple[dict, Path]:
     """The tiny fixture and an eval jsonl of `images` distinct image files cycled from its eval set."""
-    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.tinyworld import build_tiny
 
     tiny = build_tiny(ROOT / ".cache" / "tiny")
     src = [json.loads(line) for line in Path(tiny["eval"]).read_text().splitlines()]
@@ -206,9 +206,9 @@ def bench_suite() -> None:
     from fakehr_orchestra.evaluation.infer import from_recipe, make_backend, run_inference
     from fakehr_orchestra.evaluation.reader import read_eval_set
     from fakehr_orchestra.evaluation.suite import run_suite
-    from fakehr_orchestra.fixtures import build_tiny
-    from fakehr_orchestra.fixtures.tiny_images import build_label_folders
     from fakehr_orchestra.recipe import load_recipe
+    from fakehr_orchestra.tinyworld import build_tiny
+    from fakehr_orchestra.tinyworld.tiny_images import build_label_folders
 
     tiny = build_tiny(ROOT / ".cache" / "tiny")
     with tempfile.TemporaryDirectory() as tmp:

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tiny_dir = Path(args.tiny_dir)
     if args.model_size == "tiny" and not (tiny_dir / "config.json").is_file():
-        from fakehr_orchestra.fixtures import build_tiny
+        from fakehr_orchestra.tinyworld import build_tiny
         tiny_dir = Path(build_tiny(ROOT / ".cache" / "tiny")["model"])
     spec = spec_for(args.model_size, tiny_dir)
     seqs = args.seq or ([128, 256] if args.model_size == "tiny" else [2048, 8192])

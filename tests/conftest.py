@@ -53,7 +53,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The tiny Qwen2.5-VL + image sets, built once per session (shared with the repo's .cache when present)."""
     require_module("transformers")
     require_module("torch")
-    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.tinyworld import build_tiny
 
     return build_tiny(ROOT / ".cache" / "tiny")
 
@@ -63,6 +63,6 @@ def tiny_qwen3vl() -> dict[str, str]:
     """The tiny Qwen3-VL (dense) + image sets, where recipes/profiles/smoke_qwen3vl.yaml expects them."""
     require_module("transformers")
     require_module("torch")
-    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.tinyworld import build_tiny
 
     return build_tiny(ROOT / ".cache" / "tiny-qwen3vl", family="qwen3_vl")

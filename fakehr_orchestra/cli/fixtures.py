@@ -23,8 +23,8 @@ def fixtures() -> None:
 def tiny(out_dir: str, force: bool, per_class: int, family: str) -> None:
     """Random-init Qwen2.5-VL / Qwen3-VL / Qwen3-VL-MoE (the family's special-token ids, real processor and chat
     template) + FakeClue/GenImage-like sets."""
-    from ..fixtures import build_tiny
     from ..outputs import OutputPathError
+    from ..tinyworld import build_tiny
 
     try:
         paths = build_tiny(out_dir, force=force, per_class=per_class, family=family)

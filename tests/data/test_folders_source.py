@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from fakehr_orchestra.cli import cli
 from fakehr_orchestra.data import DataError
 from fakehr_orchestra.data.importer import import_sources
-from fakehr_orchestra.fixtures.tiny_images import LABEL_FOLDERS, build_label_folders
+from fakehr_orchestra.tinyworld.tiny_images import LABEL_FOLDERS, build_label_folders
 
 from .conftest import source, write
 

@@ -34,7 +34,7 @@ def test_prepare_smoke_writes_every_artifact(tmp_path: Path, tiny: dict[str, str
     assert pq.ParquetFile(arts["val_parquet"]).metadata.num_rows == len(evals)  # verl's val set = the test split
     assert {e["source"] for e in evals} == {"genimage", "fakeclue"}
     sft = [json.loads(line) for line in Path(arts["sft"]).read_text().splitlines()]
-    from fakehr_orchestra.fixtures.tiny_images import FAKE_WHY
+    from fakehr_orchestra.tinyworld.tiny_images import FAKE_WHY
     assert any(r["messages"][-1]["content"].startswith("<think>\n" + FAKE_WHY) for r in sft)  # FakeClue reasoning
     assert not list((tmp_path / "d").glob(".data-stage-*"))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fakehr_orchestra.evaluation.perturb import apply, parse
-from fakehr_orchestra.fixtures.tiny_images import _image
+from fakehr_orchestra.tinyworld.tiny_images import _image
 from tests.conftest import ROOT, require_module
 
 RECIPE = ROOT / "recipes" / "fake_hr1.yaml"

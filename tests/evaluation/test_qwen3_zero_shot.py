@@ -43,7 +43,7 @@ def _seed_jsonl(tiny: dict[str, str], tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def moe_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     require_module("transformers")
-    from fakehr_orchestra.fixtures.tiny_model import build_model
+    from fakehr_orchestra.tinyworld.tiny_model import build_model
 
     return str(build_model(tmp_path_factory.mktemp("moe") / "model", family="qwen3_vl_moe"))
 

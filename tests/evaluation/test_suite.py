@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import accuracy_score, average_precision_score
 
-from fakehr_orchestra.fixtures.tiny_images import build_label_folders
+from fakehr_orchestra.tinyworld.tiny_images import build_label_folders
 from tests.conftest import ROOT, require_module
 
 pytestmark = pytest.mark.integration

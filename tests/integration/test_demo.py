@@ -1,5 +1,5 @@
 """The demo learns: one real smoke pipeline (data -> swift sft -> swift GRPO -> eval -> report) on the
-tiny world of fixtures/tiny_images.py, on CPU, reused by every test here:
+tiny world of tinyworld/tiny_images.py, on CPU, reused by every test here:
 
 - the accuracy floor: SFT >= 90% accurate and >= 95% well-formed on the held-out split, GRPO within 3 points;
   Fake-HR1's think-rate is reported per source (GenImage = easy fakes, FakeClue = hard ones);
@@ -14,7 +14,7 @@ tiny world of fixtures/tiny_images.py, on CPU, reused by every test here:
 
 Time: two pipeline runs on the shared .cache/demo fixture, without validation (test_rehearsal covers it), one eval
 of 80 images and one more data + SFT + eval run on split seed 1: measured 8m50s for the module on 2 cores, with
-tests/fixtures beside it (6m55s before the seed-1 run was added).
+tests/tinyworld beside it (6m55s before the seed-1 run was added).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = 
     checkpoints whose metrics the eval stage wrote."""
     require_module("swift")
     require_executable("swift")
-    from fakehr_orchestra.fixtures import build_tiny
+    from fakehr_orchestra.tinyworld import build_tiny
 
     fixtures = Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
     done = _cli("run", str(RECIPES / recipe), "-p", "demo", f"vars.fixtures={fixtures}", *args,

@@ -208,12 +208,12 @@ def test_qwen3_vl_families_merge_to_the_saved_actor(family: str, tmp_path: Path)
     import torch
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-    from fakehr_orchestra.fixtures import build_tiny
     from fakehr_orchestra.launch.local import run_plan
     from fakehr_orchestra.pipeline.artifacts import verl_latest_actor
     from fakehr_orchestra.pipeline.rundir import RunDir
     from fakehr_orchestra.pipeline.stages import Wiring, merge_stage
     from fakehr_orchestra.recipe import load_recipe
+    from fakehr_orchestra.tinyworld import build_tiny
 
     tiny = build_tiny(ROOT / ".cache" / {"qwen3_vl": "tiny-qwen3vl", "qwen3_vl_moe": "tiny-qwen3vl-moe"}[family],
                       family=family)
