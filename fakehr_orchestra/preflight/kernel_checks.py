@@ -2,7 +2,8 @@
 
 flash-attention has no wheel on PyPI (a separate build step), and DeepSpeed is in the `gpu` extra only; a job that asks
 for either where it is missing dies at start-up, after the queue wait. The check looks for the module without
-importing it (find_spec), so validate stays fast.
+importing it (find_spec), so validate stays fast. With --remote-data (the job runs on a cluster whose environment
+this machine cannot see) a missing package is a warning: it must be importable there.
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ def check_kernels(ctx: Context, swift_plans: list[Any], present: Callable[[str],
         section = "sft.args" if plan.stage == "sft" else "grpo.swift_args"
         attn = _option(plan.options, "--attn_impl")
         module = FLASH_MODULES.get(attn or "")
+        report = ctx.warning if ctx.remote_data else ctx.error
         if module is not None and not present(module):
             key = plan.origin("--attn_impl", f"{section}.attn_impl")
-            ctx.error("kernels", key, f"attn_impl {attn} needs the flash-attention package ({module}), which this "
-                      "environment cannot import, so the job would die at model load",
-                      f"install it: {FLASH_INSTALL}; or use PyTorch's kernel: {key}=sdpa", plan.stage)
+            report("kernels", key, f"attn_impl {attn} needs the flash-attention package ({module}), which this "
+                   "environment cannot import, so the job would die at model load",
+                   f"install it: {FLASH_INSTALL}; or use PyTorch's kernel: {key}=sdpa", plan.stage)
         ds = _option(plan.options, "--deepspeed")
         if ds and ds.lower() not in ("none", "null", "") and not present("deepspeed"):
             key = plan.origin("--deepspeed", f"{section}.deepspeed")
-            ctx.error("kernels", key, f"deepspeed {ds} needs the deepspeed package, which this environment cannot "
-                      "import", f"install it: pip install -c constraints.txt \".[gpu]\" (CUDA machines); or train "
-                      f"without it: {key}=null", plan.stage)
+            report("kernels", key, f"deepspeed {ds} needs the deepspeed package, which this environment cannot "
+                   "import", f"install it: pip install -c constraints.txt \".[gpu]\" (CUDA machines); or train "
+                   f"without it: {key}=null", plan.stage)

@@ -1,7 +1,7 @@
-"""`vllm serve` flags checked by the INSTALLED vLLM's own parser, in a child process (vLLM's import takes seconds
-and must not land in the CLI's process).
+"""The flags of vLLM's OpenAI server (those `vllm serve` takes) checked by the INSTALLED vLLM's own parser, in a
+child process (vLLM's import takes seconds and must not land in the CLI's process).
 
-Run as `python -m fakehr_orchestra.preflight.vllm_flags MODEL FLAG...`: prints one JSON object, {"ok": true} or
+Run as `python -m fakehr_orchestra.preflight.vllm_flags --model MODEL FLAG...`: prints one JSON object, {"ok": true} or
 {"ok": false, "error": <argparse's message>}.
 """
 
@@ -25,7 +25,7 @@ def installed() -> Optional[tuple[str, str]]:
 
 
 def check(options: list[str], timeout: float = 300.0) -> tuple[bool, str]:
-    """(ok, message) for `vllm serve <options>` (the model first)."""
+    """(ok, message) for the server's options (`--model M` and the flags)."""
     proc = subprocess.run([sys.executable, "-m", __name__, *options], capture_output=True, text=True,
                           timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
@@ -42,12 +42,11 @@ def _main(argv: list[str]) -> None:
     from vllm.entrypoints.openai.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    parser = make_arg_parser(FlexibleArgumentParser(prog="vllm serve"))
-    model, flags = argv[0], argv[1:]
+    parser = make_arg_parser(FlexibleArgumentParser(prog="vllm.entrypoints.openai.api_server"))
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            parser.parse_args(["--model", model, *flags])
+            parser.parse_args(argv)
     except SystemExit:
         message = err.getvalue().strip().splitlines()
         print(json.dumps({"ok": False, "error": message[-1] if message else "rejected"}))

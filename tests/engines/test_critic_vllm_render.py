@@ -1,4 +1,5 @@
-"""`vllm serve` as the critic's server (critic.server.engine: vllm): the exact argv, flags as vLLM spells them."""
+"""vLLM's OpenAI server as the critic's server (critic.server.engine: vllm): the exact argv, flags as vLLM spells
+them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from fakehr_orchestra.recipe.errors import RecipeError
 from tests.conftest import RECIPES
 
 
-def test_the_smoke_vllm_critic_renders_vllm_serve() -> None:
+def test_the_smoke_vllm_critic_renders_vllms_openai_server() -> None:
     plan = render(load_recipe(RECIPES / "fakevlm_r1.yaml", ["vars.fixtures=/fx"], "smoke_vllm"), "critic")
-    assert plan.argv == ["vllm", "serve", "/fx/model", "--served-model-name", plan.argv[4], "--host", "127.0.0.1",
-                         "--port", "8011", "--max-model-len", "2048", "--gpu-memory-utilization", "0.1",
-                         "--tensor-parallel-size", "1", "--dtype", "float32", "--enforce-eager"]
-    assert plan.entrypoint == "vllm serve" and plan.engine == "vllm" and plan.options[0] == "--served-model-name"
+    assert plan.argv == ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "/fx/model",
+                         "--served-model-name", plan.argv[6], "--host", "127.0.0.1", "--port", "8011",
+                         "--max-model-len", "2048", "--gpu-memory-utilization", "0.1", "--tensor-parallel-size", "1",
+                         "--dtype", "float32", "--enforce-eager"]
+    assert plan.entrypoint == "vllm.entrypoints.openai.api_server" and plan.engine == "vllm"
+    assert plan.options[:2] == ["--model", "/fx/model"] and plan.origins["--model"] == "critic.server.model"
     assert plan.origins["--enforce-eager"] == "critic.server.args.enforce_eager"
     assert plan.origins["--max-model-len"] == "critic.server.max_model_len"
     assert plan.env["OMP_NUM_THREADS"] == "1"  # the server's env, as the profile sets it

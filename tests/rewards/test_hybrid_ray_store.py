@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,9 +70,13 @@ def _procs_of(marker: str) -> dict[str, bytes]:
 
 @pytest.fixture
 def ray_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A private local Ray (address="local": never attaches to another cluster on this machine), torn down after."""
+    """A private local Ray (address="local": never attaches to another cluster on this machine), torn down after.
+    ray.init installs its own SIGTERM handler in this process; the one before it is put back, so later tests see
+    the process as it was."""
     require_module("ray")
     import ray
+
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     temp = tempfile.mkdtemp(prefix="frh-ray-", dir="/tmp")  # short: Ray's socket paths live under it
@@ -84,6 +89,7 @@ def ray_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield temp
     finally:
         ray.shutdown()
+        signal.signal(signal.SIGTERM, previous_sigterm)
         deadline = time.monotonic() + 20
         while _procs_of(temp) and time.monotonic() < deadline:
             time.sleep(0.2)

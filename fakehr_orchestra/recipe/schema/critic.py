@@ -6,7 +6,7 @@ an address into `grpo.reward.kwargs`.
 
   mode: off        no critic: the reward drops the consistency component and renormalises the others
   mode: external   a server someone else runs, at `url`; `validate` calls it once (models list + a judged request)
-  mode: server     the pipeline starts the server (`server:`: `vllm serve`, as SophiaVL-R1 serves its critic, or
+  mode: server     the pipeline starts the server (`server:`: vLLM's OpenAI server, as SophiaVL-R1 serves its critic, or
                    `swift deploy`) before GRPO, waits until it answers, and stops it (its whole process tree) when
                    the stage ends, fails or is interrupted
 
@@ -25,12 +25,12 @@ from .base import EnvMap, EnvName, FreeForm, Strict
 class CriticServerSection(Strict):
     engine: Literal["swift", "vllm"] = Field("swift",
                                              description="swift: `swift deploy` (ms-swift's OpenAI-compatible server); "
-                                                         "vllm: `vllm serve` (vLLM's own OpenAI server; on a CPU "
+                                                         "vllm: vLLM's own OpenAI server (what `vllm serve` runs; on a CPU "
                                                          "machine vLLM's CPU build)")
     backend: Literal["vllm", "transformers"] = Field("vllm",
                                                      description="swift only: vllm (swift deploy --infer_backend "
                                                                  "vllm); transformers: the same API on CPU or GPU "
-                                                                 "(smoke, tests). `vllm serve` is always vllm")
+                                                                 "(smoke, tests). vLLM's own server is always vllm")
     model: str = Field(description="weights: a local folder (or a hub id); served under critic.served_model_name")
     host: str = Field("127.0.0.1",
                       description="bind address (0.0.0.0 when reward workers on other nodes must reach it)")
@@ -52,13 +52,13 @@ class CriticServerSection(Strict):
     env: EnvMap = Field(default_factory=dict)
     args: FreeForm = Field(default_factory=dict,
                            description="any other flag of the engine's server (`swift deploy --flag value`, "
-                                       "`vllm serve --flag value`), as the flag is spelt; vllm: true/false give "
+                                       "vLLM's server `--flag value`), as the flag is spelt; vllm: true/false give "
                                        "--flag / --no-flag")
 
     @model_validator(mode="after")
     def _engine_backend(self) -> "CriticServerSection":
         if self.engine == "vllm" and self.backend != "vllm":
-            raise ValueError("critic.server.backend transformers is ms-swift's (engine: swift); `vllm serve` "
+            raise ValueError("critic.server.backend transformers is ms-swift's (engine: swift); vLLM's server "
                              "(engine: vllm) is vLLM itself: leave backend at vllm")
         return self
 
