@@ -51,6 +51,18 @@ def _leftovers(port: int) -> list[str]:
     return found
 
 
+def assert_every_sample_scored_and_answered(grpo_log: str, port: int) -> None:
+    """The critic client's summary at exit in the GRPO log: every sample of the smoke run's 2 steps x 4 answered or
+    fallen back, and every request the reward sent got an HTTP answer (parsed, or counted as a failure)."""
+    final = re.search(rf"\[fakehr critic\] http://127.0.0.1:{port}/v1 model tiny-critic \(pid \d+\) at exit: "
+                      r"calls (\d+): answered (\d+), fallback (\d+), cached \d+ \| requests (\d+): replies (\d+), "
+                      r"failed (\d+)", grpo_log)
+    assert final, grpo_log[-3000:]
+    calls, answered, fallback, requests, replies, _failed = map(int, final.groups())
+    assert calls == 8 and answered + fallback == 8
+    assert replies == requests > 0
+
+
 def _requires() -> None:
     require_module("swift")
     require_module("msgspec")
@@ -79,13 +91,7 @@ def test_smoke_grpo_starts_asks_and_stops_the_tiny_critic(tiny: dict[str, str], 
                          r"failed requests (\d+)", grpo_log)
     assert len(batches) == 2, grpo_log[-3000:]  # max_steps 2, one line per reward batch
     assert all(int(a) + int(f) == 4 for _, a, f, _ in batches)  # every sample answered or fell back, counted
-    final = re.search(rf"\[fakehr critic\] http://127.0.0.1:{port}/v1 model tiny-critic \(pid \d+\) at exit: "
-                      r"calls (\d+): answered (\d+), fallback (\d+), cached \d+ \| requests (\d+): replies (\d+), "
-                      r"failed (\d+)", grpo_log)
-    assert final, grpo_log[-3000:]
-    calls, answered, fallback, requests, replies, failed = map(int, final.groups())
-    assert calls == 8 and answered + fallback == 8
-    assert replies == requests > 0  # real HTTP answers from the tiny model, each parsed or counted as a failure
+    assert_every_sample_scored_and_answered(grpo_log, port)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     grpo = manifest["stages"]["grpo"]
     assert grpo["status"] == "done" and grpo["services"]["critic"]["status"] == "stopped"
