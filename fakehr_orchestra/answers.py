@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 Label = Literal["real", "fake"]
 
@@ -21,9 +21,12 @@ def fake_hr1_target(label: Label, reasoning: str | None = None) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{label}"
 
 
-def fakevlm_r1_target(label: Label, pairs: list[tuple[str, str]]) -> str:
-    """One [Why fake] / [If real] pair per artifact clue, then the verdict capitalised as the paper writes it."""
-    body = "\n".join(f"[Why fake] {why.strip()}\n[If real] {if_real.strip()}" for why, if_real in pairs)
+def fakevlm_r1_target(label: Label, pairs: list[tuple[Optional[str], Optional[str]]]) -> str:
+    """One [Why fake] / [If real] pair per artifact clue, then the verdict capitalised as the paper writes it. A
+    side given as None (a one-sided clue of an annotated set) is left out with its marker, so the reward's pairing
+    check sees it as unpaired."""
+    body = "\n".join("\n".join(f"{marker} {text.strip()}" for marker, text in (("[Why fake]", why), ("[If real]", if_real))
+                               if text is not None) for why, if_real in pairs)
     return f"<think>\n{body}\n</think>\n<answer>{label.capitalize()}</answer>"
 
 
@@ -51,6 +54,7 @@ class ParsedAnswer:
     reasoning: str  # the think block's content, stripped ('' when empty or absent)
     well_formed: bool  # the exact layout the method's prompt asks for
     think_blocks: int
+    paired: bool | None = None  # FakeVLM-R1: the reasoning is fully paired (`pairing` = 1.0); None for Fake-HR1
 
 
 def _label_of(text: str) -> Label | None:
@@ -128,7 +132,36 @@ def parse_fakevlm_r1(text: str, response_prefix: str | None = None) -> ParsedAns
         label = _label_of(text[opens[0]:closes[0]])
     mode: Mode | None = ("think" if reasoning else "no_think") if blocks == 1 else None
     well_formed = blocks == 1 and bool(_FAKEVLM_LAYOUT.match(text))
-    return ParsedAnswer(label, mode, reasoning if blocks else "", well_formed, blocks)
+    reasoning = reasoning if blocks else ""
+    return ParsedAnswer(label, mode, reasoning, well_formed, blocks, paired=pairing(reasoning)[0] == 1.0)
+
+
+_MARKER = re.compile(r"\[\s*(why\s+fake|if\s+real)\s*\]", re.IGNORECASE)
+
+
+def pairing(reasoning: str) -> tuple[float, int]:
+    """FakeVLM-R1's pairing of a reasoning: (pairs / (pairs + orphans), pairs), 0.0 when there is no pair.
+
+    A pair is a non-empty [Why fake] segment immediately followed by a non-empty [If real] segment; every other
+    marker segment (a [Why fake] with no [If real] after it, an [If real] with no [Why fake] before it, an empty
+    one) is an orphan. So the score is 1.0 exactly when the reasoning is fully paired."""
+    marks = list(_MARKER.finditer(reasoning))
+    segments = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(reasoning)
+        kind = "why" if m.group(1).lower().startswith("why") else "if"
+        segments.append((kind, bool(reasoning[m.end():end].strip())))
+    pairs = orphans = 0
+    i = 0
+    while i < len(segments):
+        kind, filled = segments[i]
+        if kind == "why" and i + 1 < len(segments) and segments[i + 1][0] == "if" and filled and segments[i + 1][1]:
+            pairs += 1
+            i += 2
+        else:
+            orphans += 1
+            i += 1
+    return (pairs / (pairs + orphans) if pairs else 0.0), pairs
 
 
 def parse_answer(text: str, answer_format: str, response_prefix: str | None = None) -> ParsedAnswer:

@@ -35,11 +35,10 @@ or the `images` kwarg (ms-swift); without one the critic judges the text alone.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from fakehr_orchestra.answers import parse_answer
+from fakehr_orchestra.answers import pairing, parse_answer
 from fakehr_orchestra.plugins import load_plugin_file
 
 
@@ -62,29 +61,13 @@ DEFAULTS: dict[str, Any] = {
 # the keys that are terms of `score` (the training curves plot these as reward components; pairs, reasoning_words,
 # parse_failure and the critic_* counts are bookkeeping); consistency only when a critic endpoint is configured
 COMPONENTS = ("acc", "format", "dialectic", "length", "consistency")
-_MARKER = re.compile(r"\[\s*(why\s+fake|if\s+real)\s*\]", re.IGNORECASE)
 _CLIENTS: dict[Any, Any] = {}
 
 
 def dialectic(reasoning: str) -> tuple[float, int]:
-    """(dialectic component, number of pairs) for the think block's content."""
-    marks = list(_MARKER.finditer(reasoning))
-    segments = []
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(reasoning)
-        kind = "why" if m.group(1).lower().startswith("why") else "if"
-        segments.append((kind, bool(reasoning[m.end():end].strip())))
-    pairs = orphans = 0
-    i = 0
-    while i < len(segments):
-        kind, filled = segments[i]
-        if kind == "why" and i + 1 < len(segments) and segments[i + 1][0] == "if" and filled and segments[i + 1][1]:
-            pairs += 1
-            i += 2
-        else:
-            orphans += 1
-            i += 1
-    return (pairs / (pairs + orphans) if pairs else 0.0), pairs
+    """(dialectic component, number of pairs) for the think block's content: the one pairing parser
+    (`fakehr_orchestra.answers.pairing`), which the eval's paired-reasoning metric uses too."""
+    return pairing(reasoning)
 
 
 def length_score(words: int, low: float, high: float) -> float:

@@ -253,27 +253,29 @@ def _register() -> None:
     trace_dir = os.environ.get("FAKEHR_REWARD_TRACE_DIR")
     batches = [0]
 
-    def floats(results: list[Any], completions: list[Any], solution: Any) -> list[float]:
+    def floats(results: list[Any], completions: list[Any], solution: Any, extras: dict[str, Any]) -> list[float]:
         scores = [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
         if trace_dir:
             from fakehr_orchestra.io import write_json_atomic
 
             batches[0] += 1
+            sources = extras.get("data_source")
             write_json_atomic(Path(trace_dir) / f"{os.getpid()}-{batches[0]}.json",
                               {"orm": orm_name, "plugin": path, "completions": completions,
-                               "solution": list(solution), "results": results, "scores": scores})
+                               "solution": list(solution), "results": results, "scores": scores,
+                               "data_source": list(sources) if isinstance(sources, (list, tuple)) else None})
         return scores
 
     if scorer.is_async and AsyncORM is not None:
         class FakeHRRewardORM(AsyncORM):  # type: ignore[misc,valid-type]
             async def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
                 check(solution)
-                return floats(await scorer.ascore(list(completions), solution, **kw), list(completions), solution)
+                return floats(await scorer.ascore(list(completions), solution, **kw), list(completions), solution, kw)
     else:
         class FakeHRRewardORM(ORM):  # type: ignore[misc,valid-type,no-redef]
             def __call__(self, completions: list[Any], solution: Any = None, **kw: Any) -> list[float]:
                 check(solution)
-                return floats(scorer.score(list(completions), solution, **kw), list(completions), solution)
+                return floats(scorer.score(list(completions), solution, **kw), list(completions), solution, kw)
 
     FakeHRRewardORM.__name__ = f"FakeHR_{orm_name}"
     FakeHRRewardORM.scorer = scorer  # type: ignore[attr-defined]  # for debugging and tests

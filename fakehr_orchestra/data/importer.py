@@ -14,6 +14,7 @@ from .images import ImageChecker
 from .index import RecordIndex
 from .manifest import Record, chunked
 from .sources import read_source
+from .sources.annotations import annotated
 
 _FORCED = {"train": "train", "test": "test", "val": "test"}
 
@@ -28,6 +29,9 @@ def source_records(sources: Iterable[Any], base: Path, start_id: int = 0,
         root = _abs(src.image_root, base) if src.image_root else None
         reader = read_source(src.kind, path, root, getattr(src, "label_folders", None),
                              getattr(src, "generators", None), getattr(src, "exclude_generators", None))
+        notes = getattr(src, "annotations", None)
+        if notes:
+            reader = annotated(reader, _abs(notes, base), src.name, check_unused=limit is None)
         for raw in itertools.islice(reader, limit):
             raw = _utf8_only(raw)
             rec = Record(id=next_id, path=raw.get("path") or "", label=None, label_raw=raw.get("label_raw"),

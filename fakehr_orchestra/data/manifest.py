@@ -52,7 +52,7 @@ class Record:
     category: Optional[str] = None
     split: Optional[str] = None
     explanation: Optional[str] = None
-    pairs: Optional[list[list[str]]] = None
+    pairs: Optional[list[list[Optional[str]]]] = None
     width: Optional[int] = None
     height: Optional[int] = None
     hash: Optional[str] = None

@@ -29,6 +29,7 @@ class Prediction(msgspec.Struct):
     response_tokens: Any = None
     prob_fake: Any = None
     well_formed: Any = None
+    paired: Any = None
     error: Any = None
     finish_reason: Any = None
     source: Any = None

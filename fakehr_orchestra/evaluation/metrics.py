@@ -55,6 +55,7 @@ class Table:
     tokens: np.ndarray
     prob: np.ndarray  # nan where there is no P(fake)
     well_formed: np.ndarray
+    paired: np.ndarray = field(default_factory=lambda: np.zeros(0))  # FakeVLM-R1: 1 fully paired, 0 not, nan n/a
     errors: int = 0
     parsed_here: int = 0  # rows whose raw response `eval score --answer-format` parsed
     keys_sha1: str = ""  # which images were scored (sha1 of the sorted row identities): `eval report` compares it
@@ -149,7 +150,7 @@ class _Builder:
         self.protocol = protocol
         self.paper = FakeVLMParser(protocol_seed) if protocol == "fakevlm" else None
         self.cols: dict[str, list[Any]] = {name: [] for name in ("y_true", "y_pred", "mode", "tokens", "prob", "wf",
-                                                                  "paper")}
+                                                                  "paper", "paired")}
         self.group_codes: dict[str, list[int]] = {k: [] for k in GROUP_KEYS}
         self.group_names: dict[str, dict[str, int]] = {k: {} for k in GROUP_KEYS}
         self.seen: list[str] = []  # row identities in order (checked for repeats once, at the end)
@@ -181,7 +182,8 @@ def _table(cols: dict[str, list[Any]], counts: dict[str, int], seen: set[str], p
     return Table(np.asarray(cols["y_true"], np.int8), np.asarray(cols["y_pred"], np.int8),
                  np.asarray(cols["mode"], np.int8), np.asarray(cols["tokens"], np.int64),
                  np.asarray(cols["prob"], np.float64), np.asarray(cols["wf"], bool),
-                 errors=counts["errors"], truncated=counts["truncated"], parsed_here=counts["parsed_here"],
+                 paired=np.asarray(cols["paired"], np.float64), errors=counts["errors"],
+                 truncated=counts["truncated"], parsed_here=counts["parsed_here"],
                  keys_sha1=_sha1_lines(sorted(seen)), groups=groups, keys=seen, protocol=protocol,
                  protocol_pred=np.asarray(cols["paper"], np.int8) if paper is not None else None,
                  protocol_guessed=paper.guessed if paper is not None else 0)
@@ -271,6 +273,7 @@ def _add_chunk(chunk: Any, offset: int, cols: dict[str, list[Any]],
     cols["tokens"] += [int(t or 0) for t in toks]
     cols["prob"] += [math.nan if p is None else float(p) for p in probs]
     cols["wf"] += [bool(w) for w in chunk.values("well_formed")]
+    cols["paired"] += [math.nan if p is None else float(bool(p)) for p in chunk.values("paired")]
     counts["errors"] += sum(1 for e in chunk.values("error") if e is not None)
     counts["truncated"] += sum(1 for f in chunk.values("finish_reason") if f == "length")
     counts["parsed_here"] += sum(1 for p in chunk.values("parsed_by", ABSENT) if p is not ABSENT)
@@ -364,6 +367,16 @@ def bootstrap_accuracy(correct_by_group: list[tuple[int, int]], samples: int, co
     return [float(lo), float(hi)]
 
 
+def paired_share(table: Table, mask: Optional[np.ndarray] = None) -> Optional[float]:
+    """FakeVLM-R1: share of answers whose reasoning is fully paired ([Why fake] each followed by [If real]), by the
+    method's own pairing parser (answers.pairing); over the rows that carry the flag, None when none does."""
+    paired = table.paired if len(table.paired) == len(table) else np.full(len(table), np.nan)
+    if mask is not None:
+        paired = paired[mask]
+    known = paired[~np.isnan(paired)]
+    return _f(known.mean()) if len(known) else None
+
+
 def mode_stats(table: Table, mask: Optional[np.ndarray] = None) -> dict[str, Any]:
     """Think-rate and mean response tokens per mode (Fake-HR1's efficiency claim), accuracy per mode."""
     mode, tokens = table.mode, table.tokens
@@ -372,7 +385,8 @@ def mode_stats(table: Table, mask: Optional[np.ndarray] = None) -> dict[str, Any
         mode, tokens, correct = mode[mask], tokens[mask], correct[mask]
     n = len(mode)
     out: dict[str, Any] = {"think_rate": _f(np.mean(mode == 0)) if n else None,
-                           "mean_response_tokens": _f(tokens.mean()) if n else None, "modes": {}}
+                           "mean_response_tokens": _f(tokens.mean()) if n else None,
+                           "paired_share": paired_share(table, mask), "modes": {}}
     for code, name in enumerate(MODES):
         sel = mode == code
         m = int(sel.sum())
@@ -393,6 +407,8 @@ def group_breakdown(table: Table, key: str, samples: int, confidence: float, see
         stats.pop("confusion")
         modes = mode_stats(table, sel)
         stats.update(think_rate=modes["think_rate"], mean_response_tokens=modes["mean_response_tokens"])
+        if modes["paired_share"] is not None:
+            stats["paired_share"] = modes["paired_share"]
         if table.protocol_pred is not None:
             paper = classification(table.y_true[sel], table.protocol_pred[sel])
             stats.update({f"{table.protocol}_{m}": paper.get(m) for m in ("accuracy", "real_recall", "fake_recall")})
@@ -441,6 +457,7 @@ def score_table(table: Table, samples: int = 1000, confidence: float = 0.95, see
     return {
         "overall": overall,
         "think_rate": modes["think_rate"], "mean_response_tokens": modes["mean_response_tokens"],
+        **({"paired_share": modes["paired_share"]} if modes["paired_share"] is not None else {}),
         "modes": modes["modes"],
         "groups": {k: group_breakdown(table, k, samples, confidence, seed) for k in table.groups},
         "response_tokens_histogram": {"edges": edges.tolist(), "counts": hist},

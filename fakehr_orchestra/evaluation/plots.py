@@ -93,17 +93,32 @@ CURVE_PANELS = (  # (stage, title, field or reward_components, y label)
     ("sft", "SFT token accuracy", "token_acc", "token accuracy"),
     ("sft", "SFT learning rate", "lr", "lr"),
     ("grpo", "GRPO reward (total: solid, components: dashed)", "reward", "reward"),
-    ("grpo", "GRPO think-rate", "think_rate", "share of think answers"),
+    ("grpo", "GRPO think-rate per source (dots: each step's batch; line: mean of the last 8)", "think_rate_by_source",
+     "share of think answers"),
+    ("grpo", "GRPO fully paired reasoning (dots: each step; line: mean of the last 8)", "paired_rate",
+     "share fully paired"),
     ("grpo", "GRPO mean response length", "response_length", "tokens"),
     ("grpo", "GRPO loss", "loss", "loss"),
     ("grpo", "GRPO learning rate", "lr", "lr"),
 )
 
 
+ROLLING = 8  # steps in the rolling mean drawn over per-step shares (one step's batch is a few samples: noisy)
+
+
+def _rolling(xs: list[int], ys: list[float]) -> list[float]:
+    return [sum(ys[max(0, i - ROLLING + 1):i + 1]) / len(ys[max(0, i - ROLLING + 1):i + 1]) for i in range(len(xs))]
+
+
 def _series(rows: list[dict[str, Any]], key: str, component: str | None = None) -> tuple[list[int], list[float]]:
     xs, ys = [], []
     for row in rows:
-        value = (row.get("reward_components") or {}).get(component) if component else row.get(key)
+        if key == "think_rate_by_source" and component is None:  # any source: does the panel have data
+            value = next(iter((row.get(key) or {}).values()), None)
+        elif key == "think_rate_by_source":
+            value = (row.get(key) or {}).get(component)
+        else:
+            value = (row.get("reward_components") or {}).get(component) if component else row.get(key)
         if value is not None:
             xs.append(row["step"])
             ys.append(value)
@@ -126,7 +141,20 @@ def training_curves(curves: list[tuple[str, str, list[dict[str, Any]]]], path: P
         for name, st, rows in curves:
             if st != stage:
                 continue
+            if key == "think_rate_by_source":
+                sources = sorted({s for r in rows for s in (r.get(key) or {})})
+                for j, source in enumerate(sources):
+                    sx, sy = _series(rows, key, source)
+                    ax.plot(sx, sy, color=colour[name], linestyle="none", marker=("o", "^", "s")[j % 3], alpha=0.3,
+                            markersize=3)
+                    ax.plot(sx, _rolling(sx, sy), color=colour[name], linestyle=("-", "--", ":")[j % 3],
+                            label=f"{name} {source}")
+                continue
             xs, ys = _series(rows, key)
+            if key == "paired_rate" and xs:
+                ax.plot(xs, ys, color=colour[name], linestyle="none", marker="o", alpha=0.3, markersize=3)
+                ax.plot(xs, _rolling(xs, ys), color=colour[name], label=name)
+                continue
             if xs:
                 ax.plot(xs, ys, color=colour[name], label=f"{name} {key}" if key == "reward" else name,
                         marker="." if len(xs) < 30 else None)
@@ -139,7 +167,7 @@ def training_curves(curves: list[tuple[str, str, list[dict[str, Any]]]], path: P
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
-        if key in ("think_rate", "token_acc"):
+        if key in ("think_rate", "think_rate_by_source", "paired_rate", "token_acc"):
             ax.set_ylim(-0.05, 1.05)
         if key == "loss" and stage == "sft":
             ax.set_yscale("log")

@@ -26,7 +26,7 @@ OVERALL_ROWS = [
 ]
 GROUP_COLUMNS = [("n", "int"), ("accuracy", "pct"), ("real_recall", "pct"), ("fake_recall", "pct"),
                  ("unparseable", "int"), ("think_rate", "pct"), ("mean_response_tokens", "num"),
-                 ("consistency", "num")]
+                 ("paired_share", "pct"), ("consistency", "num")]
 
 
 def fmt(value: Any, kind: str) -> str:
@@ -95,6 +95,9 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
     lines += ["## Reasoning mode (think / no-think)", ""]
     rows = [["think rate"] + [fmt(m.get("think_rate"), "pct") for _, m in runs],
             ["mean response tokens"] + [fmt(m.get("mean_response_tokens"), "num") for _, m in runs]]
+    if any(m.get("paired_share") is not None for _, m in runs):  # FakeVLM-R1's answers
+        rows.append(["fully paired reasoning ([Why fake] each answered by [If real])"]
+                    + [fmt(m.get("paired_share"), "pct") for _, m in runs])
     for mode in ("think", "no_think", "unknown"):
         for label, key, kind in (("share", "rate", "pct"), ("mean tokens", "mean_response_tokens", "num"),
                                  ("accuracy", "accuracy", "pct")):
@@ -111,6 +114,8 @@ def markdown(runs: list[tuple[str, dict[str, Any]]], images: dict[str, str]) -> 
             values += [v for v in m["groups"].get(key, {}).get("values", {}) if v not in values]
         # several runs: each metric's columns side by side (accuracy sft | accuracy grpo | ...)
         columns = GROUP_COLUMNS if len(runs) == 1 else [c for c in GROUP_COLUMNS if c[0] != "unparseable"]
+        if not any(m.get("paired_share") is not None for _, m in runs):
+            columns = [c for c in columns if c[0] != "paired_share"]
         header = [key] + [c if len(runs) == 1 else f"{c} {n}" for c, _ in columns for n in names]
         rows = []
         for v in values:
@@ -229,6 +234,10 @@ def curve_specs(specs: list[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _mean_of(points: list[tuple[int, float]]) -> float:
+    return sum(v for _, v in points) / len(points)
+
+
 def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]],
                     skipped: Optional[dict[tuple[str, str], dict[str, str]]] = None) -> list[str]:
     """First and last logged value of each curve, so the page says what the plot shows; a reward component the
@@ -240,6 +249,17 @@ def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]],
             if points:
                 rows.append([run, stage, key, f"{len(points)}", f"{points[0][key]:.4g} (step {points[0]['step']})",
                              f"{points[-1][key]:.4g} (step {points[-1]['step']})"])
+        for key in ("paired_rate",):
+            points = [r for r in data if r.get(key) is not None]
+            if points:
+                rows.append([run, stage, key, f"{len(points)}", f"{points[0][key]:.4g} (step {points[0]['step']})",
+                             f"{points[-1][key]:.4g} (step {points[-1]['step']})"])
+        for source in sorted({s for r in data for s in (r.get("think_rate_by_source") or {})}):
+            points = [(r["step"], r["think_rate_by_source"][source]) for r in data
+                      if source in (r.get("think_rate_by_source") or {})]
+            rows.append([run, stage, f"think_rate {source}", f"{len(points)}",
+                         f"{_mean_of(points[:8]):.4g} (mean of steps {points[0][0]}-{points[:8][-1][0]})",
+                         f"{_mean_of(points[-8:]):.4g} (mean of steps {points[-8:][0][0]}-{points[-1][0]})"])
         comps = sorted({c for r in data for c in (r.get("reward_components") or {})})
         for comp in comps:
             points = [r for r in data if (r.get("reward_components") or {}).get(comp) is not None]

@@ -63,6 +63,8 @@ def _prepared(rows: Iterable[dict[str, Any]], answer_format: Optional[str], resp
             parsed = parse_answer(response, answer_format, response_prefix)
             row = {**row, "pred": parsed.label, "mode": parsed.mode, "well_formed": parsed.well_formed,
                    "parsed_by": answer_format}
+            if parsed.paired is not None:
+                row["paired"] = parsed.paired
         if labels:
             key = row_key(row)
             item = labels.get(key) if key is not None else None

@@ -4,7 +4,8 @@ One row per logged step, written to `<run>/curves/<stage>.jsonl` (and `<stage>.m
 what could not be collected and why):
 
     {"step": 120, "loss": .., "lr": .., "grad_norm": .., "token_acc": .., "reward": .., "reward_std": ..,
-     "reward_components": {"acc": .., "format": ..}, "think_rate": .., "response_length": .., "kl": ..}
+     "reward_components": {"acc": .., "format": ..}, "think_rate": .., "think_rate_by_source": {"genimage": ..},
+     "paired_rate": .., "response_length": .., "kl": ..}
 
 A metric the framework did not log for that step is null (never 0). Where each value comes from:
 
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 FIELDS = ("step", "loss", "lr", "grad_norm", "token_acc", "reward", "reward_std", "reward_components", "think_rate",
-          "response_length", "kl")
+          "think_rate_by_source", "paired_rate", "response_length", "kl")
 
 SWIFT_KEYS = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "token_acc": "token_acc",
               "reward": "reward", "reward_std": "reward_std", "completions/mean_length": "response_length",
@@ -130,9 +131,12 @@ def declared_components(files: Iterable[str | Path]) -> Optional[list[str]]:
 
 
 def batch_stats(completions: list[Any], results: list[Any], answer_format: str,
-                response_prefix: Optional[str], components: Optional[Iterable[str]] = None) -> dict[str, Any]:
+                response_prefix: Optional[str], components: Optional[Iterable[str]] = None,
+                sources: Optional[list[Any]] = None) -> dict[str, Any]:
     """Mean of each reward component (the declared ones; without a declaration every numeric key but `score`),
-    think-rate by the method's parser, over one batch."""
+    think-rate by the method's parser, over one batch; with each completion's data source, the think-rate per
+    source too (easy and hard images apart: what Fake-HR1's hybrid reward changes); for FakeVLM-R1 answers the
+    share whose reasoning is fully paired (answers.pairing: what its dialectic reward changes)."""
     from ..answers import parse_answer
 
     wanted = None if components is None else set(components)
@@ -144,9 +148,17 @@ def batch_stats(completions: list[Any], results: list[Any], answer_format: str,
                 if x is None or isinstance(value, bool) or key == "score" or (wanted is not None and key not in wanted):
                     continue
                 sums.setdefault(key, []).append(x)
-    modes = [parse_answer(c if isinstance(c, str) else "", answer_format, response_prefix).mode for c in completions]
+    parsed = [parse_answer(c if isinstance(c, str) else "", answer_format, response_prefix) for c in completions]
+    modes = [p.mode for p in parsed]
+    by_source: dict[str, list[bool]] = {}
+    if sources is not None and len(sources) == len(modes):
+        for source, mode in zip(sources, modes):
+            by_source.setdefault(str(source), []).append(mode == "think")
+    paired = [p.paired for p in parsed if p.paired is not None]
     return {"reward_components": {k: sum(v) / len(v) for k, v in sums.items()},
-            "think_rate": (sum(m == "think" for m in modes) / len(modes)) if modes else None}
+            "think_rate": (sum(m == "think" for m in modes) / len(modes)) if modes else None,
+            "think_rate_by_source": {s: sum(v) / len(v) for s, v in sorted(by_source.items())} or None,
+            "paired_rate": sum(paired) / len(paired) if paired else None}
 
 
 # ------------------------------------------------------------------------------------------------ verl
@@ -205,7 +217,9 @@ def verl_rollout_stats(rollout_dir: Path, answer_format: str, response_prefix: O
         samples = list(_jsonl(path))
         stats = batch_stats([s.get("output") for s in samples],
                             [{k: v for k, v in s.items() if k not in ("input", "output", "gts", "step")}
-                             for s in samples], answer_format, response_prefix, components)
+                             for s in samples], answer_format, response_prefix, components,
+                            [s.get("data_source") for s in samples] if all("data_source" in s for s in samples)
+                            else None)
         out[int(path.stem)] = stats
     return out
 
@@ -286,7 +300,7 @@ def _add_trace(rows: list[dict[str, Any]], meta: dict[str, Any], trace_dir: Opti
                                                       f"batches cannot be matched to steps")
         return
     by_step = {i + 1: batch_stats(b.get("completions") or [], b.get("results") or [], answer_format,
-                                  response_prefix, components) for i, b in enumerate(batches)}
+                                  response_prefix, components, b.get("data_source")) for i, b in enumerate(batches)}
     for row in rows:
         row.update(by_step.get(row["step"], {}))
     meta["sources"]["reward_components"] = str(trace_dir)

@@ -135,7 +135,7 @@ def test_encoded_lines_are_the_rows_byte_for_byte() -> None:
         for path, target in (("/d/a b.png", "<think>\n\n</think>\n\nfake"), ('/d/"q"\\x.png', "réel \u2028 \"x\"")):
             rec = Record(id=1, path=path, label="fake", label_raw="ai", label_convention="genimage", source="s")
             assert lines.sft(path, lines.value(target)) == line_bytes(swift.sft_row(rec, settings, target))
-            assert lines.grpo(path, "fake") == line_bytes(swift.grpo_row(rec, settings))
+            assert lines.grpo(path, "fake", "s") == line_bytes(swift.grpo_row(rec, settings))
 
 
 @pytest.mark.parametrize("val,wired", [

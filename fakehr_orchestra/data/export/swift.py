@@ -26,8 +26,10 @@ def sft_row(rec: Record, settings: ExportSettings, target: str) -> dict[str, Any
 
 
 def grpo_row(rec: Record, settings: ExportSettings) -> dict[str, Any]:
+    """`data_source` reaches the reward as a kwarg (ms-swift passes a row's other columns on), so the reward trace
+    and the training curves can tell the sources apart (easy vs hard images)."""
     return {"messages": _prompt(settings, settings.grpo_rows_system), "images": [rec.path],
-            "solution": rec.label}
+            "solution": rec.label, "data_source": rec.source}
 
 
 def parquet_prompt(settings: ExportSettings) -> list[dict[str, str]]:
@@ -40,23 +42,25 @@ class RowLines:
     built from the row encoded once with placeholder values: per record only the path, target and label are
     encoded. At GenImage scale building and encoding the full rows was a third of the export's time."""
 
-    _HOLES = ("\x00fakehr-a\x00", "\x00fakehr-b\x00")
+    _HOLES = ("\x00fakehr-a\x00", "\x00fakehr-b\x00", "\x00fakehr-c\x00")
 
     def __init__(self, settings: ExportSettings) -> None:
         from ..manifest import line_bytes
 
         self._encode = line_bytes
-        a, b = self._HOLES
+        a, b, c = self._HOLES
         self._sft = self._parts(line_bytes({"messages": _prompt(settings, settings.sft_rows_system)
-                                            + [{"role": "assistant", "content": a}], "images": [b]}))
+                                            + [{"role": "assistant", "content": a}], "images": [b]}), 2)
         self._grpo = self._parts(line_bytes({"messages": _prompt(settings, settings.grpo_rows_system),
-                                             "images": [a], "solution": b}))
+                                             "images": [a], "solution": b, "data_source": c}), 3)
 
-    def _parts(self, line: bytes) -> tuple[bytes, bytes, bytes]:
-        a, b = (self._encode(hole)[:-1] for hole in self._HOLES)  # the placeholder as encoded, no newline
-        head, rest = line.split(a)
-        middle, tail = rest.split(b)
-        return head, middle, tail
+    def _parts(self, line: bytes, holes: int) -> list[bytes]:
+        """The line cut at its first `holes` placeholders (as encoded, no newline): the constant pieces between."""
+        parts = []
+        for hole in self._HOLES[:holes]:
+            head, line = line.split(self._encode(hole)[:-1])
+            parts.append(head)
+        return parts + [line]
 
     def value(self, value: Any) -> bytes:
         """A JSON value as the row encoder writes it (no newline): cache it when it repeats (an SFT target)."""
@@ -66,6 +70,6 @@ class RowLines:
         head, middle, tail = self._sft
         return head + target + middle + self.value(path) + tail
 
-    def grpo(self, path: str, label: Optional[str]) -> bytes:
-        head, middle, tail = self._grpo
-        return head + self.value(path) + middle + self.value(label) + tail
+    def grpo(self, path: str, label: Optional[str], source: str) -> bytes:
+        head, middle, middle2, tail = self._grpo
+        return head + self.value(path) + middle + self.value(label) + middle2 + self.value(source) + tail

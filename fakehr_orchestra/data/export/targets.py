@@ -53,7 +53,9 @@ def sft_target(rec: Record, answer_format: str, think_fraction: float, seed: int
         return fake_hr1_target(label, None), "no_think"
     if answer_format == "fakevlm_r1":
         if rec.pairs:
-            return fakevlm_r1_target(label, [(a, b) for a, b in rec.pairs]), "pairs_given"
+            one_sided = any(a is None or b is None for a, b in rec.pairs)
+            return (fakevlm_r1_target(label, [(a, b) for a, b in rec.pairs]),
+                    "pairs_one_sided" if one_sided else "pairs_given")
         if rec.explanation:
             return fakevlm_r1_target(label, derive_pairs(label, rec.explanation)), "pairs_derived"
         return None, "skipped_no_reasoning"

@@ -128,6 +128,9 @@ class Exporter:
             for rec in train:
                 target, tag = self._target(rec)
                 counts["sft_" + tag] = counts.get("sft_" + tag, 0) + 1
+                if rec.extra.get("annotated_by"):  # provenance: the text came from an annotations file
+                    key = f"sft_{tag}_annotated_{rec.source}"
+                    counts[key] = counts.get(key, 0) + 1
                 if target is not None:
                     if "sft" not in self.samples:
                         self.samples["sft"] = swift.sft_row(rec, self.settings, target)
@@ -141,7 +144,7 @@ class Exporter:
         if "grpo" in self.handles:
             if train and "grpo" not in self.samples:
                 self.samples["grpo"] = swift.grpo_row(train[0], self.settings)
-            self._write_lines("grpo", [self._lines.grpo(rec.path, rec.label) for rec in train])
+            self._write_lines("grpo", [self._lines.grpo(rec.path, rec.label, rec.source) for rec in train])
         for name, part in (("parquet", train), ("val_parquet", test)):
             if name in self.sinks and part:
                 self.sinks[name].add(part)

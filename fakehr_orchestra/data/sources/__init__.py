@@ -63,18 +63,25 @@ def resolve_image(value: Any, root: Path) -> str | None:
     return str((p if p.is_absolute() else root / p).absolute())
 
 
-def parse_pairs(value: Any) -> list[list[str]] | None:
-    """[[why_fake, if_real], ...] or [{"why_fake": .., "if_real": ..}, ...]; None when absent; ValueError if malformed."""
+def parse_pairs(value: Any, one_sided: bool = False) -> list[list[Optional[str]]] | None:
+    """[[why_fake, if_real], ...] or [{"why_fake": .., "if_real": ..}, ...]; None when absent; ValueError if malformed.
+
+    `one_sided`: a side may be null (a clue written without its counter-proof, or the reverse), never both."""
     if value in (None, []):
         return None
     if not isinstance(value, list):
         raise ValueError("`pairs` must be a list of [why_fake, if_real]")
-    out = []
+    out: list[list[Optional[str]]] = []
     for item in value:
         if isinstance(item, dict):
             item = [item.get("why_fake"), item.get("if_real")]
-        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) and s.strip()
-                                                                           for s in item)):
-            raise ValueError(f"`pairs` item {item!r} is not a [why_fake, if_real] pair of non-empty strings")
-        out.append([item[0].strip(), item[1].strip()])
+        sides = list(item) if isinstance(item, (list, tuple)) and len(item) == 2 else None
+        filled = [isinstance(s, str) and bool(s.strip()) for s in sides or []]
+        allowed = sides is not None and (all(filled) or (one_sided and any(filled) and
+                                                          all(f or s is None for f, s in zip(filled, sides))))
+        if not allowed:
+            kind = "[why_fake, if_real] pair of non-empty strings" + (" (one side may be null)" if one_sided else "")
+            raise ValueError(f"`pairs` item {item!r} is not a {kind}")
+        assert sides is not None
+        out.append([s.strip() if isinstance(s, str) else None for s in sides])
     return out

@@ -92,6 +92,8 @@ def prediction_row(item: EvalItem, gen: Generation, settings: InferSettings, lat
         "response_tokens": gen.tokens, "finish_reason": gen.finish_reason,
         "latency_s": round(latency, 6), "batch_size": batch_size,
     }
+    if parsed.paired is not None:
+        row["paired"] = parsed.paired
     if gen.prob_fake is not None:
         row["prob_fake"] = gen.prob_fake
     if gen.error:

@@ -33,6 +33,10 @@ class SourceSection(Strict):
         None, description="genimage / folders: read only these generators (folder names); null: all")
     exclude_generators: Optional[list[str]] = Field(
         None, description="genimage / folders: leave these generators out (the cross-generator protocol)")
+    annotations: Optional[str] = Field(
+        None, description="a jsonl of reasoning annotations for this source's images ({image, explanation} or "
+                          "{image, pairs}, one side of a pair may be null): they replace the source's own text for "
+                          "those images, and every row must name an image of the source (data/sources/annotations.py)")
     split: Optional[Literal["train", "test", "val"]] = Field(
         None,
         description="Force a split for every record of this source (\"val\" is kept as the held-out split: it is "
