@@ -15,9 +15,8 @@ from typing import Any
 
 import click
 
+from ..pipeline.stages import ALL
 from .common import fail, friendly_errors, load, parse_versions, preflight, recipe_arguments
-
-ALL = "data,sft,grpo,merge,eval"
 
 
 def _stages(text: str) -> tuple[str, ...]:

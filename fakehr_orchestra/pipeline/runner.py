@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,24 +20,14 @@ from typing import Any, Callable
 import yaml
 
 from ..engines.versions import installed_version
-from ..prompts import effective
 from ..resources import checkout_root
 from ..script_text import script_text
 from . import artifacts as art
-from . import curves, lock, services
+from . import lock, services
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
-from .stages import STAGES, StagePlan, Wiring, build
+from .stages import REGISTRY, STAGES, StagePlan, Wiring, build, how_to_provide, missing_inputs
 
 RESOLVED = "recipe.resolved.yaml"
-
-
-_PLACEHOLDER = re.compile(r"<((?:data|sft|grpo|merge|eval)\.[a-z_]+)>")
-_HOW_TO_PROVIDE = {
-    "data.eval": "set eval.dataset to an eval jsonl, or include the data stage (--stages data,...)",
-    "data.sft": "include the data stage, or run --stages sft alone to train on the recipe's sft.dataset",
-    "sft.checkpoint": "run the sft stage in this run dir first (same --run-dir, --resume)",
-    "grpo.checkpoint": "run the grpo stage in this run dir first (same --run-dir, --resume)",
-}
 
 
 class PipelineError(RunDirError):
@@ -65,56 +54,6 @@ def resolved_recipe_text(recipe: Any) -> str:
                          + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else ""))
     header = f"# {header}\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
-
-
-def _collect(stage: str, sp: StagePlan, run: RunDir, engine: str | None, recipe: Any) -> dict[str, str]:
-    if stage == "data":  # artifacts.json names each export as data.export.FILES does: the roles stages.py wires
-        return dict(json.loads((run.stage_dir("data") / "artifacts.json").read_text()))
-    if stage == "sft":
-        found = {"checkpoint": art.swift_last_checkpoint(run.log("sft"))}
-        return dict(found, curves=_curves(stage, "swift", run, found["checkpoint"], recipe))
-    if stage == "grpo":
-        if engine == "verl":
-            found = {"checkpoint": art.verl_latest_actor(run.stage_dir("grpo"))}
-        else:
-            found = {"checkpoint": art.swift_last_checkpoint(run.log("grpo"))}
-        return dict(found, curves=_curves(stage, engine or "swift", run, found["checkpoint"], recipe))
-    if stage == "merge":
-        return {"model": str(run.stage_dir("merge") / "hf")}
-    if stage == "eval":
-        report = run.stage_dir("eval") / "report"
-        found = {f"metrics_{p.parent.name}": str(p) for p in sorted(run.stage_dir("eval").glob("*/metrics.json"))}
-        found["report"] = str(report)
-        return found
-    return {}
-
-
-def _curves(stage: str, engine: str, run: RunDir, checkpoint: str, recipe: Any) -> str:
-    """The stage's per-step metrics in one schema (pipeline/curves.py), written to <run>/curves/<stage>.jsonl."""
-    model = recipe.model
-    grpo_dir = run.stage_dir("grpo")  # stages.curve_env put the GRPO logs here
-    rollout = (model.grpo.overrides or {}).get("trainer.rollout_data_dir") if model.grpo else None
-    rows, meta = curves.collect(stage, engine, checkpoint=checkpoint, trace_dir=grpo_dir / "reward_trace",
-                                log_file=run.log(stage), verl_file=grpo_dir / "verl_metrics.jsonl",
-                                tb_dir=grpo_dir / "tensorboard", rollout_dir=Path(rollout) if rollout else None,
-                                answer_format=model.prompt.answer_format,
-                                response_prefix=effective(model.prompt.response_prefix),
-                                components=_reward_components(model) if stage == "grpo" else None)
-    return str(curves.write(run.path, stage, rows, meta))
-
-
-def _reward_components(model: Any) -> list[str] | None:
-    """What the GRPO reward's files (the plugin and its group-reward manager) declare as score components."""
-    from ..plugins import PluginLoadError
-
-    reward = model.grpo.reward if model.grpo else None
-    if reward is None or not reward.path:
-        return None
-    files = [reward.path] + ([reward.manager.path] if reward.manager is not None and reward.manager.path else [])
-    try:
-        return curves.declared_components(files)
-    except PluginLoadError as exc:  # the GRPO steps loaded it a moment ago; an edit since must not lose the run
-        raise curves.CurvesError(f"cannot read the reward's declared components: {exc}") from None
 
 
 def _verified(record: dict[str, Any]) -> bool:
@@ -166,12 +105,12 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             # an earlier attempt ran another plan or on other inputs: keep its outputs, out of the way;
             # an interrupted attempt of the same plan keeps them, to resume from
             _set_aside(run, stage, record, opts)
+        kind = REGISTRY[stage]
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
-                        resume_from=_resume_points(stage, record, run, recipe.model.grpo.engine if recipe.model.grpo
-                                                    else None) if opts.resume else {}, live=True,
-                        nodes=opts.slurm_nodes)
+                        resume_from=kind.resume_from(record.get("status"), run, recipe) if opts.resume else {},
+                        live=True, nodes=opts.slurm_nodes)
         sp = build(stage, wiring, opts.stages)
-        if stage == "sft" and opts.nodes:
+        if kind.node_options and opts.nodes:
             from ..launch.local import with_nodes
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
@@ -190,10 +129,9 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             artifacts[stage] = dict(sp.passthrough)
             run.save(manifest)
             continue
-        missing = sorted({m for step in sp.steps for a in step.plan.argv for m in _PLACEHOLDER.findall(a)})
+        missing = missing_inputs(sp)
         if missing:
-            hint = "; ".join(_HOW_TO_PROVIDE.get(m, f"run the {m.split('.')[0]} stage in this run dir")
-                             for m in missing)
+            hint = "; ".join(how_to_provide(m) for m in missing)
             record.update(status="failed", error=f"missing inputs {', '.join(missing)}: {hint}", ended=now())
             run.save(manifest)
             _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
@@ -246,9 +184,8 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
                   for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
         if exited:
             record["warnings"] = exited
-        engine = recipe.model.grpo.engine if recipe.model.grpo else None
         try:
-            found = _collect(stage, sp, run, engine, recipe)
+            found = kind.collect(run, recipe)
         except (art.ArtifactError, OSError, ValueError) as exc:  # curves.CurvesError is a ValueError
             record.update(status="failed", exit_code=0, error=str(exc), ended=now())
             run.save(manifest)
@@ -256,9 +193,9 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
             return 1
         record.update(status="done", exit_code=0, ended=now(), seconds=round(time.monotonic() - started, 1),
                       artifacts=_fingerprint(found))
-        if stage == "data" and "manifest" in found:  # what it read, so a resume notices a replaced image
-            from ..data.fingerprint import stage_sources_fingerprint
-            record["sources"] = stage_sources_fingerprint(recipe.model, Path(found["manifest"]).parent)
+        sources = kind.sources(recipe, found) if kind.sources else None
+        if sources is not None:  # what it read, so a resume notices a replaced image
+            record["sources"] = sources
         artifacts[stage] = found
         run.save(manifest)
         _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
@@ -381,19 +318,6 @@ def _set_aside(run: RunDir, stage: str, record: dict[str, Any], opts: Options) -
     old.rename(target)
     record.setdefault("superseded", []).append(str(target))
     _say(opts, f"[{stage}] its inputs or plan changed: earlier outputs moved to {target}")
-
-
-def _resume_points(stage: str, record: dict[str, Any], run: RunDir, engine: str | None = None) -> dict[str, str]:
-    """A stage that was interrupted or failed mid-training continues from its newest checkpoint (verl's: the
-    global_step folder its own resume code would pick)."""
-    if stage in ("sft", "grpo") and record.get("status") in ("running", "failed", "interrupted"):
-        if stage == "grpo" and engine == "verl":
-            point = art.verl_latest_checkpoint(run.stage_dir(stage))
-        else:
-            point = art.swift_resume_checkpoint(run.stage_dir(stage))
-        if point:
-            return {stage: point}
-    return {}
 
 
 def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:

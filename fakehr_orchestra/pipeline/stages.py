@@ -7,6 +7,10 @@
     eval  -> inference + metrics for the SFT and the RL model, and one side-by-side report; with eval.sets, the
              suite (every model on every set, eval suite) too
 
+REGISTRY, at the end, holds one `Stage` record per stage: its plan builder, what it produced (produced.py), where
+it resumes, the hint when its input is missing. It is the one stage list: the runner, preflight, rehearsal and the
+CLI take theirs from it, and the runner never branches on a stage's name.
+
 Every step is a Plan, built here without running anything; an artifact not produced yet appears as a placeholder
 such as `<sft.checkpoint>`, which is what `run --dry-run` shows as the wiring. A stage may also need services:
 servers started before its steps and stopped after them (the critic for GRPO with `critic.mode: server`).
@@ -14,18 +18,19 @@ servers started before its steps and stopped after them (the critic for GRPO wit
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from ..data.export.writer import stage_inputs, wired_inputs
 from ..engines import render
 from ..engines.plan import Plan
+from . import produced
 from .rundir import RunDir
 
-STAGES = ("data", "sft", "grpo", "merge", "eval")
 CLI = "fakehr-orchestra"
 
 
@@ -298,8 +303,69 @@ def eval_stage(w: Wiring, selected: tuple[str, ...]) -> StagePlan:
     return plan
 
 
-BUILDERS = {"data": data_stage, "sft": sft_stage, "grpo": grpo_stage, "merge": merge_stage, "eval": eval_stage}
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline: what every other module knows about it, in one record.
+
+    The runner asks the record (its plan, what it produced, where it resumes, what to say when an input is missing)
+    and never branches on a stage's name; preflight, rehearsal and the CLI take their stage lists from REGISTRY."""
+
+    name: str
+    build: Callable[[Wiring, tuple[str, ...]], StagePlan]  # its plan, wired to what upstream stages produced
+    collect: Callable[[RunDir, Any], dict[str, str]]  # after its steps: its artifacts by name (produced.py)
+    # artifact name -> how a user provides it when a later stage finds it missing (default: run this stage first)
+    hints: Mapping[str, str] = field(default_factory=dict)
+    resume_point: Callable[[RunDir, Any], str | None] | None = None  # a training stage's newest checkpoint
+    trains: bool = False  # a framework trains in it (ms-swift, verl): its section is rendered by engines/
+    preflight: bool = False  # validate and rehearse check it before launch (merge and eval run our own code)
+    node_options: bool = False  # takes `run --nodes/--node-rank/...` (torchrun's rendezvous, launch.local.with_nodes)
+    # what its steps read, fingerprinted into its record so a resume notices a change the plan digest cannot see
+    sources: Callable[[Any, dict[str, str]], str | None] | None = None
+
+    def hint(self, artifact: str) -> str:
+        """How to provide `<name.artifact>` when a later stage needs it and this run dir has none."""
+        return self.hints.get(artifact, f"run the {self.name} stage in this run dir")
+
+    def resume_from(self, status: str | None, run: RunDir, recipe: Any) -> dict[str, str]:
+        """A training stage that was interrupted or failed mid-training continues from its newest checkpoint."""
+        if self.resume_point is not None and status in ("running", "failed", "interrupted"):
+            point = self.resume_point(run, recipe)
+            if point:
+                return {self.name: point}
+        return {}
+
+
+REGISTRY: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("data", data_stage, produced.collect_data, preflight=True, sources=produced.data_sources, hints={
+        "eval": "set eval.dataset to an eval jsonl, or include the data stage (--stages data,...)",
+        "sft": "include the data stage, or run --stages sft alone to train on the recipe's sft.dataset"}),
+    Stage("sft", sft_stage, produced.collect_sft, resume_point=produced.sft_resume_point, trains=True,
+          preflight=True, node_options=True,
+          hints={"checkpoint": "run the sft stage in this run dir first (same --run-dir, --resume)"}),
+    Stage("grpo", grpo_stage, produced.collect_grpo, resume_point=produced.grpo_resume_point, trains=True,
+          preflight=True, hints={"checkpoint": "run the grpo stage in this run dir first (same --run-dir, --resume)"}),
+    Stage("merge", merge_stage, produced.collect_merge),
+    Stage("eval", eval_stage, produced.collect_eval),
+)}
+
+STAGES: tuple[str, ...] = tuple(REGISTRY)  # the pipeline's order
+ALL = ",".join(STAGES)  # what `run --stages` takes by default
+TRAINING: tuple[str, ...] = tuple(name for name, stage in REGISTRY.items() if stage.trains)
+PREFLIGHT: tuple[str, ...] = tuple(name for name, stage in REGISTRY.items() if stage.preflight)
+# an upstream artifact not produced yet, as Wiring.get writes it into a plan: <stage.artifact>
+PLACEHOLDER = re.compile(r"<((?:" + "|".join(map(re.escape, STAGES)) + r")\.[a-z_]+)>")
 
 
 def build(stage: str, wiring: Wiring, selected: tuple[str, ...]) -> StagePlan:
-    return BUILDERS[stage](wiring, selected)
+    return REGISTRY[stage].build(wiring, selected)
+
+
+def missing_inputs(sp: StagePlan) -> list[str]:
+    """The upstream artifacts a stage's steps still name as placeholders (`stage.artifact`), sorted."""
+    return sorted({m for step in sp.steps for a in step.plan.argv for m in PLACEHOLDER.findall(a)})
+
+
+def how_to_provide(placeholder: str) -> str:
+    """What a user does when `placeholder` (`stage.artifact`) is missing from the run dir."""
+    stage, _, artifact = placeholder.partition(".")
+    return REGISTRY[stage].hint(artifact)

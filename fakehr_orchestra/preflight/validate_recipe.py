@@ -11,11 +11,10 @@ import os
 import sys
 from typing import Any, Iterable, Mapping
 
+from ..pipeline.stages import PREFLIGHT as STAGES  # the stages preflight knows; merge and eval run our own code
+from ..pipeline.stages import TRAINING
 from .context import Context
 from .report import Finding, Report
-
-STAGES = ("data", "sft", "grpo")  # the stages preflight knows; merge and eval run our own code
-TRAINING = ("sft", "grpo")
 
 
 def validate(recipe: Any, stages: Iterable[str] = STAGES, versions: dict[str, str] | None = None,

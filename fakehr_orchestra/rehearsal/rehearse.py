@@ -21,13 +21,14 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..pipeline.stages import PREFLIGHT as STAGES  # the stages a rehearsal knows: data and the training stages
+from ..pipeline.stages import TRAINING
 from ..refs import PLAN_REF, fill_plan_refs, fill_recipe_env_refs
 from .protocol import StepResult
 from .supervise import run_child
 
 SAMPLE_RECORDS = 64  # per data source, and rows of each training file
 SCORE_ROWS = 4  # dataset rows scored, each with rollout.n stand-in responses
-STAGES = ("data", "sft", "grpo")
 
 
 def rehearse(recipe: Any, stages: tuple[str, ...] = STAGES, environ: Optional[Mapping[str, str]] = None,
@@ -37,7 +38,7 @@ def rehearse(recipe: Any, stages: tuple[str, ...] = STAGES, environ: Optional[Ma
     With "data" among the stages (a pipeline run), the training stages are rehearsed on a sample of what the data
     stage writes; without it, on the recipe's own files (a stage run alone)."""
     environ = dict(environ or {})
-    training = tuple(s for s in ("sft", "grpo") if s in stages and getattr(recipe.model, s, None) is not None)
+    training = tuple(s for s in TRAINING if s in stages and getattr(recipe.model, s, None) is not None)
     with tempfile.TemporaryDirectory(prefix="fakehr-rehearsal-") as tmp:
         work = Path(tmp)
         logs = Path(log_dir) if log_dir else work / "logs"

@@ -167,13 +167,12 @@ def test_run_resume_points_verls_own_resume_code_at_the_checkpoint(verl_run: dic
     from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
     from fakehr_orchestra.pipeline import stages
-    from fakehr_orchestra.pipeline.runner import _resume_points
-    from fakehr_orchestra.pipeline.stages import Wiring, build
+    from fakehr_orchestra.pipeline.stages import REGISTRY, Wiring, build
     from fakehr_orchestra.rehearsal.verl_child import compose
 
     run, recipe = verl_run["run"], verl_run["recipe"]
-    interrupted = {"status": "interrupted"}
-    point = _resume_points("grpo", interrupted, run, "verl")
+    assert recipe.model.grpo.engine == "verl"
+    point = REGISTRY["grpo"].resume_from("interrupted", run, recipe)
     assert point == {"grpo": str(run.stage_dir("grpo") / f"global_step_{STEPS}")}
     mp = pytest.MonkeyPatch()
     mp.setattr(stages, "has_cuda_gpu", lambda: True)
