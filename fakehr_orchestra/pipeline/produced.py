@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..prompts import effective
 from . import artifacts as art
@@ -20,6 +20,7 @@ from .rundir import RunDir
 
 if TYPE_CHECKING:
     from ..recipe.load import Recipe
+    from ..recipe.schema.recipe import RecipeModel
 
 
 def grpo_engine(recipe: Recipe) -> str | None:
@@ -93,7 +94,7 @@ def write_curves(stage: str, engine: str, run: RunDir, checkpoint: str, recipe: 
     return str(curves.write(run.path, stage, rows, meta))
 
 
-def reward_components(model: Any) -> list[str] | None:
+def reward_components(model: RecipeModel) -> list[str] | None:
     """What the GRPO reward's files (the plugin and its group-reward manager) declare as score components."""
     from ..plugins import PluginLoadError
 

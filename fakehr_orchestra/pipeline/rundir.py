@@ -21,9 +21,12 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..io import write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from ..recipe.load import Recipe
 
 MANIFEST = "manifest.json"
 BACKUP = MANIFEST + ".bak"
@@ -189,7 +192,7 @@ class RunDir:
         return self.path / "plans" / f"{stage}.json"
 
 
-def new_manifest(recipe: Any, stages: list[str], versions: dict[str, str | None], project_root: Path | None) -> dict[str, Any]:
+def new_manifest(recipe: Recipe, stages: list[str], versions: dict[str, str | None], project_root: Path | None) -> dict[str, Any]:
     return {
         "recipe": {"path": str(Path(recipe.path).resolve()), "profile": recipe.profile,
                    "overrides": list(recipe.overrides), "digest": recipe.digest(), "name": recipe.model.name,

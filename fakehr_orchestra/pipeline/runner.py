@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
 
@@ -24,8 +24,12 @@ from ..resources import checkout_root
 from ..script_text import script_text
 from . import artifacts as art
 from . import lock, services
-from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest, now
-from .stages import REGISTRY, STAGES, StagePlan, Wiring, build, how_to_provide, missing_inputs
+from .record import StageRecord
+from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest
+from .stages import REGISTRY, STAGES, StagePlan, Step, Wiring, build, how_to_provide, missing_inputs
+
+if TYPE_CHECKING:
+    from ..recipe.load import Recipe
 
 RESOLVED = "recipe.resolved.yaml"
 
@@ -48,7 +52,7 @@ class Options:
     slurm_nodes: int | None = None
 
 
-def resolved_recipe_text(recipe: Any) -> str:
+def resolved_recipe_text(recipe: Recipe) -> str:
     data = recipe.model.model_dump(mode="json")
     header = script_text(f"Resolved from {recipe.path}" + (f" (profile {recipe.profile})" if recipe.profile else "")
                          + (f" with overrides: {' '.join(recipe.overrides)}" if recipe.overrides else ""))
@@ -56,11 +60,11 @@ def resolved_recipe_text(recipe: Any) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
-def _verified(record: dict[str, Any]) -> bool:
-    return not art.mismatches(record.get("artifacts", {}))
+def _verified(record: StageRecord) -> bool:
+    return not art.mismatches(record.artifacts or {})
 
 
-def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
+def plan_all(recipe: Recipe, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
     """Every selected stage's plan, wired to what earlier stages produced (or will produce: placeholders)."""
     artifacts = {s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
                  for s, r in (manifest or {}).get("stages", {}).items()}
@@ -74,7 +78,7 @@ def plan_all(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any] |
     return plans
 
 
-def run_pipeline(recipe: Any, run: RunDir, opts: Options,
+def run_pipeline(recipe: Recipe, run: RunDir, opts: Options,
                  launch: Callable[..., int] | None = None) -> int:
     """Run (or resume) the selected stages; return the exit code of the first failure, else 0.
 
@@ -86,7 +90,7 @@ def run_pipeline(recipe: Any, run: RunDir, opts: Options,
         return _run_locked(recipe, run, opts, launch, me)
 
 
-def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., int] | None,
+def _run_locked(recipe: Recipe, run: RunDir, opts: Options, launch: Callable[..., int] | None,
                 me: dict[str, Any]) -> int:
     manifest = _open(recipe, run, opts)
     run.write(run.path / RESOLVED, resolved_recipe_text(recipe))
@@ -95,114 +99,124 @@ def _run_locked(recipe: Any, run: RunDir, opts: Options, launch: Callable[..., i
         s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
         for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
     for stage in opts.stages:
-        record = manifest["stages"].setdefault(stage, {"status": "pending"})
+        record = StageRecord.from_dict(manifest["stages"].setdefault(stage, {"status": "pending"}))
+
+        def save(stage: str = stage, record: StageRecord = record) -> None:
+            manifest["stages"][stage] = record.to_dict()
+            run.save(manifest)
+
         plan_digest = _stage_digest(recipe, run, opts, manifest, stage, artifacts)
         if opts.resume and _finished(record, plan_digest, recipe):
-            artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
-            _say(opts, f"[{stage}] {record['status']} earlier, outputs verified: not run again")
+            artifacts[stage] = {k: v["path"] for k, v in (record.artifacts or {}).items()}
+            _say(opts, f"[{stage}] {record.status} earlier, outputs verified: not run again")
             continue
-        if record.get("status") != "pending" and record.get("plan_digest") != plan_digest:
+        if record.status != "pending" and record.plan_digest != plan_digest:
             # an earlier attempt ran another plan or on other inputs: keep its outputs, out of the way;
             # an interrupted attempt of the same plan keeps them, to resume from
             _set_aside(run, stage, record, opts)
         kind = REGISTRY[stage]
         wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions,
-                        resume_from=kind.resume_from(record.get("status"), run, recipe) if opts.resume else {},
+                        resume_from=kind.resume_from(record.status, run, recipe) if opts.resume else {},
                         live=True, nodes=opts.slurm_nodes)
         sp = build(stage, wiring, opts.stages)
         if kind.node_options and opts.nodes:
             from ..launch.local import with_nodes
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
-        record["plan_digest"] = plan_digest
         run.write(run.plans_path(stage), sp.to_dict())
-        record.update(status="running", started=now(), attempts=record.get("attempts", 0) + 1,
-                      inputs=sp.inputs, plans=str(run.plans_path(stage)),
-                      runner={k: me[k] for k in ("pid", "host", "pid_start")})  # status checks it still lives
-        for stale in ("error", "exit_code", "failed_step", "ended", "seconds"):
-            record.pop(stale, None)
-        run.save(manifest)
+        record.mark_running(plan_digest, sp.inputs, str(run.plans_path(stage)),
+                            runner={k: me[k] for k in ("pid", "host", "pid_start")})  # status checks it still lives
+        save()
         if sp.skip_reason:
             _say(opts, f"[{stage}] skipped: {sp.skip_reason}")
-            record.update(status="skipped", reason=sp.skip_reason, ended=now(),
-                          artifacts=_fingerprint(sp.passthrough))
+            record.mark_skipped(sp.skip_reason, _fingerprint(sp.passthrough))
             artifacts[stage] = dict(sp.passthrough)
-            run.save(manifest)
+            save()
             continue
         missing = missing_inputs(sp)
         if missing:
             hint = "; ".join(how_to_provide(m) for m in missing)
-            record.update(status="failed", error=f"missing inputs {', '.join(missing)}: {hint}", ended=now())
-            run.save(manifest)
+            record.mark_failed(error=f"missing inputs {', '.join(missing)}: {hint}")
+            save()
             _say(opts, f"[{stage}] cannot start: no {', '.join(missing)} in this run dir ({hint})")
             return 2
         started = time.monotonic()
-
-        def say(text: str, stage: str = stage) -> None:
-            _say(opts, f"[{stage}] {text}")
-
-        try:
-            # services (the critic for GRPO) run around the steps and are stopped however the steps end
-            with services.running(sp.services, run, record, lambda: run.save(manifest), say):
-                for step in sp.steps:
-                    _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
-                    runner = launch or _launcher(step, recipe, opts)
-                    code = runner(step.plan, run.log(step.name), echo=opts.echo)
-                    if code != 0:
-                        record.update(status="interrupted" if code in (130, 143) else "failed", exit_code=code,
-                                      failed_step=step.name, ended=now(),
-                                      seconds=round(time.monotonic() - started, 1), log=str(run.log(step.name)))
-                        run.save(manifest)
-                        _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
-                        return code
-        except services.ServiceFailed as exc:
-            record.update(status="failed", exit_code=exc.code, failed_step=exc.name, error=str(exc), ended=now(),
-                          seconds=round(time.monotonic() - started, 1), log=str(run.log(exc.name)))
-            run.save(manifest)
-            _say(opts, f"[{stage}] {exc}")
-            return exc.code
-        except services.Interrupted as exc:
-            if record.get("status") == "running":
-                record.update(status="interrupted", exit_code=exc.code, ended=now(),
-                              seconds=round(time.monotonic() - started, 1))
-            run.save(manifest)
-            _say(opts, f"[{stage}] interrupted; its services were stopped")
-            return exc.code
-        except ManifestWriteError:
-            raise
-        except BaseException as exc:  # a launch refused (a launch-time variable unset, ...) or this process stopped:
-            # the record must not say "running" for a stage nothing runs
-            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", ended=now(),
-                          error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                          seconds=round(time.monotonic() - started, 1))
-            run.save(manifest)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-                raise run.write_failed(Path(exc.filename or run.path / "logs"), exc) from None
-            raise
+        code = _run_steps(sp, recipe, run, opts, launch, record, save, started)
+        if code is not None:
+            return code
         exited = [f"the {name} server exited with code {e.get('exit_code')} during the stage (the reward used its "
                   f"fallback score from then on; see {e.get('log')})"
-                  for name, e in record.get("services", {}).items() if e.get("status") == "exited"]
+                  for name, e in (record.services or {}).items() if e.get("status") == "exited"]
         if exited:
-            record["warnings"] = exited
+            record.warnings = exited
         try:
             found = kind.collect(run, recipe)
         except (art.ArtifactError, OSError, ValueError) as exc:  # curves.CurvesError is a ValueError
-            record.update(status="failed", exit_code=0, error=str(exc), ended=now())
-            run.save(manifest)
+            record.mark_failed(exit_code=0, error=str(exc))
+            save()
             _say(opts, f"[{stage}] finished but its output is missing: {exc}")
             return 1
-        record.update(status="done", exit_code=0, ended=now(), seconds=round(time.monotonic() - started, 1),
-                      artifacts=_fingerprint(found))
+        record.mark_done(_fingerprint(found), seconds=round(time.monotonic() - started, 1))
         sources = kind.sources(recipe, found) if kind.sources else None
         if sources is not None:  # what it read, so a resume notices a replaced image
-            record["sources"] = sources
+            record.sources = sources
         artifacts[stage] = found
-        run.save(manifest)
-        _say(opts, f"[{stage}] done in {record['seconds']} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
+        save()
+        _say(opts, f"[{stage}] done in {record.seconds} s: " + ", ".join(f"{k}={v}" for k, v in found.items()))
     return 0
 
 
-def _launcher(step: Any, recipe: Any, opts: Options) -> Callable[..., int]:
+def _run_steps(sp: StagePlan, recipe: Recipe, run: RunDir, opts: Options, launch: Callable[..., int] | None,
+               record: StageRecord, save: Callable[[], None], started: float) -> int | None:
+    """A stage's steps in order, inside its services; None when every step exited 0, else the exit code to stop
+    with (the record says how the stage ended)."""
+    stage = sp.stage
+
+    def say(text: str) -> None:
+        _say(opts, f"[{stage}] {text}")
+
+    def seconds() -> float:
+        return round(time.monotonic() - started, 1)
+
+    try:
+        # services (the critic for GRPO) run around the steps and are stopped however the steps end
+        with services.running(sp.services, run, record, save, say):
+            for step in sp.steps:
+                _say(opts, f"[{stage}] {step.name}: log {run.log(step.name)}")
+                runner = launch or _launcher(step, recipe, opts)
+                code = runner(step.plan, run.log(step.name), echo=opts.echo)
+                if code != 0:
+                    record.mark_failed(interrupted=code in (130, 143), exit_code=code, failed_step=step.name,
+                                       seconds=seconds(), log=str(run.log(step.name)))
+                    save()
+                    _say(opts, f"[{stage}] {step.name} exited with {code}; see {run.log(step.name)}")
+                    return code
+    except services.ServiceFailed as exc:
+        record.mark_failed(exit_code=exc.code, failed_step=exc.name, error=str(exc), seconds=seconds(),
+                           log=str(run.log(exc.name)))
+        save()
+        _say(opts, f"[{stage}] {exc}")
+        return exc.code
+    except services.Interrupted as exc:
+        if record.status == "running":
+            record.mark_failed(interrupted=True, exit_code=exc.code, seconds=seconds())
+        save()
+        _say(opts, f"[{stage}] interrupted; its services were stopped")
+        return exc.code
+    except ManifestWriteError:
+        raise
+    except BaseException as exc:  # a launch refused (a launch-time variable unset, ...) or this process stopped:
+        # the record must not say "running" for a stage nothing runs
+        record.mark_failed(interrupted=isinstance(exc, KeyboardInterrupt), seconds=seconds(),
+                           error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        save()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise run.write_failed(Path(exc.filename or run.path / "logs"), exc) from None
+        raise
+    return None
+
+
+def _launcher(step: Step, recipe: Recipe, opts: Options) -> Callable[..., int]:
     """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan says (in a Slurm job:
     the job's own Ray cluster, RAY_ADDRESS); in a Slurm job, a torchrun step on every node of the job."""
     import functools
@@ -231,7 +245,7 @@ def _launcher(step: Any, recipe: Any, opts: Options) -> Callable[..., int]:
                              head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s, environ=environ)
 
 
-def _stage_digest(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, Any], stage: str,
+def _stage_digest(recipe: Recipe, run: RunDir, opts: Options, manifest: dict[str, Any], stage: str,
                   artifacts: dict[str, dict[str, str]]) -> str:
     unchanged = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions, live=True)
     upstream = {s: r.get("artifacts", {}) for s, r in manifest["stages"].items()
@@ -239,16 +253,16 @@ def _stage_digest(recipe: Any, run: RunDir, opts: Options, manifest: dict[str, A
     return _plan_digest(build(stage, unchanged, opts.stages), upstream)
 
 
-def _finished(record: dict[str, Any], plan_digest: str, recipe: Any = None) -> bool:
+def _finished(record: StageRecord, plan_digest: str, recipe: Recipe | None = None) -> bool:
     """What `--resume` skips: done (or skipped), outputs still as recorded, and the same plan on the same inputs
     (for the data stage: the same sources and images, data/fingerprint.py)."""
-    return record.get("status") in ("done", "skipped") and _verified(record) \
-        and record.get("plan_digest") == plan_digest and _sources_unchanged(record, recipe)
+    return record.finished and _verified(record) and record.plan_digest == plan_digest \
+        and _sources_unchanged(record, recipe)
 
 
-def _sources_unchanged(record: dict[str, Any], recipe: Any) -> bool:
-    recorded = record.get("sources")
-    manifest = record.get("artifacts", {}).get("manifest", {}).get("path")
+def _sources_unchanged(record: StageRecord, recipe: Recipe | None) -> bool:
+    recorded = record.sources
+    manifest = (record.artifacts or {}).get("manifest", {}).get("path")
     if recorded is None or recipe is None or manifest is None:
         return True
     from ..data.fingerprint import stage_sources_fingerprint
@@ -258,7 +272,7 @@ def _sources_unchanged(record: dict[str, Any], recipe: Any) -> bool:
         return False
 
 
-def finished_stages(recipe: Any, run: RunDir, opts: Options) -> list[str]:
+def finished_stages(recipe: Recipe, run: RunDir, opts: Options) -> list[str]:
     """The leading stages of `opts.stages` that `run --resume` would not run again; the first one it would run, and
     every stage after it, are what is left. Reads the manifest, writes nothing (what `submit --resume` asks)."""
     if not run.exists():
@@ -269,15 +283,15 @@ def finished_stages(recipe: Any, run: RunDir, opts: Options) -> list[str]:
         for s, r in manifest["stages"].items() if s not in opts.stages and r.get("status") in ("done", "skipped")}
     done = []
     for stage in opts.stages:
-        record = manifest["stages"].get(stage, {"status": "pending"})
+        record = StageRecord.from_dict(manifest["stages"].get(stage, {"status": "pending"}))
         if not _finished(record, _stage_digest(recipe, run, opts, manifest, stage, artifacts), recipe):
             break
-        artifacts[stage] = {k: v["path"] for k, v in record.get("artifacts", {}).items()}
+        artifacts[stage] = {k: v["path"] for k, v in (record.artifacts or {}).items()}
         done.append(stage)
     return done
 
 
-def check_recipe(recipe: Any, run: RunDir, force: bool = False) -> None:
+def check_recipe(recipe: Recipe, run: RunDir, force: bool = False) -> None:
     """Refuse a recipe that differs from the one the run in `run` was started with (unless forced)."""
     if not run.exists():
         return
@@ -307,7 +321,7 @@ def _fingerprint(found: dict[str, str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _set_aside(run: RunDir, stage: str, record: dict[str, Any], opts: Options) -> None:
+def _set_aside(run: RunDir, stage: str, record: StageRecord, opts: Options) -> None:
     """Rename a superseded stage's outputs (never delete: a checkpoint may have cost days)."""
     old = run.stage_dir(stage)
     if not old.exists():
@@ -316,11 +330,11 @@ def _set_aside(run: RunDir, stage: str, record: dict[str, Any], opts: Options) -
     while (target := old.with_name(f"{stage}.superseded-{n}")).exists():
         n += 1
     old.rename(target)
-    record.setdefault("superseded", []).append(str(target))
+    record.superseded = [*(record.superseded or []), str(target)]
     _say(opts, f"[{stage}] its inputs or plan changed: earlier outputs moved to {target}")
 
 
-def _open(recipe: Any, run: RunDir, opts: Options) -> dict[str, Any]:
+def _open(recipe: Recipe, run: RunDir, opts: Options) -> dict[str, Any]:
     versions = {fw: installed_version(fw) for fw in ("swift", "verl")}
     if run.exists():
         manifest = run.load()

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 from ..engines.plan import MissingEnvError
 from ..launch.local import Service, port_in_use
 from ..refs import PLAN_REF
+from .record import StageRecord
 from .rundir import RunDir, now
 from .stages import ServiceStep
 
@@ -100,7 +101,7 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
 
 
 @contextmanager
-def running(services: list[ServiceStep], run: RunDir, record: dict[str, Any], save: Callable[[], None],
+def running(services: list[ServiceStep], run: RunDir, record: StageRecord, save: Callable[[], None],
             say: Callable[[str], None]) -> Iterator[None]:
     """Start `services`, wait until each is ready, yield; stop them all on the way out, whatever happened.
 
@@ -112,7 +113,7 @@ def running(services: list[ServiceStep], run: RunDir, record: dict[str, Any], sa
         yield
         return
     started: list[tuple[ServiceStep, Service]] = []
-    entries: dict[str, Any] = record.setdefault("services", {})
+    entries = record.service_entries()
     previous = _install(_raise_interrupted)
     try:
         for svc in services:

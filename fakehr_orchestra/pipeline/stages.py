@@ -23,13 +23,17 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..data.export.writer import stage_inputs, wired_inputs
 from ..engines import render
 from ..engines.plan import Plan
 from . import produced
 from .rundir import RunDir
+
+if TYPE_CHECKING:
+    from ..recipe.load import Recipe
+    from ..recipe.schema.recipe import RecipeModel
 
 CLI = "fakehr-orchestra"
 
@@ -90,6 +94,8 @@ class StagePlan:
 class Wiring:
     """What a stage builder needs: the recipe, where the run lives, and what upstream stages produced."""
 
+    # a Recipe; Any because each builder reads its own stage's section, which the schema makes optional (a stage
+    # selected for a recipe without its section stops with an AttributeError: a known gap)
     recipe: Any
     run: RunDir
     resolved_recipe: Path
@@ -117,7 +123,7 @@ def has_cuda_gpu() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
-def _section(model: Any, dotted: str) -> Any:
+def _section(model: RecipeModel, dotted: str) -> Any:
     """The JSON form of a recipe key (None when a section on its path is absent)."""
     value: Any = model
     for part in dotted.split("."):
@@ -136,7 +142,7 @@ RECIPE_READS = {
 }
 
 
-def recipe_reads(stage: str, model: Any) -> dict[str, Any]:
+def recipe_reads(stage: str, model: RecipeModel) -> dict[str, Any]:
     return {key: _section(model, key) for key in RECIPE_READS.get(stage, ())}
 
 
@@ -312,21 +318,21 @@ class Stage:
 
     name: str
     build: Callable[[Wiring, tuple[str, ...]], StagePlan]  # its plan, wired to what upstream stages produced
-    collect: Callable[[RunDir, Any], dict[str, str]]  # after its steps: its artifacts by name (produced.py)
+    collect: Callable[[RunDir, Recipe], dict[str, str]]  # after its steps: its artifacts by name (produced.py)
     # artifact name -> how a user provides it when a later stage finds it missing (default: run this stage first)
     hints: Mapping[str, str] = field(default_factory=dict)
-    resume_point: Callable[[RunDir, Any], str | None] | None = None  # a training stage's newest checkpoint
+    resume_point: Callable[[RunDir, Recipe], str | None] | None = None  # a training stage's newest checkpoint
     trains: bool = False  # a framework trains in it (ms-swift, verl): its section is rendered by engines/
     preflight: bool = False  # validate and rehearse check it before launch (merge and eval run our own code)
     node_options: bool = False  # takes `run --nodes/--node-rank/...` (torchrun's rendezvous, launch.local.with_nodes)
     # what its steps read, fingerprinted into its record so a resume notices a change the plan digest cannot see
-    sources: Callable[[Any, dict[str, str]], str | None] | None = None
+    sources: Callable[[Recipe, dict[str, str]], str | None] | None = None
 
     def hint(self, artifact: str) -> str:
         """How to provide `<name.artifact>` when a later stage needs it and this run dir has none."""
         return self.hints.get(artifact, f"run the {self.name} stage in this run dir")
 
-    def resume_from(self, status: str | None, run: RunDir, recipe: Any) -> dict[str, str]:
+    def resume_from(self, status: str | None, run: RunDir, recipe: Recipe) -> dict[str, str]:
         """A training stage that was interrupted or failed mid-training continues from its newest checkpoint."""
         if self.resume_point is not None and status in ("running", "failed", "interrupted"):
             point = self.resume_point(run, recipe)

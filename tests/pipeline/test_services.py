@@ -20,6 +20,7 @@ import pytest
 from fakehr_orchestra.engines.plan import Plan
 from fakehr_orchestra.launch.local import _group_alive
 from fakehr_orchestra.pipeline import services, stages
+from fakehr_orchestra.pipeline.record import StageRecord
 from fakehr_orchestra.pipeline.rundir import RunDir
 from fakehr_orchestra.pipeline.runner import Options, run_pipeline
 from fakehr_orchestra.recipe import load_recipe
@@ -42,12 +43,12 @@ def step(port: int, *extra: str, model: str = "judge", blocked: str | None = Non
 
 def run_services(tmp_path: Path, svc: stages.ServiceStep, body=lambda entry: None):  # type: ignore[no-untyped-def]
     run = RunDir(tmp_path / "run")
-    record: dict = {"status": "running"}
+    record = StageRecord(status="running")
     said: list[str] = []
     saves: list[str] = []
-    with services.running([svc], run, record, lambda: saves.append(json.dumps(record)), said.append):
-        body(record["services"]["critic"])
-    return record, said, saves
+    with services.running([svc], run, record, lambda: saves.append(json.dumps(record.to_dict())), said.append):
+        body(record.service_entries()["critic"])
+    return record.to_dict(), said, saves
 
 
 def test_ready_before_the_steps_and_stopped_after(tmp_path: Path) -> None:
@@ -121,13 +122,13 @@ def test_sigterm_while_waiting_stops_the_server(tmp_path: Path) -> None:
     svc = dataclasses.replace(svc, model="judge", url=f"http://127.0.0.1:{free_port()}/v1")  # nothing answers there
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
-    record: dict = {}
+    record = StageRecord()
     with pytest.raises(services.Interrupted) as err:
         with services.running([svc], RunDir(tmp_path / "run"), record, lambda: None, lambda text: None):
             pass
     timer.cancel()
     assert err.value.code == 143
-    assert not _group_alive(record["services"]["critic"]["pid"])
+    assert not _group_alive(record.service_entries()["critic"]["pid"])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
