@@ -2,7 +2,7 @@
 
 The server is the recipe's own critic plan (`fakehr-orchestra render RECIPE --stage critic`: by default
 fakevlm_r1.yaml with the smoke profile, i.e. `swift deploy --infer_backend transformers` serving the tiny
-Qwen2.5-VL on CPU), started and waited for exactly as the pipeline does (launch.local.Service + the readiness
+Qwen2.5-VL on CPU), started and waited for exactly as the pipeline does (launch.service.Service + the readiness
 probe). N distinct FakeVLM-R1 responses, each with a real image, go through the reward's `compute_score` with the
 recipe's critic settings: once with critic_concurrency 1 (the baseline) and once with the recipe's
 `critic.concurrency`, in the same process against the same server. Printed: rewards/s for each and the ratio.
@@ -65,7 +65,7 @@ def main() -> int:
     from fakehr_orchestra.critic.probe import wait_ready
     from fakehr_orchestra.engines import render
     from fakehr_orchestra.engines.critic import endpoint, reward_kwargs
-    from fakehr_orchestra.launch.local import Service
+    from fakehr_orchestra.launch.service import Service
     from fakehr_orchestra.recipe import load_recipe
 
     overrides = [f"critic.server.port={free_port()}"]

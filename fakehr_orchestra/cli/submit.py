@@ -83,7 +83,7 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
                   requeue: Optional[bool], resume: bool, run_dir: Optional[str], dry_run: bool,
                   skip_validate: bool) -> None:
     from ..engines import render
-    from ..launch.local import venv_bin
+    from ..launch.environ import venv_bin
     from ..launch.slurm import SCRIPT_SET, job_warnings, render_sbatch, slurm_plan, stage_options, training_nodes
     from ..launch.slurm import submit as sbatch_submit
 
@@ -213,7 +213,7 @@ def _links(recipe: Any, rd: Any, stages: tuple[str, ...], *, prefix: str, nodes:
            partition: Optional[str], time_limit: Optional[str], requeue: Optional[bool], label: str,
            command: Any) -> list[Any]:
     """The jobs of one chain: its stages grouped into jobs, each sized from its main stage, each after the last."""
-    from ..launch.local import venv_bin
+    from ..launch.environ import venv_bin
     from ..launch.slurm import stage_options
     from ..launch.slurm_chain import chain_links, companion_plans
     from ..pipeline.runner import Options, plan_all
@@ -241,7 +241,7 @@ def _report_link(loaded: Any, sweep_dir: Path, reports: list[tuple[str, Optional
                  stages: tuple[str, ...], resume: bool, *, nodes: Optional[int], partition: Optional[str],
                  time_limit: Optional[str], requeue: Optional[bool], label: str) -> Any:
     """The sweep's last job: `eval report` of every point, after every point's chain (sized like the data job)."""
-    from ..launch.local import venv_bin
+    from ..launch.environ import venv_bin
     from ..launch.slurm import stage_options
     from ..launch.slurm_chain import SCRIPTS, Link
     from ..pipeline import sweep

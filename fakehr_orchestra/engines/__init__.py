@@ -41,7 +41,7 @@ def render(recipe: Any, stage: str, versions: dict[str, str] | None = None, tran
            nodes: int | None = None) -> Plan:
     """Render one stage. `versions` overrides the installed ones (e.g. {'swift': '3.12'}); `nodes` sets the node
     count where the framework reads it (a Slurm allocation: verl's trainer.nnodes; ms-swift takes NNODES from the
-    environment, see launch.local.with_nodes)."""
+    environment, see engines.torchrun.with_nodes)."""
     model = recipe.model
     written = {"swift": model.written_for.swift, "verl": model.written_for.verl}
     ctx = RenderContext(TargetVersions.resolve(versions or {}, written), written, translate=translate)

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..engines.plan import Plan
+from ..engines.torchrun import without_torchrun_env
 from ..numbers import NON_NEGATIVE, POSITIVE, argparse_number
-from .local import child_environ, run_plan, venv_bin, without_torchrun_env
+from .environ import child_environ, venv_bin
+from .local import run_plan
 
 
 class RayClusterError(RuntimeError):

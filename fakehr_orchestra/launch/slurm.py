@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..engines.plan import Plan
+from ..engines.torchrun import with_nodes, without_torchrun_env
 from ..io import write_json_atomic, write_text_atomic
 from ..resources import shipped_dir
 from ..script_text import script_text, shell_quote
-from .local import with_nodes, without_torchrun_env
 
 TEMPLATE_FILES = {"torchrun": "sbatch_torchrun.sh.tmpl", "ray": "sbatch_ray.sh.tmpl"}
 RAY_CLUSTER_PART = "ray_cluster.sh.part"  # the Ray bring-up both the single-stage and the chained scripts use

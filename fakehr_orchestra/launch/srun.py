@@ -19,7 +19,8 @@ from typing import Mapping, Optional
 
 from ..engines.plan import MissingEnvError, Plan
 from ..io import write_json_atomic
-from .local import exec_plan, run_plan, venv_bin
+from .environ import venv_bin
+from .local import exec_plan, run_plan
 from .slurm import slurm_plan
 
 

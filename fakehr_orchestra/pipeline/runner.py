@@ -29,6 +29,7 @@ from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest
 from .stages import REGISTRY, STAGES, StagePlan, Step, Wiring, build, how_to_provide, missing_inputs
 
 if TYPE_CHECKING:
+    from ..launch.launcher import Launcher
     from ..recipe.load import Recipe
 
 RESOLVED = "recipe.resolved.yaml"
@@ -120,7 +121,7 @@ def _run_locked(recipe: Recipe, run: RunDir, opts: Options, launch: Callable[...
                         live=True, nodes=opts.slurm_nodes)
         sp = build(stage, wiring, opts.stages)
         if kind.node_options and opts.nodes:
-            from ..launch.local import with_nodes
+            from ..engines.torchrun import with_nodes
             for step in sp.steps:
                 step.plan = with_nodes(step.plan, **opts.nodes)
         run.write(run.plans_path(stage), sp.to_dict())
@@ -216,33 +217,11 @@ def _run_steps(sp: StagePlan, recipe: Recipe, run: RunDir, opts: Options, launch
     return None
 
 
-def _launcher(step: Step, recipe: Recipe, opts: Options) -> Callable[..., int]:
-    """run_plan for a step on this node; for a verl driver, a Ray cluster sized as the plan says (in a Slurm job:
-    the job's own Ray cluster, RAY_ADDRESS); in a Slurm job, a torchrun step on every node of the job."""
-    import functools
-    import os
+def _launcher(step: Step, recipe: Recipe, opts: Options) -> Launcher:
+    """The launcher of one step (launch.launcher.choose_launcher); tests replace it with fake frameworks."""
+    from ..launch.launcher import choose_launcher
 
-    from ..launch.local import run_plan
-    if opts.slurm_nodes and step.plan.launcher == "torchrun":
-        from ..launch.srun import run_on_allocation
-        return functools.partial(run_on_allocation, export_cuda_visible_devices=(
-            recipe.model.cluster.slurm.export_cuda_visible_devices))
-    if step.plan.launcher != "ray":
-        return run_plan
-
-    from ..launch.ray_cluster import run_on_ray
-
-    nodes, gpus_per_node = step.plan.world(os.environ)
-    cluster = recipe.model.cluster
-    ray = cluster.ray
-    address = (os.environ.get("RAY_ADDRESS") or ray.address) if opts.slurm_nodes else ray.address
-    # Ray takes the GPUs it may use from CUDA_VISIBLE_DEVICES when `ray start` runs: the GRPO plan's
-    # (grpo.env.CUDA_VISIBLE_DEVICES), else the cluster's, so a critic server on other GPUs of this node
-    # (critic.server.cuda_visible_devices) keeps them to itself
-    devices = step.plan.env.get("CUDA_VISIBLE_DEVICES", cluster.cuda_visible_devices)
-    environ = {"CUDA_VISIBLE_DEVICES": str(devices)} if devices is not None and "${" not in str(devices) else None
-    return functools.partial(run_on_ray, nodes=nodes, gpus_per_node=gpus_per_node, address=address,
-                             head_port=ray.head_port, wait_timeout_s=ray.wait_timeout_s, environ=environ)
+    return choose_launcher(step.plan, recipe.model.cluster, slurm_nodes=opts.slurm_nodes)
 
 
 def _stage_digest(recipe: Recipe, run: RunDir, opts: Options, manifest: dict[str, Any], stage: str,

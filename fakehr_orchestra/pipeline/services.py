@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..engines.plan import MissingEnvError
-from ..launch.local import Service, port_in_use
+from ..launch.service import Service, port_in_use
 from ..refs import PLAN_REF
 from .record import StageRecord
 from .rundir import RunDir, now

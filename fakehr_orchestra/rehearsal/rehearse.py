@@ -138,7 +138,7 @@ def _head(src: str, dest: Path, rows: int) -> str:
 def _stage_job(recipe: Any, stage: str, data: Optional[dict[str, str]], work: Path, environ: Mapping[str, str],
                versions: Optional[dict[str, str]], results: list[StepResult]) -> Optional[dict[str, Any]]:
     from ..engines import RenderError, render
-    from ..launch.local import TORCHRUN_ENV
+    from ..engines.torchrun import TORCHRUN_ENV
 
     m = recipe.model
     section = getattr(m, stage)

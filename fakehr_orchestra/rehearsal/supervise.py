@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..engines.plan import Plan
-from ..launch.local import child_environ, signal_group
+from ..launch.environ import child_environ
+from ..launch.process_group import signal_group
 from .protocol import MARK, StepResult
 
 START_S = 120.0  # importing a framework before the first step (torch, transformers, verl): seconds under load

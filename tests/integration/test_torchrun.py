@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fakehr_orchestra.engines import render
-from fakehr_orchestra.launch.local import run_plan, with_nodes
+from fakehr_orchestra.engines.torchrun import with_nodes
+from fakehr_orchestra.launch.local import run_plan
 from fakehr_orchestra.launch.ray_cluster import free_port
 from fakehr_orchestra.recipe import load_recipe
 from tests.conftest import RECIPES, ROOT, framework_env, require_executable, require_module

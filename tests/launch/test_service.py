@@ -1,4 +1,4 @@
-"""launch.local.Service: a plan in the background, in its own process group, stopped with its whole tree."""
+"""launch.service.Service: a plan in the background, in its own process group, stopped with its whole tree."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from fakehr_orchestra.engines.plan import Plan
-from fakehr_orchestra.launch.local import Service, _group_alive, port_in_use
+from fakehr_orchestra.launch.process_group import group_alive
+from fakehr_orchestra.launch.service import Service, port_in_use
 from tests.conftest import ROOT
 
 FAKE = str(ROOT / "tests" / "critic" / "fake_critic.py")
@@ -36,10 +37,10 @@ def test_stop_takes_the_whole_tree_even_a_child_that_ignores_sigterm(tmp_path: P
                 env={"MARK": "x"})
     service = Service(plan, log).start()
     wait_for(lambda: "serving judge" in log.read_text())
-    assert service.alive() and _group_alive(service.pid)
+    assert service.alive() and group_alive(service.pid)
     start = time.monotonic()
     code = service.stop(grace_s=1.0)
-    assert not _group_alive(service.pid) and time.monotonic() - start < 10
+    assert not group_alive(service.pid) and time.monotonic() - start < 10
     assert code == 0  # the leader exited cleanly on SIGTERM; its stubborn child was SIGKILLed after the grace
     text = log.read_text()
     assert text.startswith("# fakehr-orchestra: service critic") and "MARK=x" in text  # the plan heads its log
@@ -52,7 +53,7 @@ def test_an_unexpected_exit_is_reported_and_a_stop_is_not(tmp_path: Path) -> Non
     service = Service(plan, tmp_path / "a.log").start(on_exit=lambda code: (seen.append(code), died.set()))
     assert died.wait(20) and seen == [3] and service.returncode() == 3
     service.stop()  # the leader is gone; its child is still in the group and is stopped now
-    assert not _group_alive(service.pid)
+    assert not group_alive(service.pid)
 
     quiet: list[int] = []
     port = free_port()

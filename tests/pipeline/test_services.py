@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fakehr_orchestra.engines.plan import Plan
-from fakehr_orchestra.launch.local import _group_alive
+from fakehr_orchestra.launch.process_group import group_alive
 from fakehr_orchestra.pipeline import services, stages
 from fakehr_orchestra.pipeline.record import StageRecord
 from fakehr_orchestra.pipeline.rundir import RunDir
@@ -63,7 +63,7 @@ def test_ready_before_the_steps_and_stopped_after(tmp_path: Path) -> None:
 
     record, said, saves = run_services(tmp_path, step(port), body)
     assert seen["models"] == "judge"
-    assert not _group_alive(seen["pid"])  # leader and its child: gone
+    assert not group_alive(seen["pid"])  # leader and its child: gone
     entry = record["services"]["critic"]
     assert entry["status"] == "stopped" and entry["url"] == f"http://127.0.0.1:{port}/v1"
     assert any("critic ready:" in s for s in said) and any("critic server stopped" in s for s in said)
@@ -79,7 +79,7 @@ def test_a_failing_step_still_stops_it(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="blew up"):
         run_services(tmp_path, step(free_port()), body)
-    assert not _group_alive(pid["pid"])
+    assert not group_alive(pid["pid"])
 
 
 def test_a_server_that_exits_while_starting_fails_at_once_with_its_log(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_sigterm_while_waiting_stops_the_server(tmp_path: Path) -> None:
             pass
     timer.cancel()
     assert err.value.code == 143
-    assert not _group_alive(record.service_entries()["critic"]["pid"])
+    assert not group_alive(record.service_entries()["critic"]["pid"])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
@@ -163,7 +163,7 @@ def test_the_runner_runs_grpo_inside_the_critic_and_records_it(tmp_path: Path, m
     assert answered == ["tiny-critic"]
     record = run.load()["stages"]["grpo"]
     assert record["status"] == "done" and record["services"]["critic"]["status"] == "stopped"
-    assert not _group_alive(record["services"]["critic"]["pid"])
+    assert not group_alive(record["services"]["critic"]["pid"])
     from fakehr_orchestra.pipeline.status import describe, format_text
     assert f"service critic: stopped (exit 0), http://127.0.0.1:{port}/v1" in format_text(describe(run.path))
     plans = json.loads((run.path / "plans" / "grpo.json").read_text())
