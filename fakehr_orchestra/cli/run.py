@@ -9,6 +9,7 @@ pipeline per point, one after the other, in run dirs under the sweep dir, then o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -66,31 +67,16 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
     node_opts = {k: v for k, v in dict(nodes=nodes, node_rank=node_rank, master_addr=master_addr,
                                        master_port=master_port, nproc_per_node=nproc_per_node).items()
                  if v is not None}
-    slurm_nodes = None
-    if in_slurm:
-        if node_opts or sweep_specs:
-            fail("error: --slurm takes the nodes from the Slurm job; drop --nodes/--node-rank/--master-addr/"
-                 "--master-port/--nproc-per-node/--sweep")
-        job_nodes = os.environ.get("SLURM_JOB_NUM_NODES", "")
-        if not job_nodes.isdigit():
-            fail("error: --slurm runs inside a Slurm job (SLURM_JOB_NUM_NODES is not set here); to run on this "
-                 "machine leave --slurm out, to run on Slurm use `fakehr-orchestra submit`")
-        slurm_nodes = int(job_nodes)
+    slurm_nodes = _slurm_nodes(node_opts, sweep_specs) if in_slurm else None
     opts = Options(stages=_stages(stages_text), resume=resume, force=force, dry_run=dry_run,
                    versions=parse_versions(versions), nodes=node_opts, slurm_nodes=slurm_nodes)
     if sweep_specs:
-        _run_sweep(recipe, overrides, profile, loaded, opts, run_dir, sweep_specs, skip_validate)
+        _run_sweep(loaded, opts, run_dir, sweep_specs, skip_validate)
         return
-    if run_dir is None:
-        if resume:
-            fail("error: --resume needs --run-dir (the run to continue)")
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        rank = f"-rank{node_rank}" if node_rank else ""
-        run_dir = f"runs/{loaded.model.name}-{profile or 'full'}-{stamp}{rank}"
-    rd = RunDir(Path(run_dir).resolve())
+    rank = f"-rank{node_rank}" if node_rank else ""
+    rd = RunDir(Path(run_dir or _default_run_dir(loaded, resume, "the run to continue", suffix=rank)).resolve())
     if dry_run:
-        manifest = rd.load() if rd.exists() else None
-        for sp in plan_all(loaded, rd, opts, manifest):
+        for sp in plan_all(loaded, rd, opts, rd.load() if rd.exists() else None):
             _print_stage(sp)
         return
     if not skip_validate:
@@ -107,61 +93,58 @@ def run(recipe: str, overrides: tuple[str, ...], profile: str | None, stages_tex
     raise SystemExit(code)
 
 
-def _run_sweep(recipe: str, overrides: tuple[str, ...], profile: str | None, loaded: Any, opts: Any,
-               run_dir: str | None, specs: tuple[str, ...], skip_validate: bool) -> None:
-    """Every point of the sweep, one after the other (a failed point does not stop the others), then the report."""
-    from ..launch.local import run_plan
-    from ..pipeline import sweep
-    from ..pipeline.rundir import RunDir, RunDirError
-    from ..pipeline.runner import plan_all, run_pipeline
+def _slurm_nodes(node_opts: dict[str, Any], sweep_specs: tuple[str, ...]) -> int:
+    """The node count of the Slurm job `run --slurm` runs in (the job decides the nodes, not the command line)."""
+    if node_opts or sweep_specs:
+        fail("error: --slurm takes the nodes from the Slurm job; drop --nodes/--node-rank/--master-addr/"
+             "--master-port/--nproc-per-node/--sweep")
+    job_nodes = os.environ.get("SLURM_JOB_NUM_NODES", "")
+    if not job_nodes.isdigit():
+        fail("error: --slurm runs inside a Slurm job (SLURM_JOB_NUM_NODES is not set here); to run on this "
+             "machine leave --slurm out, to run on Slurm use `fakehr-orchestra submit`")
+    return int(job_nodes)
 
-    if run_dir is None:
-        if opts.resume:
-            fail("error: --resume needs --run-dir (the sweep to continue)")
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = f"runs/{loaded.model.name}-{profile or 'full'}-sweep-{stamp}"
-    sweep_dir = Path(run_dir).resolve()
+
+def _default_run_dir(loaded: Any, resume: bool, what: str, infix: str = "", suffix: str = "") -> str:
+    """runs/<recipe>-<profile>[-sweep]-<time>[-rank<R>]; a resume must name the run dir it continues."""
+    if resume:
+        fail(f"error: --resume needs --run-dir ({what})")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"runs/{loaded.model.name}-{loaded.profile or 'full'}{infix}-{stamp}{suffix}"
+
+
+def _run_sweep(loaded: Any, opts: Any, run_dir: str | None, specs: tuple[str, ...], skip_validate: bool) -> None:
+    """Every point of the sweep, one after the other (pipeline/sweep_run.py), then the report; or their plans."""
+    from ..pipeline import sweep_run
+    from ..pipeline.sweep import SweepError
+
+    sweep_dir = Path(run_dir or _default_run_dir(loaded, opts.resume, "the sweep to continue", "-sweep")).resolve()
+    check = None if skip_validate else functools.partial(preflight, stages=opts.stages, versions=opts.versions,
+                                                         environ=os.environ)
     try:
-        points = sweep.open_sweep(loaded, list(specs), sweep_dir, opts.resume, write=not opts.dry_run)
-    except sweep.SweepError as exc:
-        fail(f"error: {exc}")
+        planned = sweep_run.open_local(loaded, list(specs), sweep_dir, opts)
+        if opts.dry_run:
+            _print_sweep(planned, opts)
+            return
+        report = sweep_run.run_local(planned, opts, check)
+    except SweepError as exc:
+        fail(f"error: {exc}", code=exc.code)
         return
-    recipes = [(p, load(recipe, overrides + p.overrides, profile)) for p in points]
-    metrics = [(p.label, sweep.eval_metrics(r, sweep_dir / p.dirname, opts.stages, opts.versions))
-               for p, r in recipes]
-    report = sweep.report_plan(sweep_dir, metrics) if any(m for _, m in metrics) else None
-    if opts.dry_run:
-        for point, point_recipe in recipes:
-            click.echo(f"#### point {point.label}: {' '.join(point.overrides)} -> {sweep_dir / point.dirname}\n")
-            rd = RunDir(sweep_dir / point.dirname)
-            for sp in plan_all(point_recipe, rd, opts, rd.load() if rd.exists() else None):
-                _print_stage(sp)
-        if report is not None:
-            click.echo(f"#### report of the sweep\n{report.to_shell()}")
-        return
-    if not skip_validate:
-        for _, point_recipe in recipes:
-            preflight(point_recipe, opts.stages, opts.versions, environ=os.environ)
-    failed = []
-    for point, point_recipe in recipes:
-        click.echo(f"fakehr-orchestra: sweep point {point.label} ({' '.join(point.overrides)})")
-        try:
-            code = run_pipeline(point_recipe, RunDir(sweep_dir / point.dirname), opts)
-        except RunDirError as exc:
-            click.echo(f"error: point {point.label}: {exc}", err=True)
-            code = exc.code
-        if code != 0:
-            failed.append(f"{point.label} (exit {code}, run dir {sweep_dir / point.dirname})")
-    if failed:
-        fail(f"error: sweep {sweep_dir}: {len(failed)} of {len(points)} point(s) did not complete: "
-             f"{'; '.join(failed)}; no report. Continue with --resume", code=1)
     if report is None:
         click.echo(f"fakehr-orchestra: sweep {sweep_dir} done; no report (eval is not among the stages)")
         return
-    code = run_plan(report, sweep_dir / "logs" / "report.log", echo=opts.echo)
-    if code != 0:
-        fail(f"error: the sweep's report failed (exit {code}); see {sweep_dir / 'logs' / 'report.log'}", code=1)
-    click.echo(f"fakehr-orchestra: sweep {sweep_dir}: {len(points)} point(s); report {sweep_dir / sweep.REPORT}")
+    click.echo(f"fakehr-orchestra: sweep {sweep_dir}: {len(planned.members)} point(s); report {report}")
+
+
+def _print_sweep(planned: Any, opts: Any) -> None:
+    from ..pipeline.sweep_run import member_plans
+
+    for member in planned.members:
+        click.echo(f"#### point {member.point.label}: {' '.join(member.point.overrides)} -> {member.run_dir}\n")
+        for sp in member_plans(member, opts):
+            _print_stage(sp)
+    if planned.report is not None:
+        click.echo(f"#### report of the sweep\n{planned.report.to_shell()}")
 
 
 def _print_stage(sp) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ point), or one stage's rendered command as one job (`--stage`); `--dry-run` prin
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -49,6 +50,7 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
            dry_run: bool, skip_validate: bool) -> None:
     """Submit RECIPE to Slurm: the pipeline as chained jobs, or one --stage. OVERRIDES are key.path=value."""
     from ..launch.slurm import SlurmError, SlurmOptionError
+    from ..pipeline.chain import JobOptions
 
     loaded = load(recipe, overrides, profile)
     try:
@@ -59,8 +61,9 @@ def submit(recipe: str, overrides: tuple[str, ...], profile: Optional[str], stag
             _submit_stage(recipe, overrides, profile, loaded, stage, nodes, partition, time_limit, requeue, resume,
                           run_dir, dry_run, skip_validate)
         else:
-            _submit_chain(recipe, overrides, profile, loaded, stages_text, nodes, partition, time_limit, requeue,
-                          resume, force, sweep_specs, run_dir, dry_run, skip_validate)
+            jobs = JobOptions(nodes=nodes, partition=partition, time_limit=time_limit, requeue=requeue,
+                              label=_label(recipe, profile))
+            _submit_chain(loaded, stages_text, jobs, resume, force, sweep_specs, run_dir, dry_run, skip_validate)
     except SlurmOptionError as exc:
         fail(f"error: {exc}")
     except SlurmError as exc:
@@ -71,13 +74,6 @@ def _label(recipe: str, profile: Optional[str]) -> str:
     return f"{recipe}" + (f" --profile {profile}" if profile else "")
 
 
-def _missing_env(refs: list[str], what: str) -> None:
-    missing = [r for r in refs if r not in os.environ]
-    if missing:
-        fail(f"error: {what} reads {', '.join(missing)} from the environment at launch; export "
-             f"{'it' if len(missing) == 1 else 'them'} before submitting, or override the recipe key")
-
-
 def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str], loaded: Any, stage: str,
                   nodes: Optional[int], partition: Optional[str], time_limit: Optional[str],
                   requeue: Optional[bool], resume: bool, run_dir: Optional[str], dry_run: bool,
@@ -86,6 +82,7 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
     from ..launch.environ import venv_bin
     from ..launch.slurm import SCRIPT_SET, job_warnings, render_sbatch, slurm_plan, stage_options, training_nodes
     from ..launch.slurm import submit as sbatch_submit
+    from ..pipeline.chain import check_environment
 
     model = loaded.model
     count = training_nodes(model.cluster, nodes)
@@ -105,7 +102,7 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
         preflight(loaded, (stage,), remote_data=True)
     # the job inherits this environment (sbatch --export=ALL): what the plan reads at launch must be set now
     job_plan = slurm_plan(plan, opts.export_cuda_visible_devices)
-    _missing_env([r for r in job_plan.env_refs if r not in SCRIPT_SET], f"stage {stage}")
+    check_environment([r for r in job_plan.env_refs if r not in SCRIPT_SET], f"stage {stage}")
     job_id = sbatch_submit(script, target, stage, {
         "recipe": str(Path(recipe).resolve()), "profile": profile, "overrides": list(overrides),
         "nodes": opts.nodes, "gpus_per_node": opts.gpus_per_node or 0, "launcher": plan.launcher})
@@ -115,149 +112,35 @@ def _submit_stage(recipe: str, overrides: tuple[str, ...], profile: Optional[str
     click.echo(f"status:  fakehr-orchestra status {target}", file=sys.stdout)
 
 
-def _submit_chain(recipe: str, overrides: tuple[str, ...], profile: Optional[str], loaded: Any,
-                  stages_text: Optional[str], nodes: Optional[int], partition: Optional[str],
-                  time_limit: Optional[str], requeue: Optional[bool], resume: bool, force: bool,
+def _submit_chain(loaded: Any, stages_text: Optional[str], jobs: Any, resume: bool, force: bool,
                   sweep_specs: tuple[str, ...], run_dir: Optional[str], dry_run: bool, skip_validate: bool) -> None:
-    from ..launch.slurm import job_warnings
-    from ..launch.slurm_chain import RunCommand, dry_run_text, live_jobs, submit_links
-    from ..pipeline import sweep
-    from ..pipeline.rundir import RunDir
-    from ..pipeline.runner import PipelineError, check_recipe
+    """The chain (pipeline/chain.py): its warnings, then its scripts (--dry-run) or its submission."""
+    from ..launch.slurm_chain import dry_run_text
+    from ..pipeline.chain import plan_chain, submit_chain
     from .run import ALL, _stages
 
     stages = _stages(stages_text or ALL)
-    model = loaded.model
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    default = f"{model.name}-sweep-{stamp}" if sweep_specs else f"{model.name}-{stamp}"
+    default = f"{loaded.model.name}-sweep-{stamp}" if sweep_specs else f"{loaded.model.name}-{stamp}"
     target = Path(run_dir or Path("runs") / "slurm" / default).resolve()
     if resume and run_dir is None:
         fail("error: --resume needs --run-dir (the chain to continue)")
-    common = dict(nodes=nodes, partition=partition, time_limit=time_limit, requeue=requeue,
-                  label=_label(recipe, profile))
-    # (point label, its run dir's name, its recipe, its run dir); one run with empty names without a sweep
-    runs: list[tuple[str, str, Any, Path]] = []
-    if sweep_specs:
-        try:
-            points = sweep.open_sweep(loaded, list(sweep_specs), target, resume, write=False)
-        except sweep.SweepError as exc:
-            fail(f"error: {exc}")
-            return
-        runs = [(p.label, p.dirname, load(recipe, overrides + p.overrides, profile), target / p.dirname)
-                for p in points]
-    else:
-        runs = [("", "", loaded, target)]
-
-    links, reports, point_recipes = [], [], []
-    for label, dirname, point_recipe, point_dir in runs:
-        rd = RunDir(point_dir)
-        started = rd.exists() or (point_dir / "slurm.json").exists()
-        if started and not resume:
-            fail(f"error: {point_dir} already holds a run; continue it with --resume, or choose another --run-dir")
-        remaining = stages
-        if resume and started:
-            try:
-                check_recipe(point_recipe, rd, force)
-            except PipelineError as exc:
-                fail(f"error: {point_dir}: {exc}")
-            live = live_jobs(point_dir)
-            if live:
-                fail(f"error: {point_dir}: jobs of its chain are still queued or running: {', '.join(live)}; wait "
-                     "for them (fakehr-orchestra status), or scancel them, before --resume")
-            remaining = _remaining(point_recipe, rd, stages)
-        point_links = _links(point_recipe, rd, remaining, prefix=dirname, **common,
-                             command=RunCommand(str(Path(recipe).resolve()), tuple(point_recipe.overrides),
-                                                profile, str(point_dir), force=force))
-        links += point_links
-        point_recipes.append(point_recipe)
-        if sweep_specs:
-            reports.append((label, point_links[-1].key if point_links else None, point_recipe, point_dir))
-    if sweep_specs:
-        report_link = _report_link(loaded, target, reports, stages, resume, **common)
-        if report_link is not None:
-            links.append(report_link)
-    for link in links:
-        for warning in job_warnings(link.opts, link.launcher, f"job {link.key}"):
-            click.echo(warning, err=True)
-    if not links:
+    chain = plan_chain(loaded, target, stages, jobs, sweep_specs=sweep_specs, resume=resume, force=force)
+    for warning in chain.warnings:
+        click.echo(warning, err=True)
+    if not chain.links:
         click.echo(f"nothing to submit: every stage is finished (fakehr-orchestra status {target})")
         return
     if dry_run:
-        click.echo(dry_run_text(links), nl=False)
+        click.echo(dry_run_text(chain.links), nl=False)
         return
-    if not skip_validate:
-        for point_recipe in point_recipes:
-            preflight(point_recipe, stages, remote_data=True)
-    for link in links:
-        _missing_env(link.env_refs, f"{link.key}")
-    if sweep_specs:
-        sweep.open_sweep(loaded, list(sweep_specs), target, resume, write=True)
-    jobs = submit_links(links, resume)
-    click.echo(f"submitted {len(jobs)} job(s)" + (f" for {len(runs)} sweep point(s)" if sweep_specs else ""))
-    for key, job in jobs.items():
+    check = None if skip_validate else functools.partial(preflight, stages=stages, remote_data=True)
+    jobs_done = submit_chain(chain, loaded, resume, check)
+    click.echo(f"submitted {len(jobs_done)} job(s)" + (f" for {len(chain.recipes)} sweep point(s)" if sweep_specs
+                                                       else ""))
+    for key, job in jobs_done.items():
         after = f" after {','.join(job['after'])}" if job["after"] else ""
         click.echo(f"  {key:<24} job {job['job_id']}{after}: {job['nodes']} node(s), {job['gpus_per_node']} "
                    f"GPU(s)/node; log {job['log']}")
     click.echo(f"run dir: {target}")
     click.echo(f"status:  fakehr-orchestra status {target}")
-
-
-def _remaining(recipe: Any, rd: Any, stages: tuple[str, ...]) -> tuple[str, ...]:
-    from ..pipeline.runner import Options, finished_stages
-
-    done = finished_stages(recipe, rd, Options(stages=stages, resume=True))
-    return stages[len(done):]
-
-
-def _links(recipe: Any, rd: Any, stages: tuple[str, ...], *, prefix: str, nodes: Optional[int],
-           partition: Optional[str], time_limit: Optional[str], requeue: Optional[bool], label: str,
-           command: Any) -> list[Any]:
-    """The jobs of one chain: its stages grouped into jobs, each sized from its main stage, each after the last."""
-    from ..launch.environ import venv_bin
-    from ..launch.slurm import stage_options
-    from ..launch.slurm_chain import chain_links, companion_plans
-    from ..pipeline.runner import Options, plan_all
-
-    if not stages:
-        return []
-    model = recipe.model
-    plans = plan_all(recipe, rd, Options(stages=stages), rd.load() if rd.exists() else None)
-
-    def options(stage: str, name: str) -> Any:
-        return stage_options(model, stage, nodes=nodes, job_name=f"fakehr-{model.name}-"
-                             + (f"{prefix}-" if prefix else "") + name, run_dir=str(rd.path), chdir=os.getcwd(),
-                             venv_bin=venv_bin(), recipe=label, partition=partition, time=time_limit,
-                             requeue=requeue)
-    return chain_links(plans, options, command, run_dir=str(rd.path), prefix=prefix,
-                       companions=lambda stage: companion_plans(recipe, stage))
-
-
-def _with_output(opts: Any, output: str) -> Any:
-    from dataclasses import replace
-    return replace(opts, output=output)
-
-
-def _report_link(loaded: Any, sweep_dir: Path, reports: list[tuple[str, Optional[str], Any, Path]],
-                 stages: tuple[str, ...], resume: bool, *, nodes: Optional[int], partition: Optional[str],
-                 time_limit: Optional[str], requeue: Optional[bool], label: str) -> Any:
-    """The sweep's last job: `eval report` of every point, after every point's chain (sized like the data job)."""
-    from ..launch.environ import venv_bin
-    from ..launch.slurm import stage_options
-    from ..launch.slurm_chain import SCRIPTS, Link
-    from ..pipeline import sweep
-
-    metrics = [(point, sweep.eval_metrics(r, d, stages, {})) for point, _, r, d in reports]
-    if not any(m for _, m in metrics):
-        click.echo("note: no sweep report: eval is not among the chained stages", err=True)
-        return None
-    after = [key for _, key, _, _ in reports if key]
-    if resume and not after and (sweep_dir / sweep.REPORT / "report.md").exists():
-        return None
-    plan = sweep.report_plan(sweep_dir, metrics, cwd=os.getcwd())
-    opts = stage_options(loaded.model, "data", nodes=nodes, job_name=f"fakehr-{loaded.model.name}-sweep-report",
-                         run_dir=str(sweep_dir), chdir=os.getcwd(), venv_bin=venv_bin(), recipe=label,
-                         partition=partition, time=time_limit, requeue=requeue)
-    opts = _with_output(opts, str(sweep_dir / SCRIPTS / "report-%j.out"))
-    return Link(key="report", stages=("report",), launcher="local", opts=opts, command=plan, after=after,
-                run_dir=str(sweep_dir), meta={"recipe": str(Path(loaded.path).resolve()), "profile": loaded.profile,
-                                              "overrides": list(loaded.overrides)})

@@ -31,7 +31,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
 
 class SweepError(ValueError):
-    """A sweep the user wrote wrong (syntax, repeated key or value), or one that differs from the sweep dir's."""
+    """A sweep the user wrote wrong (syntax, repeated key or value), or one that differs from the sweep dir's;
+    `code` is the exit status (2: fix the input)."""
+
+    code = 2
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,14 @@ def points(specs: Iterable[str]) -> list[Point]:
         dirs.add(dirname)
         out.append(Point(label, dirname, tuple(f"{key}={value}" for (key, _), value in zip(axes, combo))))
     return out
+
+
+def point_recipe(recipe: Any, point: Point) -> Any:
+    """The recipe of one point: the sweep's recipe (its file, profile and overrides) with the point's overrides
+    after the command line's."""
+    from ..recipe import load_recipe
+
+    return load_recipe(recipe.path, (*recipe.overrides, *point.overrides), recipe.profile)
 
 
 def record(recipe: Any, specs: list[str], pts: list[Point], sweep_dir: Path) -> dict[str, Any]:
