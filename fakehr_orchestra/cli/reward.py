@@ -167,53 +167,63 @@ def score_all(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dic
     import asyncio
     import inspect
 
-    def call(record: dict[str, Any]) -> dict[str, Any]:
-        return dict(data_source=record.get("data_source", "cli"), solution_str=record["response"],
-                    ground_truth=record["ground_truth"], extra_info=record.get("extra_info") or {}, **kwargs)
-
-    def as_dict(value: Any) -> dict[str, Any]:
-        return checked_result(value)
-
-    def failed(record: dict[str, Any], exc: BaseException) -> str:
-        if isinstance(exc, (ValueError, TypeError)):
-            return f"line {record['_line']}: {exc}"
-        return f"line {record['_line']}: the plugin raised {type(exc).__name__}: {exc}"
-
     if not inspect.iscoroutinefunction(fn):
-        results: list[dict[str, Any] | str] = []
-        for record in records:
-            try:
-                with time_limit(timeout_s, f"the plugin's call for line {record['_line']}"):
-                    results.append(as_dict(fn(**call(record))))
-            except (Exception, SystemExit, PluginTimeout) as exc:  # noqa: BLE001 - a failure is a finding per record
-                results.append(failed(record, exc))
-        return results
-
-    async def run() -> list[dict[str, Any] | str]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(record: dict[str, Any]) -> dict[str, Any] | str:
-            async with gate:
-                try:
-                    return as_dict(await asyncio.wait_for(fn(**call(record)), timeout_s))
-                except asyncio.TimeoutError:
-                    return f"line {record['_line']}: the plugin ran past its time limit of {timeout_s:g} s (--timeout)"
-                except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
-                    return failed(record, exc)
-
-        try:
-            return list(await asyncio.gather(*(one(r) for r in records)))
-        finally:  # the plugin's HTTP sessions end with this loop (else: "Unclosed client session" at exit)
-            if close is not None and inspect.iscoroutinefunction(close):
-                with contextlib.suppress(Exception):
-                    await close()
-
+        return _score_sync(fn, records, kwargs, timeout_s)
     rounds = -(-len(records) // concurrency) + 1
     try:
         with time_limit(timeout_s * rounds if timeout_s else None, "the plugin's calls"):
-            return asyncio.run(run())
+            return asyncio.run(_score_async(fn, records, kwargs, concurrency, timeout_s, close))
     except PluginTimeout as exc:
         return [f"line {r['_line']}: {exc} (a coroutine that blocks the event loop)" for r in records]
+
+
+def _call(record: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments verl calls a reward function with, for one record."""
+    return dict(data_source=record.get("data_source", "cli"), solution_str=record["response"],
+                ground_truth=record["ground_truth"], extra_info=record.get("extra_info") or {}, **kwargs)
+
+
+def _failed(record: dict[str, Any], exc: BaseException) -> str:
+    if isinstance(exc, (ValueError, TypeError)):
+        return f"line {record['_line']}: {exc}"
+    return f"line {record['_line']}: the plugin raised {type(exc).__name__}: {exc}"
+
+
+def _score_sync(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
+                timeout_s: float | None) -> list[dict[str, Any] | str]:
+    results: list[dict[str, Any] | str] = []
+    for record in records:
+        try:
+            with time_limit(timeout_s, f"the plugin's call for line {record['_line']}"):
+                results.append(checked_result(fn(**_call(record, kwargs))))
+        except (Exception, SystemExit, PluginTimeout) as exc:  # noqa: BLE001 - a failure is a finding per record
+            results.append(_failed(record, exc))
+    return results
+
+
+async def _score_async(fn: Callable[..., Any], records: list[dict[str, Any]], kwargs: dict[str, Any],
+                       concurrency: int, timeout_s: float | None,
+                       close: Callable[[], Any] | None) -> list[dict[str, Any] | str]:
+    import asyncio
+    import inspect
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(record: dict[str, Any]) -> dict[str, Any] | str:
+        async with gate:
+            try:
+                return checked_result(await asyncio.wait_for(fn(**_call(record, kwargs)), timeout_s))
+            except asyncio.TimeoutError:
+                return f"line {record['_line']}: the plugin ran past its time limit of {timeout_s:g} s (--timeout)"
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is a finding
+                return _failed(record, exc)
+
+    try:
+        return list(await asyncio.gather(*(one(r) for r in records)))
+    finally:  # the plugin's HTTP sessions end with this loop (else: "Unclosed client session" at exit)
+        if close is not None and inspect.iscoroutinefunction(close):
+            with contextlib.suppress(Exception):
+                await close()
 
 
 def distribution(values: list[float]) -> str:
@@ -307,12 +317,7 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
         # the same error for every record (a bad kwarg, a plugin bug): one message, not N
         fail(f"error: {plugin_file}: every record failed: {errors[0].split(': ', 1)[1]}", code=1)
     if out:
-        from ..io import atomic_open
-
-        with atomic_open(out) as handle:
-            for record, result in zip(records, results):
-                row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
-                handle.write(json.dumps(json_safe(row), allow_nan=False, default=str) + "\n")
+        _write_rows(out, records, results)
     summary = summarise(results)
     critics = critic_summary(module)
     if critics:
@@ -323,6 +328,23 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
         print_summary(summary, plugin_file)
         for c in critics:
             click.echo(f"  critic {c['url']}: {c['summary']}")
+    dead = _dead_critics(critics)
+    if summary["errors"] or dead:
+        sys.exit(1)
+
+
+def _write_rows(out: str, records: list[dict[str, Any]], results: list[dict[str, Any] | str]) -> None:
+    """--out: one JSON line per record, every component or the record's error."""
+    from ..io import atomic_open
+
+    with atomic_open(out) as handle:
+        for record, result in zip(records, results):
+            row = {"line": record["_line"], **(result if isinstance(result, dict) else {"error": result})}
+            handle.write(json.dumps(json_safe(row), allow_nan=False, default=str) + "\n")
+
+
+def _dead_critics(critics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The critics no call reached, each said as an error: the consistency score was the fallback throughout."""
     dead = [c for c in critics if c["all_failed"]]
     for c in dead:
         click.echo(f"error: every call to the critic at {c['url']} failed ({c['errors'] or 'no reply'}); the "
@@ -330,8 +352,7 @@ def score(plugin: str, responses: str, kwargs_: tuple[str, ...], out: str | None
                    + ("HTTP 401/403: check the key variable named by critic_api_key_env. " if any(
                        k in c["errors"] for k in ("http_401", "http_403")) else "")
                    + "Check that the critic is up and critic_base_url / critic_model are right.", err=True)
-    if summary["errors"] or dead:
-        sys.exit(1)
+    return dead
 
 
 def critic_summary(module: Any) -> list[dict[str, Any]]:
