@@ -324,7 +324,7 @@ class Stage:
     resume_point: Callable[[RunDir, Recipe], str | None] | None = None  # a training stage's newest checkpoint
     trains: bool = False  # a framework trains in it (ms-swift, verl): its section is rendered by engines/
     preflight: bool = False  # validate and rehearse check it before launch (merge and eval run our own code)
-    node_options: bool = False  # takes `run --nodes/--node-rank/...` (torchrun's rendezvous, launch.local.with_nodes)
+    node_options: bool = False  # takes `run --nodes/--node-rank/...` (torchrun's rendezvous, engines.torchrun.with_nodes)
     # what its steps read, fingerprinted into its record so a resume notices a change the plan digest cannot see
     sources: Callable[[Recipe, dict[str, str]], str | None] | None = None
 
