@@ -1,25 +1,27 @@
-"""The demo learns: one real smoke pipeline (data -> swift sft -> swift GRPO -> eval -> report) on the
-tiny world of tinyworld/tiny_images.py, on CPU, reused by every test here:
+"""The demo learns, and each method's RL stage does what its reward asks: real pipelines (data -> swift sft -> swift
+GRPO -> eval -> report) on the tiny world of tinyworld/tiny_images.py, on CPU, shared by every test here.
 
-- the accuracy floor: SFT >= 90% accurate and >= 95% well-formed on the held-out split, GRPO within 3 points;
-  Fake-HR1's think-rate is reported per source (GenImage = easy fakes, FakeClue = hard ones);
-- the same trained model, evaluated with the eval set's labels written in the opposite convention (1 = fake read
-  as 1 = real), misses the floor: labels, prompts, templates and parsing must agree for the floor to hold;
-- the collected curves are ms-swift's own logged steps and values (logging.jsonl), with GRPO's reward components
-  and think-rate per step.
+- The accuracy floor: SFT >= 90% accurate and >= 95% well-formed on the held-out split, GRPO within 3 points.
+- Fake-HR1 (HGRPO learns when to think): the demo's SFT set answers 3 in 4 easy (GenImage) training images with a
+  short reasoning (the fixture's annotations), so the SFT model thinks on the easy images too. After GRPO with the
+  hybrid bonus the easy think-rate is at most half of SFT's and at most 10%, accuracy holds and answers are
+  shorter. The control, the same GRPO with the bonus weight at 0 from the same SFT model, keeps thinking: the
+  effect is the bonus's.
+- FakeVLM-R1 (the dialectic moves): half of its SFT pairs are one-sided (the fixture's annotations); GRPO raises
+  the share of fully paired answers by at least 20 points, the control (dialectic weight 0) does not.
+- Each on the shipped split seed and one other (FakeVLM-R1's split is released, train.json / test.json: its other
+  seed is the GRPO sampling seed).
+- A flipped label convention misses the floor; the curves are ms-swift's own logged steps; vLLM's CPU build answers
+  as the transformers backend.
 
-- FakeVLM-R1 on its demo profile (profiles/demo.fakevlm_r1.yaml: FakeClue only, 320 SFT steps): the same floors
-  on its 32 held-out FakeClue images, and its critic component reported as skipped (the demo configures no critic
-  endpoint).
-
-Time: two pipeline runs on the shared .cache/demo fixture, without validation (test_rehearsal covers it), one eval
-of 80 images and one more data + SFT + eval run on split seed 1: measured 8m50s for the module on 2 cores, with
-tests/tinyworld beside it (6m55s before the seed-1 run was added).
+The SFT of each seed runs once: its run dir is copied after SFT and the copy resumed with the control's override
+(`--resume --force`), so effect and control start from the same model.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,8 @@ from tests.conftest import RECIPES, ROOT, framework_env, require_executable, req
 
 pytestmark = pytest.mark.integration
 FLOOR, WELL_FORMED, GRPO_SLACK = 0.90, 0.95, 0.03
+EASY_SFT_THINK = 0.5  # the SFT model must think on at least half of the easy images for the effect to mean anything
+CONTROL_NOISE = 0.15  # how far a behaviour may drift under GRPO when its reward weight is 0
 
 
 def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -37,25 +41,71 @@ def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
-    """The demo profile of `recipe`, run for real in run_dir (`args`: overrides, `--stages`); `models` are the
-    checkpoints whose metrics the eval stage wrote."""
+def _fixtures() -> Path:
     require_module("swift")
     require_executable("swift")
     from fakehr_orchestra.tinyworld import build_tiny
 
-    fixtures = Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
-    done = _cli("run", str(RECIPES / recipe), "-p", "demo", f"vars.fixtures={fixtures}", *args,
+    return Path(build_tiny(ROOT / ".cache" / "demo", per_class=32)["model"]).parent
+
+
+def _run(recipe: str, run_dir: Path, *args: str) -> None:
+    done = _cli("run", str(RECIPES / recipe), "-p", "demo", f"vars.fixtures={_fixtures()}", *args,
                 "--run-dir", str(run_dir), "--skip-validate", timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+
+
+def _result(run_dir: Path, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = {name: json.loads((run_dir / "eval" / name / "metrics.json").read_text()) for name in models}
-    return {"run": run_dir, "fixtures": fixtures, "manifest": manifest, "metrics": metrics}
+    return {"run": run_dir, "fixtures": _fixtures(), "manifest": manifest, "metrics": metrics}
+
+
+def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
+    """The demo profile of `recipe`, run for real in run_dir (`args`: overrides, `--stages`); `models` are the
+    checkpoints whose metrics the eval stage wrote."""
+    _run(recipe, run_dir, *args)
+    return _result(run_dir, models)
+
+
+def _effect_and_controls(recipe: str, base: Path, *args: str, branches: dict[str, tuple[str, ...]]) -> dict:
+    """data + SFT once in base/effect, then GRPO + eval there and in a copy per branch (its overrides), each
+    branch resumed from the same SFT model. Returns {"effect": result, <branch>: result}."""
+    effect = base / "effect"
+    _run(recipe, effect, *args, "--stages", "data,sft")
+    for name in branches:
+        shutil.copytree(effect, base / name, symlinks=True)
+    _run(recipe, effect, *args, "--resume")
+    out = {"effect": _result(effect)}
+    for name, overrides in branches.items():
+        _run(recipe, base / name, *args, *overrides, "--resume", "--force")
+        out[name] = _result(base / name)
+    return out
+
+
+HR1_CONTROL = ("grpo.reward.kwargs.hybrid_w_mode=0",)
+VLM_CONTROL = ("grpo.reward.kwargs.w_dialectic=0",)
+VLM_SEED_1 = ("grpo.swift_args.seed=1", "grpo.swift_args.data_seed=1")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _demo_run("fake_hr1.yaml", tmp_path_factory.mktemp("demo") / "run")
+def hr1(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Fake-HR1 on split seeds 0 (the demo's own) and 1: effect and control each."""
+    base = tmp_path_factory.mktemp("hr1")
+    return {seed: _effect_and_controls("fake_hr1.yaml", base / f"seed{seed}", f"data.split.seed={seed}",
+                                       branches={"control": HR1_CONTROL}) for seed in (0, 1)}
+
+
+@pytest.fixture(scope="module")
+def demo(hr1: dict) -> dict:
+    return hr1[0]["effect"]
+
+
+@pytest.fixture(scope="module")
+def vlm(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """FakeVLM-R1: one SFT; GRPO with seed 0 (effect, control) and seed 1 (effect, control)."""
+    return _effect_and_controls("fakevlm_r1.yaml", tmp_path_factory.mktemp("vlm"), branches={
+        "control": VLM_CONTROL, "seed1": VLM_SEED_1, "seed1_control": VLM_SEED_1 + VLM_CONTROL})
 
 
 def _floors(metrics: dict) -> None:
@@ -67,12 +117,29 @@ def _floors(metrics: dict) -> None:
 
 def test_the_demo_learns_past_the_floor(demo):
     _floors(demo["metrics"])
-    sft = demo["metrics"]["sft"]
-    by_source = sft["groups"]["source"]["values"]
+    by_source = demo["metrics"]["sft"]["groups"]["source"]["values"]
     assert set(by_source) == {"genimage", "fakeclue"}
-    assert by_source["fakeclue"]["think_rate"] > by_source["genimage"]["think_rate"], by_source  # hard: reasoning
     report = (Path(demo["manifest"]["stages"]["eval"]["artifacts"]["report"]["path"]) / "report.md").read_text()
     assert "training_curves.png" in report and "## Training curves" in report
+    assert "think_rate genimage" in report and "think_rate fakeclue" in report  # per source, per step
+
+
+def _by_source(metrics: dict) -> dict:
+    return metrics["groups"]["source"]["values"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hgrpo_learns_when_to_think_and_the_control_does_not(hr1, seed):
+    """Easy images: think-rate at most half of SFT's and at most 10% after GRPO; accuracy within 3 points; shorter
+    answers. With the hybrid bonus weight at 0 (same SFT model, same GRPO otherwise) the easy think-rate stays."""
+    effect, control = hr1[seed]["effect"]["metrics"], hr1[seed]["control"]["metrics"]
+    _floors(effect)
+    sft, grpo, ctrl = _by_source(effect["sft"]), _by_source(effect["grpo"]), _by_source(control["grpo"])
+    assert sft["genimage"]["think_rate"] >= EASY_SFT_THINK, sft  # the premise: the SFT model thinks on easy images
+    assert grpo["genimage"]["think_rate"] <= min(0.10, sft["genimage"]["think_rate"] / 2), (sft, grpo)
+    assert effect["grpo"]["mean_response_tokens"] < effect["sft"]["mean_response_tokens"]
+    assert ctrl["genimage"]["think_rate"] >= sft["genimage"]["think_rate"] - CONTROL_NOISE, (sft, ctrl)
+    assert control["grpo"]["overall"]["accuracy"] >= effect["sft"]["overall"]["accuracy"] - GRPO_SLACK
 
 
 def test_a_flipped_label_convention_misses_the_floor(demo, tmp_path):
@@ -115,27 +182,35 @@ def test_curves_are_the_frameworks_logged_steps(demo):
     assert [c["reward"] for c in grpo] == pytest.approx([r["reward"] for r in logged])
     assert [c["response_length"] for c in grpo] == pytest.approx([r["completions/mean_length"] for r in logged])
     assert all({"acc", "format"} <= set(c["reward_components"]) and c["think_rate"] is not None for c in grpo)
+    # each step's think-rate per source (the data_source column of the GRPO rows reaches the reward trace)
+    assert all(set(c["think_rate_by_source"]) <= {"genimage", "fakeclue"} for c in grpo)
+    assert {s for c in grpo for s in c["think_rate_by_source"]} == {"genimage", "fakeclue"}
 
 
-def test_the_sft_learns_past_the_floor_on_another_split(tmp_path):
-    """Split seed 1: before the demo froze its random-init vision tower, the SFT model answered "fake" to every
-    image on this split (docs/demo.md, "How robust it is"). The floor must not hang on one lucky split."""
-    sft = _demo_run("fake_hr1.yaml", tmp_path / "run", "data.split.seed=1", "--stages", "data,sft,eval",
-                    models=("sft",))["metrics"]["sft"]
-    assert sft["overall"]["accuracy"] >= FLOOR and sft["overall"]["well_formed_rate"] >= WELL_FORMED, sft["overall"]
-    by_source = sft["groups"]["source"]["values"]
-    assert by_source["fakeclue"]["think_rate"] > by_source["genimage"]["think_rate"], by_source
+@pytest.mark.parametrize("seed", ["", "seed1_"])
+def test_fakevlm_r1_grpo_pairs_the_reasoning_and_the_control_does_not(vlm, seed):
+    """Fully paired answers ([Why fake] each answered by [If real], by the method's own pairing parser) rise by at
+    least 20 points from SFT to GRPO at equal accuracy; with the dialectic weight at 0 they do not rise beyond
+    noise."""
+    effect = vlm["effect" if not seed else "seed1"]["metrics"]
+    control = vlm[f"{seed}control"]["metrics"]
+    _floors(effect)
+    sft, grpo, ctrl = (m["paired_share"] for m in (effect["sft"], effect["grpo"], control["grpo"]))
+    assert sft <= 0.8, sft  # the premise: the SFT model leaves part of its reasoning unpaired
+    assert grpo >= sft + 0.20, (sft, grpo)
+    assert ctrl <= sft + CONTROL_NOISE, (sft, ctrl)
+    assert control["grpo"]["overall"]["accuracy"] >= effect["sft"]["overall"]["accuracy"] - GRPO_SLACK
 
 
-def test_fakevlm_r1_demo_learns_past_the_floor_and_reports_its_critic_skipped(tmp_path):
-    vlm = _demo_run("fakevlm_r1.yaml", tmp_path / "run")
-    _floors(vlm["metrics"])
-    assert set(vlm["metrics"]["sft"]["groups"]["source"]["values"]) == {"fakeclue_test"}  # FakeClue's test.json
-    meta = json.loads((vlm["run"] / "curves" / "grpo.meta.json").read_text())
+def test_fakevlm_r1_reports_its_critic_skipped_and_the_paired_share(vlm):
+    run = vlm["effect"]
+    assert set(run["metrics"]["sft"]["groups"]["source"]["values"]) == {"fakeclue_test"}  # FakeClue's test.json
+    meta = json.loads((run["run"] / "curves" / "grpo.meta.json").read_text())
     assert list(meta["skipped_components"]) == ["consistency"]  # no critic endpoint in the demo
     assert {"acc", "format", "dialectic", "length"} <= set(meta["components"])
-    report = (Path(vlm["manifest"]["stages"]["eval"]["artifacts"]["report"]["path"]) / "report.md").read_text()
+    report = (Path(run["manifest"]["stages"]["eval"]["artifacts"]["report"]["path"]) / "report.md").read_text()
     assert "reward: consistency | 0 | skipped" in report
+    assert "fully paired reasoning" in report and "| grpo | paired_rate |" in report
 
 
 def test_vllm_answers_as_the_transformers_backend_on_the_trained_model(demo, tmp_path):
