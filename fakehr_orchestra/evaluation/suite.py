@@ -6,11 +6,13 @@ Layout under the suite folder: `sets/<set>.jsonl` (prepared once, sets.py), `<mo
 (`<model>/<set>@<perturbation>/` for each of `eval.perturbations` other than none, evaluation/perturb.py)
 (+ `.meta.json`, the `eval infer` runner: resumable per set) and `<model>/<set>/metrics.json` (`eval score`), then
 `suite.json` and `suite.md`. A model is loaded once for all its sets, and only if some set still has images to
-answer; a rerun answers only what is missing and rescores.
+answer; each image of a set is decoded once for all the perturbations, applied to that decode in memory; a rerun
+answers only what is missing and rescores.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -78,12 +80,52 @@ class Column:
         return self.set if self.perturbation == "none" else f"{self.set}@{slug(self.perturbation)}"
 
 
+class _SharedBackend:
+    """One model load for all the sets and perturbations of a model, made only when some image is left to answer:
+    the runs differ only in the perturbation, which the backend reads from its settings."""
+
+    def __init__(self, factory: Callable[..., Any]):
+        self.factory, self.backend, self.loads = factory, None, 0
+
+    def get(self, settings: Any) -> Any:
+        if self.backend is None:
+            self.backend, self.loads = self.factory(settings), self.loads + 1
+        elif hasattr(self.backend, "settings"):
+            self.backend.settings = settings
+        return self.backend
+
+
+def _answer_set(model: _SharedBackend, settings: Any, items: list[Any], columns: list[Column], out: Path,
+                data: str) -> dict[Column, Any]:
+    """Answer what is left of one set under each of its perturbations (`columns`), one predictions file each
+    (resumable on its own). The images left to answer under any perturbation go batch by batch: each is decoded
+    once and every perturbation that still needs it is applied to that decode in memory; on a fresh run each file
+    gets exactly the batches a separate `eval infer` run would. {column: InferSummary}."""
+    from .infer.prompting import read_images
+    from .infer.run import PredictionsFile, batches
+
+    files = {col: PredictionsFile(replace(settings, perturbation=col.perturbation), items,
+                                  out / col.folder / "predictions.jsonl", data=data) for col in columns}
+    started = time.perf_counter()
+    left = [item for item in items if any(item.key in f.pending_keys for f in files.values())]
+    for batch in batches(left, settings.batch_size):
+        decoded = read_images([item.file_path for item in batch])
+        for predictions in files.values():
+            rows = [i for i, item in enumerate(batch) if item.key in predictions.pending_keys]
+            if rows:
+                predictions.answer(model.get(predictions.settings), [batch[i] for i in rows],
+                                   [decoded[i] for i in rows])
+    for predictions in files.values():
+        predictions.summary.seconds = time.perf_counter() - started
+    return {col: f.summary for col, f in files.items()}
+
+
 def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backend: Optional[str] = None,
               batch_size: Optional[int] = None, device: Optional[str] = None, protocol: Optional[str] = None,
               workers: Optional[int] = None, backend_factory: Optional[Callable[..., Any]] = None,
               progress: Optional[Callable[[str], None]] = None) -> SuiteRun:
     """Prepare every set, answer and score every (model, set), write the matrix. See the module docstring."""
-    from .infer import from_recipe, make_backend, run_inference
+    from .infer import from_recipe, make_backend
     from .metrics import score_file
     from .reader import read_eval_set
     from .sets import prepare_set
@@ -109,31 +151,24 @@ def run_suite(recipe: Any, models: dict[str, str], out_dir: str | Path, *, backe
     scored: dict[str, dict[str, dict[str, Any]]] = {}
     for model_name, model_dir in models.items():
         settings = from_recipe(recipe, str(Path(model_dir).resolve()), backend, batch_size, device)
-        loaded: list[Any] = []
-
-        def shared(s: Any, _loaded: list[Any] = loaded) -> Any:
-            """One model load for all the sets and perturbations: the runs differ only in the perturbation,
-            which the backend reads from its settings when it loads each image."""
-            if not _loaded:
-                _loaded.append(factory(s))
-            elif hasattr(_loaded[0], "settings"):
-                _loaded[0].settings = s
-            return _loaded[0]
+        model = _SharedBackend(factory)
         cells[model_name], scored[model_name] = {}, {}
-        for col in columns:
-            folder = out / model_name / col.folder
-            summary = run_inference(replace(settings, perturbation=col.perturbation), items_of[col.set],
-                                    folder / "predictions.jsonl", data=str(set_files[col.set].resolve()),
-                                    backend_factory=shared)
-            run.answered[(model_name, col.name)] = summary.written
-            metrics = score_file(folder / "predictions.jsonl", protocol=protocol)
-            write_json_atomic(folder / "metrics.json", metrics)
-            cells[model_name][col.name] = cell(metrics, protocol)
-            scored[model_name][col.name] = metrics
-            say(f"{model_name} on {col.name}: {summary.written} answered now, {summary.already_done} before; "
-                f"accuracy {fmt(metrics['overall']['accuracy'], 'pct')}")
-        run.loads[model_name] = len(loaded)
-        loaded.clear()
+        for set_name, items in items_of.items():
+            set_columns = [c for c in columns if c.set == set_name]
+            summaries = _answer_set(model, settings, items, set_columns, out / model_name,
+                                    str(set_files[set_name].resolve()))
+            for col in set_columns:
+                folder = out / model_name / col.folder
+                run.answered[(model_name, col.name)] = summaries[col].written
+                metrics = score_file(folder / "predictions.jsonl", protocol=protocol)
+                write_json_atomic(folder / "metrics.json", metrics)
+                scored[model_name][col.name] = metrics
+                say(f"{model_name} on {col.name}: {summaries[col].written} answered now, "
+                    f"{summaries[col].already_done} before; accuracy {fmt(metrics['overall']['accuracy'], 'pct')}")
+        for col in columns:  # the recipe's order: perturbation-major, as the matrix columns
+            cells[model_name][col.name] = cell(scored[model_name][col.name], protocol)
+        run.loads[model_name] = model.loads
+        model.backend = None  # released before the next model loads
     names = [c.name for c in columns]
     metric_names = [key for _, key, _ in MATRIX_METRICS] + ([f"{protocol}_accuracy"] if protocol else [])
     first = [c.name for c in columns if c.perturbation == perturbations[0]]

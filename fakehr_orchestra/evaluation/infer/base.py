@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol, Sequence
 
 from ...answers import parse_answer
 from ..reader import EvalItem
@@ -20,7 +20,10 @@ class Generation:
 
 
 class Backend(Protocol):
-    def generate(self, items: list[EvalItem]) -> list[Generation]: ...
+    def generate(self, items: list[EvalItem], decoded: Optional[Sequence[Any]] = None) -> list[Generation]:
+        """One answer per item. `decoded` (prompting.read_images of the items): the files already decoded, so a
+        suite reads each image once for all its perturbations; None: the backend reads them."""
+        ...
 
 
 def answer_split(full_text: str, label: str) -> Optional[tuple[str, str, str]]:

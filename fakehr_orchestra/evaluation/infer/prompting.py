@@ -11,9 +11,10 @@ appends `--response_prefix` after the generation prompt. We do the same steps wi
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional, Sequence
 
 from ...prompts import chat_messages
+from ..reader import EvalItem
 from .settings import IMAGE_TAG, InferSettings
 
 VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -43,22 +44,29 @@ def rescale_image(image: Any, max_pixels: int | None) -> Any:
     return image.resize((int(width_scaled), int(height_scaled)), Image.BILINEAR)
 
 
-def load_image(path: str, settings: InferSettings, patch_size: int | None = None) -> Any:
-    """RGB image after ms-swift's two resizes; the processor must then be called with do_resize=False.
-    `patch_size`: the processor's (as ms-swift's qwen3_vl template passes it); default the family's."""
+def read_image(path: str) -> Any:
+    """The file decoded to RGB, nothing else: what every perturbation of a suite starts from, so a suite decodes each
+    image once and perturbs that decode in memory."""
     from PIL import Image
-    from qwen_vl_utils import fetch_image
 
     from ...data.image_file import open_image_file
+
+    file, _ = open_image_file(path)  # a FIFO or a huge file must not hang or flood the eval
+    with file, Image.open(file) as handle:
+        return handle.convert("RGB")
+
+
+def prepare_image(image: Any, settings: InferSettings, patch_size: int | None = None) -> Any:
+    """A decoded RGB image (read_image) as the model sees it: the settings' perturbation, then ms-swift's two
+    resizes; the processor must then be called with do_resize=False. `image` itself is not modified.
+    `patch_size`: the processor's (as ms-swift's qwen3_vl template passes it); default the family's."""
+    from qwen_vl_utils import fetch_image
+
     from ...families import get
     from ...vision import swift_min_pixels
 
     if patch_size is None:
         patch_size = get(settings.family or "qwen2_5_vl").patch_size
-
-    file, _ = open_image_file(path)  # a FIFO or a huge file must not hang or flood the eval
-    with file, Image.open(file) as handle:
-        image = handle.convert("RGB")
     perturbation = getattr(settings, "perturbation", "none")
     if perturbation != "none":  # robustness columns: before the model's own resizes (evaluation/perturb.py)
         from ..perturb import apply
@@ -72,3 +80,39 @@ def load_image(path: str, settings: InferSettings, patch_size: int | None = None
     if settings.max_image_pixels is not None:
         element["max_pixels"] = settings.max_image_pixels
     return fetch_image(element, image_patch_size=patch_size)
+
+
+def load_image(path: str, settings: InferSettings, patch_size: int | None = None) -> Any:
+    """RGB image after ms-swift's two resizes (read_image, then prepare_image)."""
+    return prepare_image(read_image(path), settings, patch_size)
+
+
+Decoded = Optional[Sequence[Any]]  # per item: its read_image result, or the exception reading it raised
+
+
+def read_images(paths: Sequence[str]) -> list[Any]:
+    """read_image of each path, or the exception it raised (kept: each use of the image reports it)."""
+    out: list[Any] = []
+    for path in paths:
+        try:
+            out.append(read_image(path))
+        except Exception as exc:  # reported per row by model_images, never a lost batch
+            out.append(exc)
+    return out
+
+
+def model_images(items: Sequence[EvalItem], settings: InferSettings, patch_size: int,
+                 decoded: Decoded = None) -> tuple[dict[int, Any], dict[int, str]]:
+    """({row: the image the model sees}, {row: why that image could not be had}) for a batch. `decoded`: the items'
+    read_images, when the caller decoded them once for several perturbations; else each file is read here."""
+    images: dict[int, Any] = {}
+    errors: dict[int, str] = {}
+    for i, item in enumerate(items):
+        try:
+            source = read_image(item.file_path) if decoded is None else decoded[i]
+            if isinstance(source, BaseException):
+                raise source
+            images[i] = prepare_image(source, settings, patch_size)
+        except Exception as exc:  # a corrupt image is one wrong row, reported, never a lost batch
+            errors[i] = f"{type(exc).__name__}: {exc}"
+    return images, errors

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ...answers import parse_answer
 from ...io import write_json_atomic
@@ -23,7 +23,7 @@ from .base import Backend, Generation
 from .settings import InferSettings, SettingsError, drift_notes, from_recipe
 
 __all__ = ["InferSettings", "SettingsError", "from_recipe", "drift_notes", "run_inference", "make_backend",
-           "meta_path", "InferSummary", "ResumeError"]
+           "meta_path", "InferSummary", "ResumeError", "PredictionsFile", "batches"]
 
 META_VERSION = 1
 
@@ -101,9 +101,48 @@ def prediction_row(item: EvalItem, gen: Generation, settings: InferSettings, lat
     return row
 
 
-def _batches(items: list[EvalItem], size: int) -> Iterable[list[EvalItem]]:
+def batches(items: list[EvalItem], size: int) -> Iterable[list[EvalItem]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class PredictionsFile:
+    """One predictions file open for answering: checked against its meta (else ResumeError), a torn last line cut
+    off, the meta written, and what is left to answer known (`pending`, in eval-set order). `answer` appends one
+    batch. run_inference drives one; a suite drives one per perturbation of a set, batch by batch, so each image is
+    decoded once for all of them."""
+
+    def __init__(self, settings: InferSettings, items: list[EvalItem], out: str | Path, data: str = ""):
+        self.settings, self.out = settings, Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        _check_meta(self.out, settings)
+        repaired = repair_tail(self.out)
+        done = done_keys(self.out)
+        stray = done - {item.key for item in items}
+        if stray:
+            raise ResumeError(f"{self.out} has {len(stray)} row(s) for images not in this eval set "
+                              f"(e.g. {sorted(stray)[0]}); use another --out")
+        _write_meta(self.out, settings, items, data)
+        self.pending = [item for item in items if item.key not in done]
+        self.pending_keys = {item.key for item in self.pending}
+        self.summary = InferSummary(len(items), len(items) - len(self.pending), 0, repaired, 0.0)
+
+    def answer(self, backend: Backend, batch: list[EvalItem], decoded: Optional[Sequence[Any]] = None) -> None:
+        """Answer `batch` and append its rows: one write + flush + fsync, so a kill can tear only the last line.
+        `decoded`: the batch's images already read (prompting.read_images), else the backend reads them."""
+        t0 = time.perf_counter()
+        generations = backend.generate(batch) if decoded is None else backend.generate(batch, decoded)
+        if len(generations) != len(batch):
+            raise RuntimeError(f"backend returned {len(generations)} answers for {len(batch)} images")
+        per_image = (time.perf_counter() - t0) / len(batch)
+        lines = "".join(json.dumps(prediction_row(item, gen, self.settings, per_image, len(batch)),
+                                   ensure_ascii=False) + "\n" for item, gen in zip(batch, generations))
+        with self.out.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.summary.written += len(batch)
+        self.pending_keys.difference_update(item.key for item in batch)
 
 
 def run_inference(settings: InferSettings, items: list[EvalItem], out: str | Path, data: str = "",
@@ -111,35 +150,14 @@ def run_inference(settings: InferSettings, items: list[EvalItem], out: str | Pat
                   progress: Optional[Callable[[int, int], None]] = None) -> InferSummary:
     """Answer every item not yet in `out`; append one batch at a time. Loads the model only if work remains."""
     start = time.perf_counter()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _check_meta(out, settings)
-    repaired = repair_tail(out)
-    done = done_keys(out)
-    stray = done - {item.key for item in items}
-    if stray:
-        raise ResumeError(f"{out} has {len(stray)} row(s) for images not in this eval set "
-                          f"(e.g. {sorted(stray)[0]}); use another --out")
-    _write_meta(out, settings, items, data)
-    pending = [item for item in items if item.key not in done]
-    summary = InferSummary(len(items), len(items) - len(pending), 0, repaired, 0.0)
-    if pending:
+    predictions = PredictionsFile(settings, items, out, data)
+    summary = predictions.summary
+    if predictions.pending:
         backend = backend_factory(settings)
-        with out.open("a", encoding="utf-8") as handle:
-            for batch in _batches(pending, settings.batch_size):
-                t0 = time.perf_counter()
-                generations = backend.generate(batch)
-                if len(generations) != len(batch):
-                    raise RuntimeError(f"backend returned {len(generations)} answers for {len(batch)} images")
-                per_image = (time.perf_counter() - t0) / len(batch)
-                lines = "".join(json.dumps(prediction_row(item, gen, settings, per_image, len(batch)),
-                                           ensure_ascii=False) + "\n" for item, gen in zip(batch, generations))
-                handle.write(lines)  # one write per batch; a kill can tear only the last line
-                handle.flush()
-                os.fsync(handle.fileno())
-                summary.written += len(batch)
-                if progress:
-                    progress(summary.already_done + summary.written, summary.total)
+        for batch in batches(predictions.pending, settings.batch_size):
+            predictions.answer(backend, batch)
+            if progress:
+                progress(summary.already_done + summary.written, summary.total)
     summary.seconds = time.perf_counter() - start
     return summary
 

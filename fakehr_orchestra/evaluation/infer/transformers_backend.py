@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ..reader import EvalItem
 from .base import Generation, verdict_pairs
-from .prompting import load_image, prompt_text
+from .prompting import Decoded, model_images, prompt_text
 from .settings import InferSettings
 
 
@@ -47,17 +47,12 @@ class TransformersBackend:
         enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt", do_resize=False)
         return enc.to(self.device)
 
-    def generate(self, items: list[EvalItem]) -> list[Generation]:
+    def generate(self, items: list[EvalItem], decoded: Decoded = None) -> list[Generation]:
         import torch
 
-        images: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, item in enumerate(items):
-            try:
-                images.append(load_image(item.file_path, self.settings, self.patch_size))
-            except Exception as exc:  # a corrupt image is one wrong row, reported, never a lost batch
-                errors[i] = f"{type(exc).__name__}: {exc}"
-        ok = [i for i in range(len(items)) if i not in errors]
+        prepared, errors = model_images(items, self.settings, self.patch_size, decoded)
+        ok = sorted(prepared)
+        images = [prepared[i] for i in ok]
         results: dict[int, Generation] = {i: Generation("", 0, "error", None, msg) for i, msg in errors.items()}
         if ok:
             enc = self._encode([self.prompt] * len(ok), images)

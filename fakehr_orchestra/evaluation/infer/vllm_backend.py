@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from ..reader import EvalItem
 from .base import Generation, verdict_pairs
-from .prompting import load_image, prompt_text
+from .prompting import Decoded, model_images, prompt_text
 from .settings import InferSettings
 
 
@@ -56,14 +56,9 @@ class VllmBackend:
     def _request(self, text: str, image: Any) -> dict[str, Any]:
         return {"prompt": text, "multi_modal_data": {"image": image}}
 
-    def generate(self, items: list[EvalItem]) -> list[Generation]:
-        images: dict[int, Any] = {}
-        results: dict[int, Generation] = {}
-        for i, item in enumerate(items):
-            try:
-                images[i] = load_image(item.file_path, self.settings, self.patch_size)
-            except Exception as exc:  # one wrong, reported row; never a lost batch
-                results[i] = Generation("", 0, "error", None, f"{type(exc).__name__}: {exc}")
+    def generate(self, items: list[EvalItem], decoded: Decoded = None) -> list[Generation]:
+        images, errors = model_images(items, self.settings, self.patch_size, decoded)
+        results = {i: Generation("", 0, "error", None, msg) for i, msg in errors.items()}  # wrong, reported rows
         order = sorted(images)
         outputs = self.llm.generate([self._request(self.prompt, images[i]) for i in order], self.sampling,
                                     use_tqdm=False)
