@@ -69,17 +69,26 @@ def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = 
 
 
 def _effect_and_controls(recipe: str, base: Path, *args: str, branches: dict[str, tuple[str, ...]]) -> dict:
-    """data + SFT once in base/effect, then GRPO + eval there and in a copy per branch (its overrides), each
-    branch resumed from the same SFT model. Returns {"effect": result, <branch>: result}."""
-    effect = base / "effect"
-    _run(recipe, effect, *args, "--stages", "data,sft")
-    for name in branches:
-        shutil.copytree(effect, base / name, symlinks=True)
-    _run(recipe, effect, *args, "--resume")
-    out = {"effect": _result(effect)}
+    """data + SFT once, then GRPO + eval per branch (its overrides) and for the effect, each from that same SFT
+    model. A run dir's plans hold its own path, so a copy elsewhere would train its SFT again: each branch runs in
+    a copy of the SFT-only run dir put back at the original path (`--resume --force`: data and SFT are verified
+    and skipped), then moved aside. The effect runs last and stays in place, so its manifest's paths hold.
+    Returns {"effect": result, <branch>: result}."""
+    run, snapshot = base / "run", base / "after_sft"
+    _run(recipe, run, *args, "--stages", "data,sft")
+    shutil.copytree(run, snapshot, symlinks=True)
+    out = {}
     for name, overrides in branches.items():
-        _run(recipe, base / name, *args, *overrides, "--resume", "--force")
-        out[name] = _result(base / name)
+        if not run.exists():
+            shutil.copytree(snapshot, run, symlinks=True)
+        _run(recipe, run, *args, *overrides, "--resume", "--force")
+        out[name] = _result(run)
+        sft = out[name]["manifest"]["stages"]["sft"]
+        assert sft["status"] == "done" and not (run / "sft.superseded-1").exists(), "the branch retrained SFT"
+        run.rename(base / name)
+    shutil.copytree(snapshot, run, symlinks=True)
+    _run(recipe, run, *args, "--resume", "--force")
+    out["effect"] = _result(run)
     return out
 
 
