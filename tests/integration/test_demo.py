@@ -64,13 +64,6 @@ def _result(run_dir: Path, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
     return {"run": run_dir, "fixtures": _fixtures(), "manifest": manifest, "metrics": metrics}
 
 
-def _demo_run(recipe: str, run_dir: Path, *args: str, models: tuple[str, ...] = ("sft", "grpo")) -> dict:
-    """The demo profile of `recipe`, run for real in run_dir (`args`: overrides, `--stages`); `models` are the
-    checkpoints whose metrics the eval stage wrote."""
-    _run(recipe, run_dir, *args)
-    return _result(run_dir, models)
-
-
 def _effect_and_controls(recipe: str, base: Path, *args: str, branches: dict[str, tuple[str, ...]]) -> dict:
     """data + SFT once, then GRPO + eval per branch (its overrides) and for the effect, each from that same SFT
     model. A run dir's plans hold its own path, so a copy elsewhere would train its SFT again: each branch runs in
