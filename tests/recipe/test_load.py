@@ -157,7 +157,7 @@ def test_a_profile_has_a_variant_per_method(tmp_path):
     profiles/demo.yaml for any other method; the variant is no profile of its own in the listing."""
     vlm = load_recipe(RECIPES / "fakevlm_r1.yaml", profile="demo")
     hr1 = load_recipe(RECIPES / "fake_hr1.yaml", profile="demo")
-    assert vlm.model.sft.args["max_steps"] == 320 and hr1.model.sft.args["max_steps"] == 600
+    assert vlm.model.sft.args["max_steps"] == 320 and hr1.model.sft.args["max_steps"] == 300
     assert [s.name for s in vlm.model.data.sources] == ["fakeclue", "fakeclue_test"]
     assert [s.name for s in hr1.model.data.sources] == ["genimage", "fakeclue"]
     assert vlm.model.prompt.system == hr1.model.prompt.system == "Is it real or fake?"  # demo.yaml's, inherited
