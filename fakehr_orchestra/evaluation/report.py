@@ -244,12 +244,7 @@ def curves_markdown(curves: list[tuple[str, str, list[dict[str, Any]]]],
     reward declares but no sample carried is a row that says it was skipped, and why."""
     rows = []
     for run, stage, data in curves:
-        for key in ("loss", "token_acc", "reward", "think_rate", "response_length"):
-            points = [r for r in data if r.get(key) is not None]
-            if points:
-                rows.append([run, stage, key, f"{len(points)}", f"{points[0][key]:.4g} (step {points[0]['step']})",
-                             f"{points[-1][key]:.4g} (step {points[-1]['step']})"])
-        for key in ("paired_rate",):
+        for key in ("loss", "token_acc", "reward", "think_rate", "paired_rate", "response_length"):
             points = [r for r in data if r.get(key) is not None]
             if points:
                 rows.append([run, stage, key, f"{len(points)}", f"{points[0][key]:.4g} (step {points[0]['step']})",
