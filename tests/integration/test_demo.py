@@ -7,15 +7,17 @@ GRPO -> eval -> report) on the tiny world of tinyworld/tiny_images.py, on CPU, s
   hybrid bonus the easy think-rate is at most half of SFT's and at most 10%, accuracy holds and answers are
   shorter. The control, the same GRPO with the bonus weight at 0 from the same SFT model, keeps thinking: the
   effect is the bonus's.
-- FakeVLM-R1: half of its SFT pairs are one-sided (the fixture's annotations); the control (dialectic weight 0)
-  does not raise the share of fully paired answers. That the dialectic component does is not shown robustly yet
-  (seed 0 +22 points, seed 1 -28): not asserted.
-- Fake-HR1 on the shipped split seed and one other.
+- FakeVLM-R1 (the dialectic moves): half of its SFT pairs are one-sided (the fixture's annotations); GRPO raises the
+  share of fully paired answers by at least 20 points; the control (dialectic weight 0) does not raise it.
+- Both methods on the shipped seed and one other (Fake-HR1: the split seed; FakeVLM-R1, whose split is FakeClue's
+  released one: GRPO's data seed).
+- Not asserted: that Fake-HR1 keeps reasoning on the hard images. In the tiny world answering them without a
+  reasoning is as accurate (docs/demo.md), so the hybrid bonus rightly teaches no-think there too.
 - A flipped label convention misses the floor; the curves are ms-swift's own logged steps; vLLM's CPU build answers
   as the transformers backend.
 
 The SFT of each seed runs once: its run dir is copied after SFT and the copy resumed with the control's override
-(`--resume --force`), so effect and control start from the same model.
+(`--resume --force`), so effect and control start from the same model. The four pipelines run side by side.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -34,6 +39,7 @@ pytestmark = pytest.mark.integration
 FLOOR, WELL_FORMED, GRPO_SLACK = 0.90, 0.95, 0.03
 EASY_SFT_THINK = 0.5  # the SFT model must think on at least half of the easy images for the effect to mean anything
 CONTROL_NOISE = 0.15  # how far a behaviour may drift under GRPO when its reward weight is 0
+PAIRED_RISE = 0.20  # FakeVLM-R1: how far GRPO must raise the fully paired share (issue figure: 20 points)
 # FakeVLM-R1's SFT model garbles 2 of its 32 held-out answers since half its training pairs are one-sided (measured
 # 2026-12-07: 93.75% well-formed); GRPO brings it to 100%
 VLM_WELL_FORMED = 0.90
@@ -92,23 +98,57 @@ HR1_CONTROL = ("grpo.reward.kwargs.hybrid_w_mode=0",)
 VLM_CONTROL = ("grpo.reward.kwargs.w_dialectic=0",)
 
 
+# The pipelines of this module, each a chain of subprocesses (data, SFT, then GRPO + eval per branch), all three
+# at once: their training and eval run on one thread each (the smoke profile, which the demo extends, sets
+# OMP_NUM_THREADS=1), so one chain alone leaves a core of a 2-core CI machine idle; side by side the module's wall
+# time is about half the sum of its pipelines.
+
+
+SEEDS = (0, 1)  # the shipped seed and one other
+
+
+def _pipelines(base: Path) -> dict[str, Callable[[], dict]]:
+    """name -> the function that runs it, effect and control each: Fake-HR1 on split seeds 0 (the demo's own) and 1;
+    FakeVLM-R1 (its split is FakeClue's released one) on GRPO data seeds 0 (the demo's own) and 1, the order in
+    which GRPO meets the prompts."""
+    hr1 = {f"hr1_seed{seed}": partial(_effect_and_controls, "fake_hr1.yaml", base / f"hr1_seed{seed}",
+                                      f"data.split.seed={seed}", branches={"control": HR1_CONTROL})
+           for seed in SEEDS}
+    vlm = {f"vlm_seed{seed}": partial(_effect_and_controls, "fakevlm_r1.yaml", base / f"vlm_seed{seed}",
+                                      f"grpo.swift_args.data_seed={seed}", branches={"control": VLM_CONTROL})
+           for seed in SEEDS}
+    return {**hr1, **vlm}
+
+
 @pytest.fixture(scope="module")
-def hr1(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def pipelines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every pipeline a selected test of this module needs, side by side."""
+    wanted = {fixture for item in request.session.items if item.module is request.module
+              for fixture in item.fixturenames}
+    names = [name for name in _pipelines(Path()) if name.split("_")[0] in wanted
+             or (name == "hr1_seed0" and "demo" in wanted)]
+    _fixtures()  # the shared fixture is built once, before the pipelines read it
+    runs = _pipelines(tmp_path_factory.mktemp("demo"))
+    with ThreadPoolExecutor(max(1, len(names))) as pool:
+        futures = {name: pool.submit(runs[name]) for name in names}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def hr1(pipelines: dict) -> dict:
     """Fake-HR1 on split seeds 0 (the demo's own) and 1: effect and control each."""
-    base = tmp_path_factory.mktemp("hr1")
-    return {seed: _effect_and_controls("fake_hr1.yaml", base / f"seed{seed}", f"data.split.seed={seed}",
-                                       branches={"control": HR1_CONTROL}) for seed in (0, 1)}
+    return {seed: pipelines[f"hr1_seed{seed}"] for seed in SEEDS}
 
 
 @pytest.fixture(scope="module")
-def demo(hr1: dict) -> dict:
-    return hr1[0]["effect"]
+def demo(pipelines: dict) -> dict:
+    return pipelines["hr1_seed0"]["effect"]
 
 
 @pytest.fixture(scope="module")
-def vlm(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """FakeVLM-R1: one SFT; GRPO with the dialectic component (effect) and without it (control)."""
-    return _effect_and_controls("fakevlm_r1.yaml", tmp_path_factory.mktemp("vlm"), branches={"control": VLM_CONTROL})
+def vlm(pipelines: dict) -> dict:
+    """FakeVLM-R1 on GRPO data seeds 0 (the demo's own) and 1: effect and control each."""
+    return {seed: pipelines[f"vlm_seed{seed}"] for seed in SEEDS}
 
 
 def _floors(metrics: dict, well_formed: float = WELL_FORMED) -> None:
@@ -190,22 +230,23 @@ def test_curves_are_the_frameworks_logged_steps(demo):
     assert {s for c in grpo for s in c["think_rate_by_source"]} == {"genimage", "fakeclue"}
 
 
-def test_fakevlm_r1_learns_and_its_grpo_moves_the_pairing_only_with_the_dialectic_component(vlm):
-    """FakeVLM-R1's SFT model (half its training pairs one-sided) leaves most answers unpaired; GRPO keeps the floor;
-    with the dialectic weight at 0 the fully paired share does not rise. That the dialectic component raises it is
-    NOT asserted: measured 28% -> 50% with GRPO's seed 0 but 28% -> 0% with seed 1 (docs/demo.md), so the tiny demo
-    does not show that effect robustly yet."""
-    effect, control = vlm["effect"]["metrics"], vlm["control"]["metrics"]
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fakevlm_r1_grpo_pairs_the_reasoning_up_and_the_control_does_not(vlm, seed):
+    """FakeVLM-R1's SFT model (half its training pairs one-sided) leaves most answers unpaired; GRPO raises the fully
+    paired share by at least PAIRED_RISE, accuracy not lower by more than 3 points; with the dialectic weight at 0 (same SFT model, same
+    GRPO otherwise) it does not rise."""
+    effect, control = vlm[seed]["effect"]["metrics"], vlm[seed]["control"]["metrics"]
     _floors(effect, well_formed=VLM_WELL_FORMED)
     _floors(control, well_formed=VLM_WELL_FORMED)
-    sft, ctrl = effect["sft"]["paired_share"], control["grpo"]["paired_share"]
+    sft, grpo, ctrl = (effect["sft"]["paired_share"], effect["grpo"]["paired_share"],
+                       control["grpo"]["paired_share"])
     assert sft <= 0.8, sft  # the premise: the SFT model leaves part of its reasoning unpaired
+    assert grpo >= sft + PAIRED_RISE, (sft, grpo)
     assert ctrl <= sft + CONTROL_NOISE, (sft, ctrl)
-    assert effect["grpo"]["paired_share"] is not None and effect["grpo"]["overall"]["well_formed_rate"] >= WELL_FORMED
 
 
 def test_fakevlm_r1_reports_its_critic_skipped_and_the_paired_share(vlm):
-    run = vlm["effect"]
+    run = vlm[0]["effect"]
     assert set(run["metrics"]["sft"]["groups"]["source"]["values"]) == {"fakeclue_test"}  # FakeClue's test.json
     meta = json.loads((run["run"] / "curves" / "grpo.meta.json").read_text())
     assert list(meta["skipped_components"]) == ["consistency"]  # no critic endpoint in the demo
