@@ -26,7 +26,7 @@ from . import artifacts as art
 from . import lock, services
 from .record import StageRecord
 from .rundir import ManifestWriteError, RunDir, RunDirError, new_manifest
-from .stages import REGISTRY, STAGES, StagePlan, Step, Wiring, build, how_to_provide, missing_inputs
+from .stages import REGISTRY, STAGES, StagePlan, Step, Wiring, build, check_sections, how_to_provide, missing_inputs
 
 if TYPE_CHECKING:
     from ..launch.launcher import Launcher
@@ -67,6 +67,7 @@ def _verified(record: StageRecord) -> bool:
 
 def plan_all(recipe: Recipe, run: RunDir, opts: Options, manifest: dict[str, Any] | None = None) -> list[StagePlan]:
     """Every selected stage's plan, wired to what earlier stages produced (or will produce: placeholders)."""
+    check_sections(recipe, opts.stages)
     artifacts = {s: {k: v["path"] for k, v in r.get("artifacts", {}).items()}
                  for s, r in (manifest or {}).get("stages", {}).items()}
     wiring = Wiring(recipe, run, run.path / RESOLVED, artifacts, opts.versions)
@@ -84,6 +85,7 @@ def run_pipeline(recipe: Recipe, run: RunDir, opts: Options,
     """Run (or resume) the selected stages; return the exit code of the first failure, else 0.
 
     Holds the run dir's lock throughout: a second runner on the same run dir stops with lock.RunDirBusy."""
+    check_sections(recipe, opts.stages)
     with lock.locked(run.path) as me:
         if me.get("stale"):
             _say(opts, f"took over the lock of a run that ended without releasing it "

@@ -95,7 +95,7 @@ class Wiring:
     """What a stage builder needs: the recipe, where the run lives, and what upstream stages produced."""
 
     # a Recipe; Any because each builder reads its own stage's section, which the schema makes optional (a stage
-    # selected for a recipe without its section stops with an AttributeError: a known gap)
+    # selected for a recipe without its section is refused first: check_sections)
     recipe: Any
     run: RunDir
     resolved_recipe: Path
@@ -327,6 +327,7 @@ class Stage:
     node_options: bool = False  # takes `run --nodes/--node-rank/...` (torchrun's rendezvous, engines.torchrun.with_nodes)
     # what its steps read, fingerprinted into its record so a resume notices a change the plan digest cannot see
     sources: Callable[[Recipe, dict[str, str]], str | None] | None = None
+    section: str | None = None  # the recipe section it cannot plan without (the schema leaves sft/grpo optional)
 
     def hint(self, artifact: str) -> str:
         """How to provide `<name.artifact>` when a later stage needs it and this run dir has none."""
@@ -346,11 +347,12 @@ REGISTRY: dict[str, Stage] = {stage.name: stage for stage in (
         "eval": "set eval.dataset to an eval jsonl, or include the data stage (--stages data,...)",
         "sft": "include the data stage, or run --stages sft alone to train on the recipe's sft.dataset"}),
     Stage("sft", sft_stage, produced.collect_sft, resume_point=produced.sft_resume_point, trains=True,
-          preflight=True, node_options=True,
+          preflight=True, node_options=True, section="sft",
           hints={"checkpoint": "run the sft stage in this run dir first (same --run-dir, --resume)"}),
     Stage("grpo", grpo_stage, produced.collect_grpo, resume_point=produced.grpo_resume_point, trains=True,
-          preflight=True, hints={"checkpoint": "run the grpo stage in this run dir first (same --run-dir, --resume)"}),
-    Stage("merge", merge_stage, produced.collect_merge),
+          preflight=True, section="grpo",
+          hints={"checkpoint": "run the grpo stage in this run dir first (same --run-dir, --resume)"}),
+    Stage("merge", merge_stage, produced.collect_merge, section="grpo"),
     Stage("eval", eval_stage, produced.collect_eval),
 )}
 
@@ -364,6 +366,22 @@ PLACEHOLDER = re.compile(r"<((?:" + "|".join(map(re.escape, STAGES)) + r")\.[a-z
 
 def build(stage: str, wiring: Wiring, selected: tuple[str, ...]) -> StagePlan:
     return REGISTRY[stage].build(wiring, selected)
+
+
+def check_sections(recipe: Recipe, selected: tuple[str, ...]) -> None:
+    """A stage selected for a recipe without its section is an error naming the stages to run instead, before any
+    plan is built (the default selection is every stage)."""
+    from ..recipe.errors import Problem, RecipeError
+
+    lacking = [name for name in selected if REGISTRY[name].section is not None
+               and getattr(recipe.model, REGISTRY[name].section or "") is None]
+    if lacking:
+        keep = ",".join(name for name in selected if name not in lacking) or "(none)"
+        sections = sorted({REGISTRY[name].section or "" for name in lacking})
+        raise RecipeError([Problem(
+            " / ".join(sections), f"no {' or '.join(sections)} section, which the selected stage"
+            f"{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} need{'' if len(lacking) > 1 else 's'}",
+            file=str(recipe.path), hint=f"run --stages {keep}, or add the section")])
 
 
 def missing_inputs(sp: StagePlan) -> list[str]:

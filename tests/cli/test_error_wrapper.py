@@ -61,3 +61,16 @@ def test_every_known_error_names_a_real_exception_class() -> None:
         cls = getattr(importlib.import_module(module_name), class_name, None)
         assert isinstance(cls, type) and issubclass(cls, Exception), (module_name, class_name)
         assert code in (1, 2)
+
+
+def test_every_mapped_error_class_exists_where_the_table_names_it() -> None:
+    """The wrapper names its classes by module and name, so that it imports nothing; a class renamed or moved must
+    fail here, not turn its message into a traceback."""
+    import importlib
+
+    from fakehr_orchestra.cli.errors import KNOWN
+
+    for module_name, class_name, code in KNOWN:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        assert isinstance(cls, type) and issubclass(cls, Exception), (module_name, class_name)
+        assert code in (1, 2)

@@ -233,8 +233,8 @@ def test_curves_are_the_frameworks_logged_steps(demo):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_fakevlm_r1_grpo_pairs_the_reasoning_up_and_the_control_does_not(vlm, seed):
     """FakeVLM-R1's SFT model (half its training pairs one-sided) leaves most answers unpaired; GRPO raises the fully
-    paired share by at least PAIRED_RISE, accuracy not lower by more than 3 points; with the dialectic weight at 0 (same SFT model, same
-    GRPO otherwise) it does not rise."""
+    paired share by at least PAIRED_RISE, its accuracy not lower by more than 3 points; with the dialectic weight at
+    0 (same SFT model, same GRPO otherwise) it does not rise."""
     effect, control = vlm[seed]["effect"]["metrics"], vlm[seed]["control"]["metrics"]
     _floors(effect, well_formed=VLM_WELL_FORMED)
     _floors(control, well_formed=VLM_WELL_FORMED)

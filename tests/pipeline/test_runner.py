@@ -212,6 +212,20 @@ def test_dry_run_prints_every_stage_in_order_with_wiring(tmp_path, recipe, profi
     assert not (tmp_path / "rd").exists()  # nothing was run or written
 
 
+def test_a_stage_whose_section_the_recipe_lacks_is_refused_with_the_stages_to_run(tmp_path):
+    """A recipe without a grpo section (an SFT-only recipe): selecting grpo (and merge, which merges its checkpoint)
+    is an error naming the stages to run, not an AttributeError; without them the plan is made."""
+    base = ["run", str(RECIPES / "fake_hr1.yaml"), "~grpo", "--dry-run", "--run-dir", str(tmp_path / "rd")]
+    refused = CliRunner().invoke(cli, base)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert "no grpo section, which the selected stages grpo, merge need" in refused.output
+    assert "run --stages data,sft,eval" in refused.output and "fake_hr1.yaml" in refused.output
+    planned = CliRunner().invoke(cli, base + ["--stages", "data,sft,eval"])
+    assert planned.exit_code == 0, planned.output
+    assert "## stage eval" in planned.output and "model.sft <- <sft.checkpoint>" in planned.output
+    assert "## stage grpo" not in planned.output
+
+
 @pytest.mark.parametrize("val,wired", [(None, "<data.val_parquet>"),
                                        ("runs/smoke/data/grpo_val.parquet", "<data.val_parquet>"),
                                        ("/elsewhere/val.parquet", "/elsewhere/val.parquet")])
