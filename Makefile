@@ -53,15 +53,18 @@ demo: venv
 	$(BIN)/fakehr-orchestra fixtures tiny $(FIXTURES) --per-class $(DEMO_PER_CLASS)
 	$(BIN)/fakehr-orchestra run $(RECIPE) --profile demo --run-dir runs/demo/$(notdir $(basename $(RECIPE))) --resume
 
+# Unit tests on both cores (pytest-xdist), then the integration tests one at a time: they start clusters, servers
+# and trainings of their own, and the demo's module runs its pipelines side by side itself.
 test: venv system-deps lint
-	$(BIN)/python -m pytest -q --durations=25 tests
+	$(BIN)/python -m pytest -q --durations=15 -n 2 -m "not integration" tests
+	$(BIN)/python -m pytest -q --durations=25 -m integration tests
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test-unit: venv lint
-	$(BIN)/python -m pytest -q tests -m "not integration"
+	$(BIN)/python -m pytest -q -n 2 -m "not integration" tests
 
 bench: venv fixtures
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
